@@ -1,0 +1,49 @@
+# Shouwen — one target per habit. Every target creates .venv and installs the project first.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST := $(BIN)/pytest
+
+.PHONY: up test unit integration e2e bench lint schemas clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Start the whole suite in the foreground (broker, PostgreSQL, migrations, topics, services).
+up: $(STAMP)
+	$(BIN)/shouwen up
+
+## Unit, integration and e2e tests against a real PostgreSQL and a real broker.
+test: $(STAMP)
+	$(PYTEST) tests/unit tests/integration tests/e2e
+
+unit: $(STAMP)
+	$(PYTEST) tests/unit
+
+integration: $(STAMP)
+	$(PYTEST) tests/integration
+
+e2e: $(STAMP)
+	$(PYTEST) tests/e2e
+
+## Figures, each beside a baseline measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check services events tests bench
+	$(BIN)/mypy
+
+## Regenerate events/schemas/*.json from the payload models.
+schemas: $(STAMP)
+	$(BIN)/shouwen schemas
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,84 @@
+"""Type string -> payload model, and the upcasters that lift old versions on read.
+
+A payload change that breaks readers gets a new type version (``...v2``) and an upcaster
+from the old one. Stored events are never rewritten: ``upcast`` is applied when reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from events.envelope import CloudEvent
+
+
+class UnknownEventType(LookupError):
+    pass
+
+
+class EventPayload(BaseModel):
+    """Base of every payload. Subclasses set ``event_type``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_type: ClassVar[str]
+
+
+P = TypeVar("P", bound=type[EventPayload])
+
+_models: dict[str, type[EventPayload]] = {}
+# old type -> (new type, function lifting old data to new data)
+_upcasters: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+
+
+def register(model: P) -> P:
+    """Class decorator: make a payload model known under its ``event_type``."""
+    if model.event_type in _models and _models[model.event_type] is not model:
+        raise ValueError(f"event type {model.event_type} registered twice")
+    _models[model.event_type] = model
+    return model
+
+
+def upcaster(
+    old_type: str, new_type: str
+) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+    """Decorator: register a function lifting ``old_type`` data to ``new_type`` data."""
+
+    def deco(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        _upcasters[old_type] = (new_type, fn)
+        return fn
+
+    return deco
+
+
+def model_for(event_type: str) -> type[EventPayload]:
+    try:
+        return _models[event_type]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r}") from None
+
+
+def registered_types() -> dict[str, type[EventPayload]]:
+    return dict(sorted(_models.items()))
+
+
+def upcast(event: CloudEvent) -> CloudEvent:
+    """Lift an event to the newest version of its type (a no-op when already newest)."""
+    data, event_type = event.data, event.type
+    while event_type in _upcasters:
+        event_type, fn = _upcasters[event_type][0], _upcasters[event_type][1]
+        data = fn(dict(data))
+    if event_type == event.type:
+        return event
+    from events.envelope import schema_uri
+
+    return event.model_copy(
+        update={"type": event_type, "data": data, "dataschema": schema_uri(event_type)}
+    )
+
+
+def decode_payload(event: CloudEvent) -> EventPayload:
+    """The typed payload of an event, upcast to its newest version."""
+    lifted = upcast(event)
+    return model_for(lifted.type).model_validate(lifted.data)

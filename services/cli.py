@@ -1,0 +1,148 @@
+"""``shouwen``: the one operator command.
+
+    up          start everything (broker, PostgreSQL, migrations, topics, every service)
+    migrate     apply the database migrations (safe to re-run)
+    topics      create the Kafka topics
+    relay       publish committed events to Kafka, in commit order, without gaps
+    republish   re-publish a range of the store to Kafka
+    verify      check the per-stream and global hash chains; name the first bad event
+    schemas     regenerate the JSON Schema files of the event contract
+
+Bad input exits with status 2 and a message; a failed check exits with status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from services.common.settings import get_settings
+
+app = typer.Typer(
+    help="Shouwen (首问): first-inquiry accountability — operator command.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(
+        level=get_settings().log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _require_db() -> str:
+    url = get_settings().database_url
+    if not url:
+        typer.echo("error: DATABASE_URL is not set (shouwen up sets it for its services)", err=True)
+        raise typer.Exit(2)
+    return url
+
+
+def _require_kafka() -> str:
+    servers = get_settings().kafka_bootstrap_servers
+    if not servers:
+        typer.echo("error: KAFKA_BOOTSTRAP_SERVERS is not set", err=True)
+        raise typer.Exit(2)
+    return servers
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations (numbered SQL files); safe to re-run."""
+    from services.common.db import migrate as run_migrations
+    from services.common.db import wait_for
+
+    url = _require_db()
+    wait_for(url)
+    applied = run_migrations(url)
+    typer.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+
+@app.command()
+def topics() -> None:
+    """Create the Kafka topics (case events, dead letter) if they do not exist."""
+    from services.common.bus import ensure_topics
+
+    s = get_settings()
+    ensure_topics(
+        _require_kafka(),
+        [s.case_events_topic, s.dead_letter_topic],
+        s.topic_partitions,
+        s.topic_replication_factor,
+    )
+    typer.echo(f"topics ready: {s.case_events_topic}, {s.dead_letter_topic}")
+
+
+@app.command()
+def relay(
+    once: bool = typer.Option(False, help="Publish what is committed now, then exit."),
+) -> None:
+    """Publish every committed event to the case-events topic, keyed by case id, in commit
+    order, never skipping one that committed out of sequence; resumes after a crash."""
+    from services.relay.relay import run
+
+    _setup_logging()
+    run(get_settings(), once=once)
+
+
+@app.command()
+def republish(
+    from_position: int = typer.Option(..., "--from", help="First global position (commit seq) to re-publish."),
+    to_position: int | None = typer.Option(None, "--to", help="Last global position (default: all published)."),
+) -> None:
+    """Re-publish a range of the store (by global position) to the case-events topic."""
+    from services.relay.relay import republish as do_republish
+
+    if from_position < 1:
+        typer.echo("error: --from must be >= 1", err=True)
+        raise typer.Exit(2)
+    if to_position is not None and to_position < from_position:
+        typer.echo("error: --to must be >= --from", err=True)
+        raise typer.Exit(2)
+    _setup_logging()
+    count = do_republish(get_settings(), from_position, to_position)
+    typer.echo(f"re-published {count} event(s)")
+
+
+@app.command()
+def verify() -> None:
+    """Check every stream's hash chain and the global chain over commit order; name the
+    first altered, removed or reordered event and exit 1 if there is one."""
+    from services.common.integrity import verify_store
+
+    report = verify_store(_require_db())
+    typer.echo(report.summary())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def schemas(
+    check: bool = typer.Option(False, help="Exit 1 if the files are stale instead of writing."),
+) -> None:
+    """Write events/schemas/*.json (and the AsyncAPI document) from the payload models."""
+    from events.export import write_schemas
+
+    stale = write_schemas(check=check)
+    if check and stale:
+        typer.echo("stale: " + ", ".join(stale), err=True)
+        raise typer.Exit(1)
+    typer.echo("schemas up to date" if not stale else f"wrote {len(stale)} file(s)")
+
+
+@app.command()
+def up() -> None:
+    """Start the whole suite in the foreground: broker (unless KAFKA_BOOTSTRAP_SERVERS),
+    PostgreSQL (DATABASE_URL, else embedded with data in .data/), migrations, topics, and
+    every service with prefixed logs. Ctrl-C stops them all."""
+    from services.stack import run_stack
+
+    raise typer.Exit(run_stack(get_settings()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,285 @@
+"""The PostgreSQL event store: per-case streams with optimistic concurrency and a hash chain.
+
+    append(stream, events, expected_version)   validate -> check head -> chain -> INSERT
+    read_stream(stream, up_to_version / up_to_time)
+    read_all(from_seq)                          commit order (the relay's commit_log)
+
+Each event's hash is sha256(prev_hash || canonical bytes), ``prev_hash`` being the hash of
+the stream's previous event (32 zero bytes before the first). Appends never take a global
+lock: the global chain over commit order is extended later by the relay's sequencer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+from pydantic import ValidationError
+
+from events import CloudEvent, UnknownEventType, model_for
+from events.canonical import canonical_bytes
+
+GENESIS = b"\x00" * 32
+ANY = None  # expected_version meaning "whatever the stream is at"
+
+
+class EventStoreError(Exception):
+    pass
+
+
+class WrongExpectedVersion(EventStoreError):
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        self.stream_id, self.expected, self.actual = stream_id, expected, actual
+        super().__init__(
+            f"stream {stream_id!r}: expected version {expected}, but it is at version {actual}"
+        )
+
+
+class EventValidationError(EventStoreError, ValueError):
+    """An event that fails its schema; the message names the type and the field."""
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    event: CloudEvent
+    position: int
+    hash: bytes
+    prev_hash: bytes
+    recorded_at: datetime
+    seq: int | None = None  # global commit-order position, once sequenced
+
+
+def chain_hash(prev_hash: bytes, event: CloudEvent) -> bytes:
+    return hashlib.sha256(prev_hash + canonical_bytes(event)).digest()
+
+
+def validate(event: CloudEvent) -> None:
+    """Refuse an event whose data does not fit its type's schema, naming the field."""
+    try:
+        model = model_for(event.type)
+    except UnknownEventType as exc:
+        raise EventValidationError(f"{exc}; field 'type'") from None
+    try:
+        model.model_validate(event.data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "data"
+        raise EventValidationError(
+            f"{event.type}: field 'data.{field}': {first['msg']}"
+            + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+        ) from None
+
+
+_COLUMNS = (
+    "position, event_id, stream_id, version, type, source, time, dataschema, actor,"
+    " causation_id, correlation_id, data, prev_hash, hash, recorded_at"
+)
+_INSERT = (
+    "INSERT INTO events (event_id, stream_id, version, type, source, time, dataschema, actor,"
+    " causation_id, correlation_id, data, prev_hash, hash)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def row_to_recorded(row: dict[str, Any]) -> RecordedEvent:
+    event = CloudEvent(
+        id=row["event_id"],
+        source=row["source"],
+        type=row["type"],
+        subject=row["stream_id"],
+        time=row["time"],
+        dataschema=row["dataschema"],
+        actor=row["actor"],
+        causationid=row["causation_id"],
+        correlationid=row["correlation_id"],
+        sequence=row["version"],
+        data=row["data"],
+    )
+    return RecordedEvent(
+        event=event,
+        position=row["position"],
+        hash=bytes(row["hash"]),
+        prev_hash=bytes(row["prev_hash"]),
+        recorded_at=row["recorded_at"],
+        seq=row.get("seq"),
+    )
+
+
+class EventStore:
+    """Append to and read from case streams. Give it a pool, or a conninfo string."""
+
+    def __init__(self, pool_or_url: ConnectionPool | str) -> None:
+        self._pool = pool_or_url if isinstance(pool_or_url, ConnectionPool) else None
+        self._url = pool_or_url if isinstance(pool_or_url, str) else None
+
+    @contextmanager
+    def _conn(self, conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]:
+        if conn is not None:
+            yield conn
+        elif self._pool is not None:
+            with self._pool.connection() as c:
+                yield c
+        else:
+            assert self._url is not None
+            with psycopg.connect(self._url) as c:
+                yield c
+
+    # -- writing -------------------------------------------------------------------------
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[CloudEvent],
+        expected_version: int | None,
+        *,
+        conn: psycopg.Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """Append ``events`` to ``stream_id`` if it is at ``expected_version`` (0 = new
+        stream, ``ANY`` = no check). Re-appending the same event ids is a no-op that
+        returns the stored events. With ``conn``, runs inside the caller's transaction."""
+        if not events:
+            return []
+        for event in events:
+            if event.subject != stream_id:
+                raise EventValidationError(
+                    f"field 'subject': event {event.id} is for {event.subject!r}, not {stream_id!r}"
+                )
+            validate(event)
+        with self._conn(conn) as c, c.transaction():
+            return self._append(c, stream_id, events, expected_version)
+
+    def _append(
+        self,
+        c: psycopg.Connection,
+        stream_id: str,
+        events: Sequence[CloudEvent],
+        expected_version: int | None,
+    ) -> list[RecordedEvent]:
+        ids = [e.id for e in events]
+        existing = self._existing(c, ids)
+        if existing:
+            return self._same_or_refuse(c, stream_id, ids, existing)
+        head = c.execute(
+            "SELECT version, hash FROM events WHERE stream_id = %s ORDER BY version DESC LIMIT 1",
+            (stream_id,),
+        ).fetchone()
+        version, prev = (head[0], bytes(head[1])) if head else (0, GENESIS)
+        if expected_version is not None and expected_version != version:
+            raise WrongExpectedVersion(stream_id, expected_version, version)
+        rows, stamped = [], []
+        for event in events:
+            version += 1
+            event = event.with_sequence(version)
+            digest = chain_hash(prev, event)
+            rows.append(_insert_params(event, prev, digest))
+            stamped.append((event, prev, digest))
+            prev = digest
+        try:
+            with c.transaction(), c.cursor() as cur:
+                if len(rows) == 1:
+                    cur.execute(_INSERT, rows[0])
+                else:
+                    cur.executemany(_INSERT, rows)
+        except psycopg.errors.UniqueViolation as exc:
+            if self._existing(c, ids) == set(ids):
+                return self._same_or_refuse(c, stream_id, ids, set(ids))
+            actual = c.execute(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
+            ).fetchone()
+            expected = expected_version if expected_version is not None else version - len(rows)
+            raise WrongExpectedVersion(stream_id, expected, actual[0] if actual else 0) from exc
+        now = datetime.now().astimezone()
+        return [RecordedEvent(e, 0, d, p, now) for e, p, d in stamped]
+
+    @staticmethod
+    def _existing(c: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
+        rows = c.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (ids,))
+        return {r[0] for r in rows}
+
+    def _same_or_refuse(
+        self, c: psycopg.Connection, stream_id: str, ids: list[UUID], existing: set[UUID]
+    ) -> list[RecordedEvent]:
+        if existing != set(ids):
+            raise EventStoreError(
+                f"stream {stream_id!r}: events {sorted(map(str, existing))} were already "
+                "appended, the others were not; append them separately"
+            )
+        with c.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY(%s) ORDER BY version",
+                (ids,),
+            )
+            stored = [row_to_recorded(r) for r in cur]
+        if any(r.event.subject != stream_id for r in stored):
+            raise EventStoreError(f"event ids {sorted(map(str, ids))} belong to another stream")
+        return stored
+
+    # -- reading -------------------------------------------------------------------------
+    def stream_version(self, stream_id: str, *, conn: psycopg.Connection | None = None) -> int:
+        with self._conn(conn) as c:
+            row = c.execute(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        up_to_version: int | None = None,
+        up_to_time: datetime | None = None,
+        conn: psycopg.Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """A stream's events in version order; optionally only those up to a version or
+        recorded at or before a time (the case as it was then)."""
+        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s"
+        params: list[Any] = [stream_id]
+        if up_to_version is not None:
+            sql += " AND version <= %s"
+            params.append(up_to_version)
+        if up_to_time is not None:
+            sql += " AND recorded_at <= %s"
+            params.append(up_to_time)
+        with self._conn(conn) as c, c.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql + " ORDER BY version", params)
+            return [row_to_recorded(r) for r in cur]
+
+    def read_all(
+        self, from_seq: int = 1, limit: int = 1000, *, conn: psycopg.Connection | None = None
+    ) -> list[RecordedEvent]:
+        """Every event in commit order, from global position ``from_seq`` (inclusive).
+        Only events the relay's sequencer has placed in commit order are returned."""
+        cols = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))
+        with self._conn(conn) as c, c.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                f"SELECT {cols}, l.seq FROM commit_log l JOIN events e ON e.position = l.position"
+                " WHERE l.seq >= %s ORDER BY l.seq LIMIT %s",
+                (from_seq, limit),
+            )
+            return [row_to_recorded(r) for r in cur]
+
+
+def _insert_params(event: CloudEvent, prev: bytes, digest: bytes) -> tuple[Any, ...]:
+    return (
+        event.id,
+        event.subject,
+        event.sequence,
+        event.type,
+        event.source,
+        event.time,
+        event.dataschema,
+        event.actor,
+        event.causationid,
+        event.correlationid,
+        Jsonb(event.data),
+        prev,
+        digest,
+    )

