@@ -79,3 +79,5 @@ CREATE TRIGGER commit_log_append_only BEFORE UPDATE OR DELETE ON commit_log
 DROP TRIGGER IF EXISTS commit_log_no_truncate ON commit_log;
 CREATE TRIGGER commit_log_no_truncate BEFORE TRUNCATE ON commit_log
     FOR EACH STATEMENT EXECUTE FUNCTION shouwen_refuse_change();
+
+CREATE INDEX IF NOT EXISTS commit_log_stream_idx ON commit_log (stream_id, version);
