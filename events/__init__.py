@@ -35,3 +35,4 @@ __all__ = [
 
 # Importing the payload modules registers their types.
 from events import case as _case  # noqa: E402,F401
+from events import directory as _directory  # noqa: E402,F401

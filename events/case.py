@@ -1,32 +1,42 @@
-"""Payloads of the case lifecycle (DOMAIN.md sections 1-3).
+"""Payloads of the case lifecycle (DOMAIN.md sections 1-4), one registered type per fact.
 
-Fields holding an inquirer's personal data are typed ``PersonalText`` so that the
-exported JSON Schema marks them (``x-personal-data: true``) and logs can mask them.
+    received ─▶ classified ─▶ accepted ─┬─▶ one_time_notice_given ─▶ materials_supplied
+                                        ├─▶ extension_requested ─▶ extension_granted|refused
+                                        ├─▶ referred (internal | external) ─▶ handoff_accepted
+                                        ├─▶ escalated,  transfer_requested ─▶ approved|rejected
+                                        └─▶ replied ─▶ completed ─▶ result_delivered ─▶ closed
+                                                                   rated,  complaint_filed
+
+This module holds intake and time limits; ``case_referral`` who handles it,
+``case_outcome`` how it ends. Importing this module registers them all. The envelope
+already says which case (``subject``), who (``actor``) and when (``time``), so payloads
+do not repeat them. An inquirer's personal data is typed ``PersonalText`` and appears only
+where the fact needs it.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
+from events.fields import (
+    Channel,
+    Contact,
+    Id,
+    LeaderRef,
+    Name,
+    PersonalText,
+    ShortText,
+    StaffMember,
+    Text,
+    Value,
+)
 from events.registry import EventPayload, register
 
-PersonalText = Annotated[
-    str, Field(min_length=1, max_length=500, json_schema_extra={"x-personal-data": True})
-]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
-
-
-class Channel(StrEnum):
-    visit = "visit"
-    phone = "phone"
-    letter = "letter"
-    online = "online"
-    hotline = "hotline"
-    window = "window"
+__all__ = ["Channel", "Id", "LeaderRef", "PersonalText", "StaffMember", "Text"]
 
 
 @register
@@ -44,6 +54,159 @@ class CaseReceived(EventPayload):
     inquirer_address: PersonalText | None = None
     inquirer_work_unit: PersonalText | None = None
     first_responder_id: Id
-    first_responder_name: Annotated[str, Field(min_length=1, max_length=100)]
-    first_responder_duty: Annotated[str, Field(min_length=1, max_length=200)]
-    first_responder_contact: Annotated[str, Field(min_length=1, max_length=100)]
+    first_responder_name: Name
+    first_responder_duty: ShortText
+    first_responder_contact: Contact
+    inquirer_id_number: PersonalText | None = None
+    inquirer_email: PersonalText | None = None
+
+
+class Jurisdiction(StrEnum):
+    """Whose matter it is — the rows of DOMAIN.md section 3."""
+
+    own_duties = "own_duties"
+    own_unit = "own_unit"  # another section of the first responder's unit
+    other_unit = "other_unit"
+    unclear = "unclear"  # ask the leadership (请示领导)
+    against_law_or_policy = "against_law_or_policy"
+    complaint = "complaint"  # complaint, report, tip-off: to the principal leader at once
+
+
+class ClassificationMethod(StrEnum):
+    catalogue = "catalogue"  # the matter catalogue's rules
+    staff = "staff"  # a person's judgement
+    model = "model"  # a text classifier
+
+
+MatterTypeCode = Annotated[
+    str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
+]
+_NEEDS_HANDLING_UNIT = {Jurisdiction.own_duties, Jurisdiction.own_unit, Jurisdiction.other_unit}
+
+
+@register
+class CaseClassified(EventPayload):
+    """The matter was given a type from the matter catalogue and a handling unit/section."""
+
+    event_type = "shouwen.case.classified.v1"
+
+    matter_type_code: MatterTypeCode
+    matter_type_name: ShortText | None = None
+    jurisdiction: Jurisdiction
+    handling_unit_id: Id | None = None
+    handling_section_id: Id | None = None
+    method: ClassificationMethod
+    confidence: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _unit_when_known(self) -> CaseClassified:
+        if self.jurisdiction in _NEEDS_HANDLING_UNIT and self.handling_unit_id is None:
+            raise ValueError(
+                f"handling_unit_id is required when jurisdiction is {self.jurisdiction}"
+            )
+        return self
+
+
+class TimeLimit(Value):
+    """The committed time limit (承诺时限): working days by the official calendar, due date."""
+
+    working_days: Annotated[int, Field(ge=0, le=366)]  # 0: the same day
+    due_date: date
+    basis: ShortText | None = None  # the rule it comes from, e.g. "Wuwei art. 6"
+
+
+@register
+class CaseAccepted(EventPayload):
+    """A named handler took the case on, under a time limit."""
+
+    event_type = "shouwen.case.accepted.v1"
+
+    handler: StaffMember
+    section_id: Id | None = None
+    time_limit: TimeLimit
+    on_the_spot: bool = False
+    handling_plan: Text | None = None  # how it will be handled, when not on the spot
+
+
+class MissingMaterial(Value):
+    name: ShortText
+    requirements: Text | None = None  # e.g. "original and two copies, stamped"
+    form: ShortText | None = None  # the form to fill in for it, if any
+
+
+class Form(Value):
+    name: ShortText
+    where: ShortText  # counter, address or URL where the form is obtained
+
+
+@register
+class OneTimeNoticeGiven(EventPayload):
+    """One-time notice (一次性告知) of ALL missing materials, so no one comes back twice."""
+
+    event_type = "shouwen.case.one_time_notice_given.v1"
+
+    missing_materials: Annotated[list[MissingMaterial], Field(min_length=1, max_length=100)]
+    requirements: Text | None = None
+    forms: Annotated[list[Form], Field(max_length=50)] = []
+    notified_via: Channel
+
+    @model_validator(mode="after")
+    def _each_material_once(self) -> OneTimeNoticeGiven:
+        names = [m.name for m in self.missing_materials]
+        if len(set(names)) != len(names):
+            raise ValueError("missing_materials names a material twice")
+        return self
+
+
+@register
+class MaterialsSupplied(EventPayload):
+    """The inquirer brought (some of) the materials named in the one-time notice."""
+
+    event_type = "shouwen.case.materials_supplied.v1"
+
+    materials: Annotated[list[ShortText], Field(min_length=1, max_length=100)]
+    outstanding: Annotated[list[ShortText], Field(max_length=100)] = []
+    complete: bool
+
+    @model_validator(mode="after")
+    def _complete_means_nothing_outstanding(self) -> MaterialsSupplied:
+        if self.complete and self.outstanding:
+            raise ValueError("outstanding must be empty when complete is true")
+        return self
+
+
+@register
+class ExtensionRequested(EventPayload):
+    """The case cannot be finished in time; the leadership is asked for more (延期)."""
+
+    event_type = "shouwen.case.extension_requested.v1"
+
+    reason: Text
+    proposed_due_date: date
+    asked_of: LeaderRef | None = None
+
+
+@register
+class ExtensionGranted(EventPayload):
+    """A leader approved a new due date; ``reason`` is what the inquirer is told."""
+
+    event_type = "shouwen.case.extension_granted.v1"
+
+    approver: LeaderRef
+    new_due_date: date
+    reason: Text
+
+
+@register
+class ExtensionRefused(EventPayload):
+    """A leader refused the extension; the original due date stands."""
+
+    event_type = "shouwen.case.extension_refused.v1"
+
+    approver: LeaderRef
+    reason: Text
+
+
+# Importing the other lifecycle modules registers their types.
+from events import case_outcome as _case_outcome  # noqa: E402,F401
+from events import case_referral as _case_referral  # noqa: E402,F401

@@ -29,7 +29,8 @@ P = TypeVar("P", bound=type[EventPayload])
 
 _models: dict[str, type[EventPayload]] = {}
 # old type -> (new type, function lifting old data to new data)
-_upcasters: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+Lift = Callable[[dict[str, Any]], dict[str, Any]]
+_upcasters: dict[str, tuple[str, Lift]] = {}
 
 
 def register(model: P) -> P:
@@ -40,12 +41,10 @@ def register(model: P) -> P:
     return model
 
 
-def upcaster(
-    old_type: str, new_type: str
-) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+def upcaster(old_type: str, new_type: str) -> Callable[[Lift], Lift]:
     """Decorator: register a function lifting ``old_type`` data to ``new_type`` data."""
 
-    def deco(fn: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def deco(fn: Lift) -> Lift:
         _upcasters[old_type] = (new_type, fn)
         return fn
 

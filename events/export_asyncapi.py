@@ -1,0 +1,153 @@
+"""The AsyncAPI 3.0 document of the bus, built from the registered payload types.
+
+    channels
+      caseEvents   address shouwen.case-events   key = case id (the CloudEvent subject)
+                   one message per event type: CloudEvents Kafka binary binding, i.e.
+                   ce_* headers + content-type, value = the JSON data
+      deadLetter   address shouwen.dead-letter   the original key, value and headers, plus
+                   dlq_* headers saying which consumer gave up on it and why
+    operations     the relay sends case events; services receive them; consumers send
+                   dead letters
+
+Payloads refer to the schema files (``schemas/<type>.json``) next to this document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events.envelope import ACTOR_RE, SUBJECT_RE, schema_uri
+from events.registry import EventPayload
+
+KAFKA_BINDING = "0.5.0"
+CASE_EVENTS = "shouwen.case-events"
+DEAD_LETTER = "shouwen.dead-letter"
+ID_SCHEMA = {"type": "string", "format": "uuid"}
+
+
+def _string(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **extra}
+
+
+def cloudevent_headers() -> dict[str, Any]:
+    """Kafka headers of the CloudEvents binary binding, as Shouwen writes them (UTF-8)."""
+    props = {
+        "content-type": _string("datacontenttype", const="application/json"),
+        "ce_specversion": _string("CloudEvents version", const="1.0"),
+        "ce_id": {**ID_SCHEMA, "description": "event id (UUIDv7)"},
+        "ce_source": _string("who produced it, a URI reference"),
+        "ce_type": _string("versioned event type", pattern=r"^shouwen\.[a-z_.]+\.v[0-9]+$"),
+        "ce_subject": _string("the case id; also the message key", pattern=SUBJECT_RE.pattern),
+        "ce_time": _string("when it happened, UTC", format="date-time"),
+        "ce_dataschema": _string("URI of the payload's JSON Schema ($id)"),
+        "ce_actor": _string("who did it", pattern=ACTOR_RE.pattern),
+        "ce_causationid": {**ID_SCHEMA, "description": "the event this one reacted to"},
+        "ce_correlationid": {**ID_SCHEMA, "description": "first event of the conversation"},
+        "ce_sequence": _string("version in the case stream, 1, 2, ...", pattern="^[1-9][0-9]*$"),
+    }
+    required = ["content-type", "ce_specversion", "ce_id", "ce_source", "ce_type",
+                "ce_subject", "ce_time", "ce_actor"]
+    return {"type": "object", "properties": props, "required": required}
+
+
+def _summary(model: type[EventPayload]) -> str:
+    return (model.__doc__ or model.__name__).strip().splitlines()[0]
+
+
+def event_message(event_type: str, model: type[EventPayload]) -> dict[str, Any]:
+    return {
+        "name": event_type,
+        "title": model.__name__,
+        "summary": _summary(model),
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "allOf": [
+                {"$ref": "#/components/schemas/cloudEventHeaders"},
+                {"properties": {
+                    "ce_type": {"const": event_type},
+                    "ce_dataschema": {"const": schema_uri(event_type)},
+                }},
+            ]
+        },
+        "payload": {"$ref": f"schemas/{event_type}.json"},
+        "bindings": {"kafka": {"key": {"$ref": "#/components/schemas/caseKey"},
+                               "bindingVersion": KAFKA_BINDING}},
+    }
+
+
+def dead_letter_message() -> dict[str, Any]:
+    headers = {
+        "dlq_reason": _string("why the consumer could not process it"),
+        "dlq_consumer": _string("the consumer (group) that gave up"),
+        "dlq_topic": _string("topic the message was read from"),
+        "dlq_partition": _string("its partition", pattern="^[0-9]+$"),
+        "dlq_offset": _string("its offset", pattern="^[0-9]+$"),
+    }
+    return {
+        "name": "dead-letter",
+        "title": "DeadLetter",
+        "summary": "A message a consumer could not process: original key, value and headers.",
+        "description": "Key, value and ce_* headers are copied unchanged (they may be "
+        "undecodable); the dlq_* headers say what went wrong. The consumer moves on.",
+        "headers": {"type": "object", "properties": headers,
+                    "required": ["dlq_reason", "dlq_consumer"], "additionalProperties": True},
+        "payload": {"description": "the original value, unchanged"},
+    }
+
+
+def _channel(address: str, description: str, messages: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "address": address,
+        "description": description,
+        "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in messages},
+        "bindings": {"kafka": {"topic": address, "bindingVersion": KAFKA_BINDING}},
+    }
+
+
+def _operation(action: str, channel: str, messages: list[str], summary: str) -> dict[str, Any]:
+    return {
+        "action": action,
+        "summary": summary,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{m}"} for m in messages],
+    }
+
+
+def asyncapi_document(types: dict[str, type[EventPayload]], envelope_file: str) -> dict[str, Any]:
+    messages = {t: event_message(t, m) for t, m in sorted(types.items())}
+    dead = {"dead-letter": dead_letter_message()}
+    case_ids = list(messages)
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Shouwen (首问) case events",
+            "version": "1.0.0",
+            "description": "Every fact about a case, in commit order, keyed by case id. "
+            f"Envelope: CloudEvents 1.0 (schemas/{envelope_file}); types are versioned and "
+            "old versions are upcast on read.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {"local": {"host": "localhost:9092", "protocol": "kafka",
+                              "description": "development broker; see KAFKA_BOOTSTRAP_SERVERS"}},
+        "channels": {
+            "caseEvents": _channel(CASE_EVENTS, "Every case event, key = case id.", messages),
+            "deadLetter": _channel(DEAD_LETTER, "Messages a consumer gave up on.", dead),
+        },
+        "operations": {
+            "publishCaseEvents": _operation("send", "caseEvents", case_ids,
+                                            "The relay publishes committed events."),
+            "consumeCaseEvents": _operation("receive", "caseEvents", case_ids,
+                                            "Services consume them in consumer groups."),
+            "sendDeadLetter": _operation("send", "deadLetter", ["dead-letter"],
+                                         "A consumer records what it could not process."),
+        },
+        "components": {
+            "messages": {**messages, **dead},
+            "schemas": {
+                "cloudEventHeaders": cloudevent_headers(),
+                "caseKey": _string("the case id (= ce_subject), UTF-8",
+                                   pattern=SUBJECT_RE.pattern),
+            },
+        },
+    }

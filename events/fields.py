@@ -1,0 +1,69 @@
+"""Field types and small value objects the case payloads share.
+
+    PersonalText   an inquirer's personal data (name, phone, address, ID number, email);
+                   marked ``x-personal-data: true`` in the JSON Schema, masked in logs
+    Text           free text said or written in the case (matter, answer, reason), <= 4000
+    ShortText      a label (material, form, body, section name), <= 200
+    Name, Contact  a person's name, a phone number or other contact, <= 100
+    Id             an identifier (staff, unit, section, receipt, record), <= 64
+    StaffMember    who is responsible: id, name, duty, contact — what the inquirer is told
+    LeaderRef      a leader who approves or is escalated to: id, role, name
+
+Every text has a length limit, so a payload can never grow without bound.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PERSONAL_MARK = "x-personal-data"
+
+PersonalText = Annotated[
+    str, Field(min_length=1, max_length=500, json_schema_extra={PERSONAL_MARK: True})
+]
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Contact = Annotated[str, Field(min_length=1, max_length=100)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
+
+
+class Value(BaseModel):
+    """Base of the value objects nested in payloads: immutable, no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Channel(StrEnum):
+    visit = "visit"
+    phone = "phone"
+    letter = "letter"
+    online = "online"
+    hotline = "hotline"
+    window = "window"
+
+
+class StaffMember(Value):
+    """A responsible staff member, as the inquirer is told: name, duty, contact (告知)."""
+
+    id: Id
+    name: Name
+    duty: ShortText
+    contact: Contact
+
+
+class LeaderRole(StrEnum):
+    section_head = "section_head"  # 科室负责人: main leadership responsibility
+    supervising_leader = "supervising_leader"  # 分管领导: important leadership responsibility
+    principal_leader = "principal_leader"  # 主要领导: complaints are reported at once
+
+
+class LeaderRef(Value):
+    """A leader who approves a transfer or extension, or to whom a case is escalated."""
+
+    id: Id
+    role: LeaderRole
+    name: Name | None = None
