@@ -26,9 +26,11 @@ from events.registry import EventPayload, register
 
 
 class InternalReferral(Value):
-    """To another section of the same unit, and a named handler there."""
+    """To a section inside the system (this unit, or another unit when ``unit_id`` is set:
+    a cross-unit referral) and a named handler there, who must accept the handoff."""
 
     kind: Literal["internal"]
+    unit_id: Id | None = None
     section_id: Id
     section_name: ShortText
     handler: StaffMember

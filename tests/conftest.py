@@ -123,3 +123,45 @@ def env_for(settings: Settings) -> dict[str, str]:
         SHOUWEN_TOPIC_PARTITIONS=str(settings.topic_partitions),
     )
     return env
+
+
+DEMO_DIRECTORY = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "directory.yaml"
+
+
+@pytest.fixture
+def demo_directory(database_url: str):
+    """The demo city's directory, put in force in this test's database."""
+    from services.directory.loader import load_directory
+    from services.directory.store import put_in_force
+
+    directory = load_directory(DEMO_DIRECTORY)
+    put_in_force(database_url, directory, actor="system:test", source=str(DEMO_DIRECTORY))
+    return directory
+
+
+@pytest.fixture
+def db_settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for an HTTP service test: this test's database, a dev signing key in tmp."""
+    return Settings(DATABASE_URL=database_url, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def intake(db_settings: Settings, demo_directory):
+    """A TestClient on the intake app (real PostgreSQL, demo directory loaded)."""
+    from fastapi.testclient import TestClient
+
+    from services.intake.app import create_app
+
+    with TestClient(create_app(db_settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def token_for(db_settings: Settings):
+    """token_for("RSJ-001") -> {"Authorization": "Bearer ..."} for that staff member."""
+    from services.common.auth import issue_token
+
+    def make(staff_id: str, **kwargs) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(db_settings, staff_id, **kwargs)}"}
+
+    return make

@@ -45,6 +45,20 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # "development" allows the local signing key; "production" requires a JWKS URL.
+    environment: str = "development"
+    # Bearer tokens (RFC 9068 JWT access tokens, RS256).
+    jwt_issuer: str = "urn:shouwen:dev-issuer"
+    jwt_audience: str = "urn:shouwen:api"
+    jwks_url: str | None = None
+    token_ttl_seconds: int = 8 * 3600
+
+    # Intake HTTP service.
+    intake_host: str = "127.0.0.1"
+    intake_port: int = 8000
+    # Public (citizen) endpoints: requests per minute per client address.
+    public_rate_limit_per_minute: int = 30
+
 
 @lru_cache
 def get_settings() -> Settings:

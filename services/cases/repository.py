@@ -1,0 +1,130 @@
+"""Load a case and append to it, keeping ``case_index`` in the same transaction.
+
+    load(case_id)                       -> CaseState (folded from the stream)
+    append(state, events, conn=None)    -> new CaseState; optimistic on state.version
+    open_case(received_event, access_code)  the first event, the index row and the
+                                            citizen's hashed access code, atomically
+
+Every writer (intake, routing, deadline-watch) appends through here, so the index never
+disagrees with the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from events import CloudEvent
+from services.common.eventstore import EventStore
+from services.domain.case import CaseState, apply, fold
+
+ACCESS_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
+
+
+def new_access_code() -> str:
+    return "".join(secrets.choice(ACCESS_CODE_ALPHABET) for _ in range(10))
+
+
+def hash_access_code(code: str) -> bytes:
+    return hashlib.sha256(b"shouwen-access:" + code.strip().upper().encode()).digest()
+
+
+class CaseNotFound(LookupError):
+    pass
+
+
+class CaseRepository:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+        self.store = EventStore(pool)
+
+    def load(self, case_id: str, conn: psycopg.Connection | None = None) -> CaseState:
+        recorded = self.store.read_stream(case_id, conn=conn)
+        if not recorded:
+            raise CaseNotFound(case_id)
+        return fold(case_id, [r.event for r in recorded])
+
+    def next_receipt_number(self, conn: psycopg.Connection, when: datetime | None = None) -> str:
+        row = conn.execute("SELECT nextval('receipt_number_seq')").fetchone()
+        assert row is not None
+        day = (when or datetime.now(UTC)).astimezone().strftime("%Y%m%d")
+        return f"SW{day}{int(row[0]):06d}"
+
+    def open_case(
+        self, received: CloudEvent, access_code: str, conn: psycopg.Connection
+    ) -> CaseState:
+        """Append the received event, index the case and store the hashed access code,
+        inside the caller's transaction."""
+        state = self.append(CaseState(case_id=received.subject), [received], conn)
+        conn.execute(
+            "INSERT INTO case_access (case_id, receipt_number, access_code_hash)"
+            " VALUES (%s, %s, %s)",
+            (state.case_id, state.receipt_number, hash_access_code(access_code)),
+        )
+        return state
+
+    def append(
+        self, state: CaseState, events: Sequence[CloudEvent], conn: psycopg.Connection
+    ) -> CaseState:
+        """Append ``events`` if the case is still at ``state.version``; raises
+        WrongExpectedVersion if someone else acted on it meanwhile."""
+        recorded = self.store.append(state.case_id, events, state.version, conn=conn)
+        new = state
+        for r in recorded:
+            new = apply(new, r.event)
+        _upsert_index(conn, new, recorded[-1].event.time if recorded else datetime.now(UTC))
+        return new
+
+    def find_by_receipt(
+        self, conn: psycopg.Connection, receipt_number: str, access_code: str
+    ) -> str | None:
+        """The case id for a receipt number + access code, or None (never says which is wrong)."""
+        row = conn.execute(
+            "SELECT case_id, access_code_hash FROM case_access WHERE receipt_number = %s",
+            (receipt_number.strip().upper(),),
+        ).fetchone()
+        expected = row[1] if row else b"\0" * 32
+        ok = secrets.compare_digest(bytes(expected), hash_access_code(access_code))
+        return str(row[0]) if row and ok else None
+
+
+def _upsert_index(conn: psycopg.Connection, s: CaseState, when: datetime) -> None:
+    conn.execute(
+        """
+        INSERT INTO case_index (case_id, receipt_number, unit_id, status, channel,
+            first_responder_id, responsible_id, handler_id, section_id, awaiting_handoff_to,
+            matter_type_code, due_date, transfer_pending, extension_pending, escalated_to,
+            units, participants, version, opened_at, updated_at)
+        VALUES (%(case_id)s, %(receipt_number)s, %(unit_id)s, %(status)s, %(channel)s,
+            %(first_responder_id)s, %(responsible_id)s, %(handler_id)s, %(section_id)s,
+            %(awaiting_handoff_to)s, %(matter_type_code)s, %(due_date)s, %(transfer_pending)s,
+            %(extension_pending)s, %(escalated_to)s, %(units)s, %(participants)s, %(version)s,
+            %(when)s, %(when)s)
+        ON CONFLICT (case_id) DO UPDATE SET
+            status = EXCLUDED.status, responsible_id = EXCLUDED.responsible_id,
+            handler_id = EXCLUDED.handler_id, section_id = EXCLUDED.section_id,
+            awaiting_handoff_to = EXCLUDED.awaiting_handoff_to,
+            matter_type_code = EXCLUDED.matter_type_code, due_date = EXCLUDED.due_date,
+            transfer_pending = EXCLUDED.transfer_pending,
+            extension_pending = EXCLUDED.extension_pending,
+            escalated_to = EXCLUDED.escalated_to, units = EXCLUDED.units,
+            participants = EXCLUDED.participants, version = EXCLUDED.version,
+            updated_at = EXCLUDED.updated_at
+        """,
+        {
+            "case_id": s.case_id, "receipt_number": s.receipt_number, "unit_id": s.unit_id,
+            "status": s.status.value, "channel": s.channel,
+            "first_responder_id": s.first_responder_id, "responsible_id": s.responsible_id,
+            "handler_id": s.handler_id, "section_id": s.section_id,
+            "awaiting_handoff_to": s.awaiting_handoff_to, "matter_type_code": s.matter_type_code,
+            "due_date": s.due_date, "transfer_pending": s.transfer_pending,
+            "extension_pending": s.extension_pending, "escalated_to": list(s.escalated_to),
+            "units": list(s.units), "participants": list(s.participants),
+            "version": s.version, "when": when,
+        },
+    )

@@ -1,0 +1,94 @@
+"""The intake application: ``create_app(settings)``; ``shouwen intake`` serves it.
+
+    /healthz, /readyz          probes
+    /metrics                   Prometheus
+    /v1/cases...               staff: register an inquiry, act on a case   (routes/cases.py)
+    /v1/public/...             citizens: status, rating, complaint         (routes/public.py)
+    /open311/v2/...            Open311 GeoReport v2                        (routes/open311.py)
+    /console/...               the staff console, server-rendered         (routes/console.py)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import ConnectionPool
+
+from services.cases.repository import CaseNotFound, CaseRepository
+from services.common.eventstore import WrongExpectedVersion
+from services.common.settings import Settings
+from services.directory.index import DirectoryCache
+from services.domain.case import ActionNotAllowed
+from services.intake.deps import Wiring
+
+ROUTERS = ("cases", "public", "open311", "console")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert settings.database_url, "DATABASE_URL is required"
+        pool = ConnectionPool(settings.database_url, min_size=2, max_size=16, open=True)
+        app.state.wiring = Wiring(settings, pool, DirectoryCache(pool), CaseRepository(pool))
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(title="Shouwen intake", version="1.0.0", lifespan=lifespan,
+                  description="首问 first-inquiry intake: register inquiries and act on cases.")
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(f"services.intake.routes.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"services.intake.routes.{name}":
+                raise
+            continue
+        app.include_router(module.router)
+    _install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        w: Wiring = request.app.state.wiring
+        with w.pool.connection() as conn:
+            conn.execute("SELECT 1")
+        ready = w.directory.get() is not None
+        return JSONResponse({"database": "ok", "directory": "loaded" if ready else "missing"},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ActionNotAllowed)
+    def not_allowed(request: Request, exc: ActionNotAllowed) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc), "action": exc.action, "status": exc.state.status.value,
+             "version": exc.state.version},
+            status_code=409,
+        )
+
+    @app.exception_handler(WrongExpectedVersion)
+    def conflict(request: Request, exc: WrongExpectedVersion) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the case changed meanwhile; reload it and try again",
+             "expected_version": exc.expected, "actual_version": exc.actual},
+            status_code=409,
+        )
+
+    @app.exception_handler(CaseNotFound)
+    def not_found(request: Request, exc: CaseNotFound) -> JSONResponse:
+        return JSONResponse({"detail": "case not found"}, status_code=404)

@@ -1,0 +1,79 @@
+"""Registering an inquiry: the received event, the case index row, the receipt.
+
+The first responder is whoever registered it (a staff member, by any channel); their name,
+duty and contact go on the receipt, because the inquirer must be told them (告知).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+import uuid6
+
+from events import new_event
+from events.case import CaseReceived
+from events.fields import Channel
+from services.cases.repository import CaseRepository, new_access_code
+from services.directory.index import Person
+
+
+@dataclass(frozen=True)
+class Receipt:
+    case_id: str
+    receipt_number: str
+    access_code: str
+    first_responder_name: str
+    first_responder_duty: str
+    first_responder_contact: str
+    unit_name: str
+
+
+@dataclass(frozen=True)
+class Inquiry:
+    channel: Channel
+    matter: str
+    inquirer_name: str
+    inquirer_phone: str | None = None
+    inquirer_address: str | None = None
+    inquirer_work_unit: str | None = None
+    inquirer_id_number: str | None = None
+    inquirer_email: str | None = None
+
+
+def register_inquiry(
+    repo: CaseRepository,
+    conn: psycopg.Connection,
+    first_responder: Person,
+    inquiry: Inquiry,
+    *,
+    actor: str | None = None,
+    source: str = "urn:shouwen:intake",
+) -> Receipt:
+    """Open a case inside the caller's transaction; ``actor`` defaults to the first
+    responder (an online submission names the inquirer instead)."""
+    case_id = f"C-{uuid6.uuid7().hex}"
+    receipt_number = repo.next_receipt_number(conn)
+    access_code = new_access_code()
+    staff = first_responder.staff
+    payload = CaseReceived(
+        channel=inquiry.channel,
+        receipt_number=receipt_number,
+        unit_id=first_responder.unit.id,
+        matter=inquiry.matter,
+        inquirer_name=inquiry.inquirer_name,
+        inquirer_phone=inquiry.inquirer_phone,
+        inquirer_address=inquiry.inquirer_address,
+        inquirer_work_unit=inquiry.inquirer_work_unit,
+        inquirer_id_number=inquiry.inquirer_id_number,
+        inquirer_email=inquiry.inquirer_email,
+        first_responder_id=staff.id,
+        first_responder_name=staff.name,
+        first_responder_duty=staff.duty,
+        first_responder_contact=staff.contact,
+    )
+    event = new_event(payload, subject=case_id, actor=actor or f"staff:{staff.id}", source=source)
+    event = event.model_copy(update={"correlationid": event.id})
+    repo.open_case(event, access_code, conn)
+    return Receipt(case_id, receipt_number, access_code, staff.name, staff.duty, staff.contact,
+                   first_responder.unit.name)
