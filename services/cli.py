@@ -7,6 +7,7 @@
     republish   re-publish a range of the store to Kafka
     verify      check the per-stream and global hash chains; name the first bad event
     schemas     regenerate the JSON Schema files of the event contract
+    directory   load / show the directory of units, staff and the matter catalogue
 
 Bad input exits with status 2 and a message; a failed check exits with status 1.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import typer
 
@@ -33,6 +35,8 @@ def _setup_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # kafka-python logs every connection at INFO; keep `make up` readable.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
 def _require_db() -> str:
@@ -110,12 +114,18 @@ def republish(
 
 
 @app.command()
-def verify() -> None:
+def verify(
+    stream: str | None = typer.Option(None, "--stream", help="Check only this case's stream."),
+) -> None:
     """Check every stream's hash chain and the global chain over commit order; name the
     first altered, removed or reordered event and exit 1 if there is one."""
+    from events.envelope import SUBJECT_RE
     from services.common.integrity import verify_store
 
-    report = verify_store(_require_db())
+    if stream is not None and not SUBJECT_RE.match(stream):
+        typer.echo(f"error: --stream {stream!r} is not a case id", err=True)
+        raise typer.Exit(2)
+    report = verify_store(_require_db(), stream_id=stream)
     typer.echo(report.summary())
     raise typer.Exit(0 if report.ok else 1)
 
@@ -142,6 +152,42 @@ def up() -> None:
     from services.stack import run_stack
 
     raise typer.Exit(run_stack(get_settings()))
+
+
+directory_app = typer.Typer(help="The directory of units, sections, staff and the matter catalogue.")
+app.add_typer(directory_app, name="directory")
+
+
+@directory_app.command("load")
+def directory_load(
+    file: Path = typer.Argument(..., help="YAML file: units, sections, staff, matters."),
+    actor: str = typer.Option("system:cli", help="Who is making the change, e.g. staff:A001."),
+) -> None:
+    """Validate FILE and put it in force. A bad file is refused with its line and reason,
+    and the directory in force stays as it was. The change is recorded (who, what, when)."""
+    from events.envelope import ACTOR_RE
+    from services.directory.loader import DirectoryFileError, load_directory
+    from services.directory.store import put_in_force
+
+    if not ACTOR_RE.match(actor):
+        typer.echo(f"error: --actor {actor!r} must look like staff:<id> or system:<name>", err=True)
+        raise typer.Exit(2)
+    try:
+        directory = load_directory(file)
+    except DirectoryFileError as exc:
+        typer.echo(f"error: directory refused, the one in force is unchanged\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    change = put_in_force(_require_db(), directory, actor=actor, source=str(file))
+    if change is None:
+        typer.echo("directory unchanged (identical to the one in force)")
+        return
+    parts = [
+        f"{kind}: +{len(c.added)} -{len(c.removed)} ~{len(c.changed)}"
+        for kind, c in (("units", change.units), ("sections", change.sections),
+                        ("staff", change.staff), ("matters", change.matters),
+                        ("external bodies", change.external_bodies))
+    ]
+    typer.echo(f"directory version {change.version} in force; " + "; ".join(parts))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def wait_for(url: str, timeout: float = 30.0) -> None:
 
 def migration_files() -> list[tuple[str, str]]:
     root = resources.files("services.common").joinpath("migrations")
-    files = sorted(p for p in root.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name, p.read_text(encoding="utf-8")) for p in files]
 
 

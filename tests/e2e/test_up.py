@@ -1,0 +1,229 @@
+"""``shouwen up`` as an operator runs it: real processes, embedded PostgreSQL and broker.
+
+Each test starts the console script in a temp working directory with its own data dir and
+broker port, appends a case event to the store, and reads it back from the topic, which
+proves the relay child is running with the environment ``up`` filled in.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+from kafka import KafkaAdminClient
+
+from events import new_event
+from events.case import CaseReceived, Channel
+from events.kafka import from_kafka
+from services.common import embedded
+from services.common.bus import assigned_consumer, topic_size
+from services.common.db import migration_files
+from services.common.eventstore import EventStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+SHOUWEN = str(Path(sys.executable).parent / "shouwen")
+CASE_EVENTS = "shouwen.case-events"
+DEAD_LETTER = "shouwen.dead-letter"
+
+
+class Up:
+    """A running ``shouwen up``: its output lines, kept as they arrive."""
+
+    def __init__(self, workdir: Path, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.broker_port = embedded.free_port()
+        self.metrics_port = embedded.free_port()
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+               and not k.startswith("SHOUWEN_")}
+        env.update(SHOUWEN_DATA_DIR=str(data_dir), SHOUWEN_BROKER_PORT=str(self.broker_port),
+                   SHOUWEN_RELAY_METRICS_PORT=str(self.metrics_port))
+        self.proc = subprocess.Popen([SHOUWEN, "up"], cwd=workdir, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.broker_port}"
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with self._changed:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        regex, deadline, seen = re.compile(pattern), time.monotonic() + timeout, 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if match := regex.search(line):
+                        return match
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and seen == len(self.lines)):
+                    raise AssertionError(f"no line matching {pattern!r}; output:\n" + self.output())
+                self._changed.wait(min(left, 0.5))
+
+    def output(self) -> str:
+        return "\n".join(self.lines[-80:])
+
+    def database_url(self) -> str:
+        return self.wait_for(r"PostgreSQL\s+(\S+)").group(1)
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def postmaster_pid(self) -> int:
+        return int((self.data_dir / "pg" / "postmaster.pid").read_text().splitlines()[0])
+
+    def interrupt(self, sig: int = signal.SIGINT, timeout: float = 15) -> tuple[int, float]:
+        started = time.monotonic()
+        self.proc.send_signal(sig)
+        status = self.proc.wait(timeout)
+        return status, time.monotonic() - started
+
+    def kill_everything(self) -> None:
+        """Test cleanup when something went wrong: nothing may outlive the test."""
+        leftovers = self.descendants() if self.proc.poll() is None else []
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for p in leftovers:
+            p.kill()
+        with suppress(FileNotFoundError, ValueError, IndexError):
+            if alive(self.postmaster_pid()):
+                embedded.stop_postgres(self.data_dir / "pg")
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A working directory outside pytest's tmp root: embedded PostgreSQL runs as another
+    user and needs to traverse the parents, and concurrent pytest sessions re-close
+    /tmp/pytest-of-<user> to mode 0700."""
+    path = Path(tempfile.mkdtemp(prefix="shouwen-up-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def start_up(workdir: Path) -> Iterator:
+    started: list[Up] = []
+
+    def start(data_dir: Path) -> Up:
+        up = Up(workdir, data_dir)
+        started.append(up)
+        return up
+
+    yield start
+    for up in started:
+        up.kill_everything()
+
+
+def received(case_id: str):
+    payload = CaseReceived(
+        channel=Channel.window, receipt_number="R-UP-1", unit_id="U1", matter="办理居住证",
+        inquirer_name="王五", first_responder_id="S7", first_responder_name="赵六",
+        first_responder_duty="窗口受理", first_responder_contact="0935-7654321",
+    )
+    return new_event(payload, subject=case_id, actor="staff:S7")
+
+
+def read_case_events(bootstrap: str, case_id: str, timeout: float = 30) -> list:
+    consumer = assigned_consumer(bootstrap, CASE_EVENTS)
+    found: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not found and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                found += [from_kafka(r.value, r.headers) for r in records
+                          if r.key == case_id.encode()]
+    finally:
+        consumer.close()
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_up_runs_the_suite_on_embedded_defaults_and_stops_everything(start_up, workdir):
+    up = start_up(workdir / "data")
+    url = up.database_url()
+    up.wait_for(r"^relay\s+\| .*publishing to shouwen\.case-events")
+
+    with psycopg.connect(url) as conn:
+        applied = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+    assert applied == {name for name, _ in migration_files()}
+    admin = KafkaAdminClient(bootstrap_servers=up.bootstrap)
+    try:
+        assert {CASE_EVENTS, DEAD_LETTER} <= set(admin.list_topics())
+    finally:
+        admin.close()
+
+    case_id = f"C-UP-{uuid.uuid4().hex[:8]}"
+    event = received(case_id)
+    EventStore(url).append(case_id, [event], expected_version=0)
+    assert [e.id for e in read_case_events(up.bootstrap, case_id)] == [event.id]
+    with urllib.request.urlopen(f"http://127.0.0.1:{up.metrics_port}/metrics", timeout=5) as r:
+        assert "shouwen_relay_active 1.0" in r.read().decode()
+
+    children = [p.pid for p in up.descendants()]
+    postmaster = up.postmaster_pid()
+    assert len(children) >= 2 and alive(postmaster)  # the relay and the broker, at least
+
+    status, took = up.interrupt()
+    assert status == 0, up.output()
+    assert took < 15
+    assert [pid for pid in children if alive(pid)] == []
+    assert not alive(postmaster)
+    assert not embedded.port_open("127.0.0.1", up.broker_port)
+    assert not embedded.port_open("127.0.0.1", up.metrics_port)
+
+
+def test_a_restarted_up_keeps_the_store_and_republishes_it_to_the_fresh_broker(
+    start_up, workdir
+):
+    data_dir = workdir / "data"
+    first = start_up(data_dir)
+    url = first.database_url()
+    first.wait_for(r"started relay")
+    case_id = f"C-UP-{uuid.uuid4().hex[:8]}"
+    event = received(case_id)
+    EventStore(url).append(case_id, [event], expected_version=0)
+    assert [e.id for e in read_case_events(first.bootstrap, case_id)] == [event.id]
+    assert first.interrupt()[0] == 0, first.output()
+
+    second = start_up(data_dir)
+    url = second.database_url()
+    second.wait_for(r"re-published 1 event\(s\)")
+    stored = EventStore(url).read_stream(case_id)
+    assert [r.event.id for r in stored] == [event.id]
+    assert [e.id for e in read_case_events(second.bootstrap, case_id)] == [event.id]
+    second.wait_for(r"^relay\s+\| .*publishing to shouwen\.case-events from seq 1")
+    assert topic_size(second.bootstrap, CASE_EVENTS) == 1  # once, not once per recoverer
+    assert second.interrupt(signal.SIGTERM)[0] == 0, second.output()
+    second.wait_for(r"^up\s+\| stopped$")
