@@ -6,6 +6,7 @@ so plain consumers here assign partitions explicitly; faust agents use groups.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 
@@ -36,10 +37,8 @@ def ensure_topics(
         existing = set(client.list_topics())
         new = [NewTopic(t, partitions, replication_factor) for t in wanted if t not in existing]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 client.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         client.close()
 

@@ -1,0 +1,155 @@
+"""The faust-streaming base: an app configured for our brokers, and an inbox agent.
+
+    make_app(settings, name)            faust.App: kafka:// brokers, raw bytes in and out,
+                                        short session/rebalance timings (fine for Tansu and
+                                        for Kafka), web server off unless a port is given,
+                                        local state under settings.data_dir/faust/<name>
+    run_worker(app)                     run it until SIGTERM, web server as configured
+    inbox_agent(app, settings, name, handler)
+        agent on settings.case_events_topic
+          async for event in stream.noack().events()        raw value, headers, coordinates
+              await to_thread(InboxHandling.process)         decode, upcast, ONE transaction
+                                                             (inbox + handler) from a psycopg
+                                                             pool, or dead-letter and go on
+              await stream.ack(event)                        only now may faust commit past it
+
+By default faust acks a message whose agent raised, and so skips it silently. Here nothing
+raises out of the agent for a bad message (it is dead-lettered first), and a message is
+acked only once its transaction committed or its dead letter was acked; cancelled work is
+never acked, so it is redelivered. Faust commits offsets itself, so a crash can redeliver
+what was already handled: the inbox makes that harmless.
+
+The handler runs in a worker thread (``asyncio.to_thread``) so a slow transaction never
+blocks the event loop that keeps the consumer group's heartbeats going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any, cast
+
+import faust
+from faust.types import AgentT, EventT, StreamT
+from psycopg_pool import ConnectionPool
+
+from services.common.consumer import Backoff, Handler, InboxHandling, Outcome, required
+from services.common.deadletter import DeadLetters, Delivery
+from services.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Part of the consumer-group id and of every changelog topic name: change only on purpose.
+APP_VERSION = 1
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+def make_app(
+    settings: Settings, name: str, *, web_port: int | None = None, **overrides: Any
+) -> faust.App:
+    """A faust App named ``name`` (its consumer group) on this deployment's brokers."""
+    bootstrap = settings.kafka_bootstrap_servers
+    if not bootstrap:
+        raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set: a faust app needs its brokers")
+    datadir = settings.data_dir / "faust" / name
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
+    config: dict[str, Any] = {
+        "broker": broker_urls(bootstrap),
+        "version": APP_VERSION,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "store": "memory://",
+        "datadir": str(datadir),
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": settings.topic_replication_factor,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 1.0,
+        "broker_rebalance_timeout": 10.0,
+        "broker_request_timeout": 30.0,
+        "broker_commit_interval": 1.0,
+        # Faust would otherwise hold a stop or a rebalance until every fetched message is
+        # acked, i.e. for as long as the database is away. Not waiting is safe here: what is
+        # not acked is not committed, comes back, and the inbox absorbs any repeat.
+        "stream_wait_empty": False,
+        "producer_acks": -1,
+        "web_enabled": web_port is not None,
+        "web_port": web_port or 6066,
+    }
+    config.update(overrides)
+    return faust.App(name, **config)
+
+
+def delivery_of(message: Any) -> Delivery:
+    return Delivery(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=Delivery.normalise_headers(message.headers),
+    )
+
+
+def inbox_agent(
+    app: faust.App,
+    settings: Settings,
+    name: str,
+    handler: Handler,
+    *,
+    topic: str | None = None,
+    backoff: Backoff | None = None,
+    pool_size: int = 2,
+) -> AgentT:
+    """Declare the agent that runs ``handler`` exactly-once in effect for consumer ``name``."""
+    db_url, bootstrap = required(settings)
+    handling = InboxHandling(
+        name, handler, DeadLetters(bootstrap, settings.dead_letter_topic, name), backoff
+    )
+    channel = app.topic(
+        topic or settings.case_events_topic,
+        key_serializer="raw", value_serializer="raw", allow_empty=True,
+    )
+
+    async def consume(stream: StreamT) -> None:
+        manual = cast(faust.Stream, stream).noack()
+        pool = ConnectionPool(
+            db_url, min_size=1, max_size=pool_size, open=False,
+            kwargs={"autocommit": True, "application_name": f"shouwen-{name}"},
+        )
+        pool.open()  # connects in the background; the first use waits for it
+        event: EventT
+        try:
+            async for event in manual.events():
+                await _in_thread(handling, pool, delivery_of(event.message))
+                await manual.ack(event)
+        finally:
+            await asyncio.to_thread(_close, pool, handling.dead_letters)
+
+    return app.agent(channel, name=f"{name}.inbox")(consume)
+
+
+async def _in_thread(handling: InboxHandling, pool: ConnectionPool, delivery: Delivery) -> Outcome:
+    stop = threading.Event()
+    try:
+        return await asyncio.to_thread(handling.process, delivery, pool.connection, stop=stop)
+    except asyncio.CancelledError:
+        stop.set()  # end any retry loop; the message stays un-acked and comes back
+        raise
+
+
+def _close(pool: ConnectionPool, dead_letters: DeadLetters) -> None:
+    pool.close(timeout=5)
+    dead_letters.close()
+
+
+def run_worker(app: faust.App, loglevel: str = "INFO") -> None:
+    """Run ``app`` as a worker until SIGTERM/SIGINT (a clean stop: un-acked work comes back).
+
+    Unlike ``faust worker`` (whose ``--with-web`` default switches the web server on), this
+    keeps the app's own ``web_enabled``, so two services on one host do not fight over 6066."""
+    faust.Worker(app, loglevel=loglevel).execute_from_commandline()

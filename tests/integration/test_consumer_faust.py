@@ -1,0 +1,134 @@
+"""The faust-streaming base: a real worker process against the real broker and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from events.kafka import to_kafka
+from services.common.deadletter import header
+from tests.integration.faust_app_fixture import (
+    EFFECTS_DDL,
+    FAILING_MATTER,
+    RawMessage,
+    allow_connections,
+    dead_letters,
+    effects,
+    inbox_ids,
+    produce,
+    received,
+)
+
+NAME = "test-notifier"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Worker:
+    """A faust worker process running the fixture app, its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.integration.faust_app_fixture"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+
+    def log(self) -> str:
+        text = self.log_path.read_text(errors="replace")
+        alive = self.proc.poll() is None
+        return text if alive else f"{text}\n[worker exited: {self.proc.returncode}]"
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+
+@pytest.fixture
+def start_worker(settings, env_for, tmp_path) -> Iterator[Callable[[], Worker]]:
+    with psycopg.connect(str(settings.database_url)) as conn:
+        conn.execute(EFFECTS_DDL)
+    env = {**env_for, "SHOUWEN_TEST_CONSUMER": NAME, "SHOUWEN_DATA_DIR": str(tmp_path)}
+    started: list[Worker] = []
+
+    def start() -> Worker:
+        started.append(Worker(env, tmp_path / f"worker-{len(started)}.log"))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, worker: Worker) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline or worker.proc.poll() is not None:
+            pytest.fail(f"gave up waiting for {what}; worker log:\n{worker.log()[-4000:]}")
+        time.sleep(0.2)
+
+
+def test_faust_agent_handles_once_dead_letters_bad_messages_and_goes_on(settings, start_worker):
+    first = received("C-1")
+    garbage: RawMessage = (b"C-1", b"\xff\x00 not an event", [])
+    failing, last = received("C-1", matter=FAILING_MATTER), received("C-1", matter="户籍证明")
+    # One key, so one partition, in this order: good, the same again, two bad ones, good.
+    produce(settings, first, first, garbage, failing, last)
+    url = str(settings.database_url)
+
+    worker = start_worker()
+    wait_for(lambda: last.id in inbox_ids(url, NAME), 40, "the last event to be handled", worker)
+
+    assert effects(url) == sorted([(first.id, "C-1", "补办社保卡"), (last.id, "C-1", "户籍证明")])
+    assert inbox_ids(url, NAME) == {first.id, last.id}
+    letters = dead_letters(settings, 2)
+    assert [r.value for r in letters] == [garbage[1], to_kafka(failing)[1]]
+    assert [header(r.headers, "dlq_reason") for r in letters] == ["undecodable", "handler-failed"]
+    assert {header(r.headers, "dlq_topic") for r in letters} == {settings.case_events_topic}
+    assert [header(r.headers, "dlq_offset") for r in letters] == ["2", "3"]
+    assert len({header(r.headers, "dlq_partition") for r in letters}) == 1
+    assert header(letters[1].headers, "ce_id") == str(failing.id)
+    assert {header(r.headers, "dlq_consumer") for r in letters} == {NAME}
+
+
+def test_a_restarted_worker_redoes_only_what_it_had_not_finished(
+    settings, start_worker, pg_admin_url
+):
+    first, later = received("C-1"), received("C-1", matter="户籍证明")
+    cut_short = received("C-1", matter="房屋登记")
+    bad: RawMessage = (b"C-1", b"garbage", [])
+    url = str(settings.database_url)
+    produce(settings, first, bad)
+    worker = start_worker()
+    wait_for(lambda: first.id in inbox_ids(url, NAME), 40, "the first event", worker)
+    assert len(dead_letters(settings, 1)) == 1
+
+    # The database goes away while the next event is being handled; the worker is stopped.
+    allow_connections(pg_admin_url, url, False)
+    try:
+        produce(settings, cut_short)
+        wait_for(lambda: "retrying" in worker.log(), 20, "a retry", worker)
+        started = time.monotonic()
+        assert worker.stop() == 0, worker.log()[-4000:]
+        assert time.monotonic() - started < 10  # does not wait for the database
+    finally:
+        allow_connections(pg_admin_url, url, True)
+
+    produce(settings, later)
+    again = start_worker()
+    wait_for(lambda: later.id in inbox_ids(url, NAME), 40, "the event sent while stopped", again)
+
+    assert sorted(e[0] for e in effects(url)) == sorted([first.id, cut_short.id, later.id])
+    # Had the garbage not been acked and committed, it would have been dead-lettered again.
+    assert len(dead_letters(settings, 2, timeout=2)) == 1
+
