@@ -49,11 +49,13 @@ def register_inquiry(
     *,
     actor: str | None = None,
     source: str = "urn:shouwen:intake",
+    receipt_number: str | None = None,
 ) -> Receipt:
     """Open a case inside the caller's transaction; ``actor`` defaults to the first
-    responder (an online submission names the inquirer instead)."""
+    responder (an online submission names the inquirer instead: it takes the receipt
+    number first, ``repo.next_receipt_number(conn)``, to write ``inquirer:<receipt>``)."""
     case_id = f"C-{uuid6.uuid7().hex}"
-    receipt_number = repo.next_receipt_number(conn)
+    receipt_number = receipt_number or repo.next_receipt_number(conn)
     access_code = new_access_code()
     staff = first_responder.staff
     payload = CaseReceived(

@@ -1,0 +1,443 @@
+"""Open311 GeoReport v2, JSON only, mapped onto the matter catalogue and cases.
+
+    GET  /open311/v2/services.json                  the catalogue: service_code = matter code
+    GET  /open311/v2/services/{code}.json           definition: the required materials, as
+                                                    informational attributes (variable false)
+    POST /open311/v2/requests.json                  opens a case on channel "online"
+    GET  /open311/v2/requests.json                  requests submitted here, no personal data
+    GET  /open311/v2/requests/{id}.json             one of them; id = the receipt number
+
+A submission (form-encoded, as the spec says, or JSON) becomes a received event whose actor is
+``inquirer:<receipt>``; the first responder is the on-duty staff member of the matter's
+handling section with the fewest open cases, else of the service centre's general intake
+section (综合受理; it also receives every matter an external body handles, and the reply's
+``service_notice`` says where to go). Extension: the reply carries ``access_code``, which with
+the receipt number opens /v1/public (status, rating, complaint). The ledger needs a name and a
+contact, so ``first_name``/``last_name`` and ``phone``/``email`` are required here; the
+location (``address_string``, ``lat``/``long``) is kept as the inquirer's address, personal
+data. ``api_key`` is accepted and not checked. Errors use the spec's shape,
+``[{"code": 400, "description": "field: why"}]``, with that HTTP status; a refused
+submission writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+
+import psycopg
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from starlette.exceptions import HTTPException
+
+from events.fields import Channel
+from services.directory.index import DirectoryIndex, Person
+from services.directory.model import Matter, Role
+from services.intake.deps import DirectoryDep, RepoDep
+from services.intake.ratelimit import rate_limited
+from services.intake.register import Inquiry, Receipt, register_inquiry
+from services.intake.routes.public import STATUS_TEXT
+
+SOURCE = "urn:shouwen:open311"
+GENERAL_INTAKE = "综合受理"  # the service centre's general intake section has this in its name
+PHONE = r"^\+?[0-9][0-9 \-]{5,20}[0-9]$"
+EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+MAX_REQUESTS = 1000  # the spec's cap on one GET requests answer
+DEFAULT_DAYS = 90  # the spec's default window when no dates or ids are given
+
+
+class Open311Error(BaseModel):
+    code: int
+    description: str
+
+
+class Open311Failure(HTTPException):
+    """An error answered in the spec's shape; ``descriptions`` each name the field."""
+
+    def __init__(self, code: int, *descriptions: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(code, "; ".join(descriptions), headers)
+        self.descriptions = descriptions
+
+
+class Open311Route(APIRoute):
+    """Turns validation errors and HTTP errors of these routes into Open311 errors."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _errors(400, [_described(e) for e in exc.errors()])
+            except Open311Failure as exc:
+                return _errors(exc.status_code, list(exc.descriptions), exc.headers)
+            except HTTPException as exc:
+                return _errors(exc.status_code, [str(exc.detail)], exc.headers)
+
+        return route
+
+
+def _errors(code: int, descriptions: list[str],
+            headers: Mapping[str, str] | None = None) -> JSONResponse:
+    body = [{"code": code, "description": d} for d in descriptions]
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+def _described(error: Any) -> str:
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("query", "path", "body")]
+    return f"{'.'.join(loc) or 'request'}: {error.get('msg', 'invalid')}"
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": list[Open311Error], "description": why}
+    for code, why in ((400, "a parameter is missing or invalid (the description names it)"),
+                      (404, "no such service or request"), (429, "too many requests"),
+                      (503, "no directory is loaded, or no one is on duty to receive it"))
+}
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route,
+                   responses=ERRORS)
+
+
+# -- the catalogue ----------------------------------------------------------------------------
+class Service(BaseModel):
+    service_code: str
+    service_name: str
+    description: str
+    metadata: bool
+    type: Literal["realtime", "batch", "blackbox"]
+    keywords: str
+    group: str
+
+
+class Attribute(BaseModel):
+    variable: bool
+    code: str
+    datatype: Literal["string", "number", "datetime", "text", "singlevaluelist",
+                      "multivaluelist"]
+    required: bool
+    datatype_description: str | None
+    order: int
+    description: str
+
+
+class ServiceDefinition(BaseModel):
+    service_code: str
+    attributes: list[Attribute]
+
+
+def where_handled(index: DirectoryIndex, matter: Matter) -> str:
+    """Who handles the matter and where, in the words the inquirer is told."""
+    if matter.external_body is not None:
+        b = index.bodies[matter.external_body]
+        return (f"由{b.name}办理：地址 {b.address}，电话 {b.phone}，"
+                f"联系人 {b.contact_person}")
+    section, unit = index.sections[str(matter.section)]
+    days = matter.time_limit_working_days
+    limit = "即办（当场办结）" if days == 0 else f"承诺时限 {days} 个工作日"
+    place = f"，{section.location}" if section.location else ""
+    return f"由{unit.name}{section.name}办理{place}，{limit}"
+
+
+@router.get("/services.json", response_model=list[Service])
+def services(directory: DirectoryDep) -> list[Service]:
+    return [
+        Service(service_code=m.code, service_name=m.name,
+                description=where_handled(directory, m), metadata=bool(m.materials),
+                type="realtime", keywords=",".join(m.keywords), group=m.category)
+        for m in directory.directory.matters
+    ]
+
+
+@router.get("/services/{service_code}.json", response_model=ServiceDefinition)
+def service_definition(service_code: str, directory: DirectoryDep) -> ServiceDefinition:
+    matter = _matter(directory, service_code, 404)
+    attributes = [
+        Attribute(variable=False, code=f"material_{i}", datatype="string", required=False,
+                  datatype_description=None, order=i, description=f"所需材料：{name}")
+        for i, name in enumerate(matter.materials, start=1)
+    ]
+    return ServiceDefinition(service_code=matter.code, attributes=attributes)
+
+
+def _matter(index: DirectoryIndex, code: str, status: int) -> Matter:
+    matter = index.matters.get(code)
+    if matter is None:
+        raise Open311Failure(status, f"service_code: unknown service {code[:64]!r}")
+    return matter
+
+
+# -- submitting a request ---------------------------------------------------------------------
+Short = Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class Submission(BaseModel):
+    """A POST requests body. Unknown keys (``attribute[...]``, ``media_url``...) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    service_code: Annotated[str, Field(min_length=1, max_length=64)]
+    description: Annotated[str, Field(min_length=1, max_length=3000)]
+    first_name: Short | None = None
+    last_name: Short | None = None
+    phone: Annotated[str, Field(max_length=30, pattern=PHONE)] | None = None
+    email: Annotated[str, Field(max_length=254, pattern=EMAIL)] | None = None
+    address_string: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    address_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
+    long: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
+    api_key: Annotated[str, Field(max_length=200)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+
+def _ledger_problems(s: Submission) -> list[str]:
+    problems = []
+    if s.first_name is None and s.last_name is None:
+        problems.append("first_name: a name (first_name or last_name) is required")
+    if s.phone is None and s.email is None:
+        problems.append("phone: a contact (phone or email) is required")
+    if (s.lat is None) != (s.long is None):
+        problems.append(f"{'long' if s.long is None else 'lat'}: give both lat and long")
+    return problems
+
+
+async def submission(request: Request) -> Submission:
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = await request.json()
+        except ValueError:
+            raise Open311Failure(400, "request: the body is not valid JSON") from None
+    else:
+        form = await request.form()
+        data = {k: v for k, v in form.items() if isinstance(v, str)}
+    if not isinstance(data, dict):
+        raise Open311Failure(400, "request: the body must be an object of parameters")
+    try:
+        s = Submission.model_validate(data)
+    except ValidationError as exc:
+        raise Open311Failure(400, *[_described(e) for e in exc.errors()]) from None
+    problems = _ledger_problems(s)
+    if problems:
+        raise Open311Failure(400, *problems)
+    return s
+
+
+class RequestCreated(BaseModel):
+    service_request_id: str
+    token: str | None
+    service_notice: str
+    account_id: str | None
+    access_code: str = Field(description="Extension: with service_request_id (the receipt "
+                             "number) it opens /v1/public status, rating and complaint.")
+
+
+_BODY = Submission.model_json_schema()
+_SUBMIT_DOC = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": _BODY}, "application/json": {"schema": _BODY},
+}}}
+
+
+@router.post("/requests.json", status_code=201, response_model=list[RequestCreated],
+             dependencies=[Depends(rate_limited("open311"))], openapi_extra=_SUBMIT_DOC)
+def create_request(s: Annotated[Submission, Depends(submission)], repo: RepoDep,
+                   directory: DirectoryDep) -> list[RequestCreated]:
+    matter = _matter(directory, s.service_code, 400)
+    with repo.pool.connection() as conn, conn.transaction():
+        responder = first_responder(conn, directory, matter)
+        if responder is None:
+            raise Open311Failure(503, "service_code: no staff member is on duty to receive it")
+        receipt_number = repo.next_receipt_number(conn)
+        receipt = register_inquiry(
+            repo, conn, responder, _inquiry(s, matter), actor=f"inquirer:{receipt_number}",
+            source=SOURCE, receipt_number=receipt_number,
+        )
+    return [RequestCreated(service_request_id=receipt.receipt_number, token=None,
+                           service_notice=_notice(directory, matter, receipt),
+                           account_id=None, access_code=receipt.access_code)]
+
+
+def _inquiry(s: Submission, matter: Matter) -> Inquiry:
+    names = [n for n in (s.first_name, s.last_name) if n]
+    cjk = any("\u3400" <= ch <= "\u9fff" for ch in "".join(names))
+    name = "".join(reversed(names)) if cjk else " ".join(names)  # 姓 first in Chinese
+    where = [p for p in (s.address_string, s.address_id and f"address_id {s.address_id}",
+                         s.lat is not None and f"{s.lat},{s.long}") if p]
+    return Inquiry(channel=Channel.online, matter=f"[{matter.code}] {matter.name}：{s.description}",
+                   inquirer_name=name, inquirer_phone=s.phone, inquirer_email=s.email,
+                   inquirer_address="；".join(where) or None)
+
+
+def _notice(index: DirectoryIndex, matter: Matter, r: Receipt) -> str:
+    materials = "、".join(matter.materials) or "无"
+    return (f"已登记，受理编号 {r.receipt_number}。首问责任人：{r.first_responder_name}"
+            f"（{r.first_responder_duty}），电话 {r.first_responder_contact}。"
+            f"{where_handled(index, matter)}。所需材料：{materials}。"
+            "凭受理编号和查询码（access_code）可查询进度、评价服务或投诉。")
+
+
+def general_intake_section(index: DirectoryIndex) -> str | None:
+    """The service centre's general intake section: a section named 综合受理, preferring the
+    unit that has centre administrators; else the section of the catalogue's 综合服务."""
+    units = sorted(index.directory.units,
+                   key=lambda u: not any(Role.centre_admin in s.roles for s in u.staff))
+    for unit in units:
+        for section in unit.sections:
+            if GENERAL_INTAKE in section.name:
+                return section.id
+    return next((m.section for m in index.directory.matters
+                 if m.category == "综合服务" and m.section), None)
+
+
+def first_responder(conn: psycopg.Connection, index: DirectoryIndex,
+                    matter: Matter) -> Person | None:
+    """The on-duty staff member with the fewest open cases: in the matter's handling section,
+    else in the general intake section."""
+    for section_id in (matter.section, general_intake_section(index)):
+        if section_id is None:
+            continue
+        on_duty = [p for p in index.staff_of_section(section_id) if p.staff.on_duty]
+        front = [p for p in on_duty if Role.staff in p.roles] or on_duty
+        if front:
+            load = _open_cases(conn, [p.staff.id for p in front])
+            return min(front, key=lambda p: (load.get(p.staff.id, 0), p.staff.id))
+    return None
+
+
+def _open_cases(conn: psycopg.Connection, staff_ids: list[str]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT handler_id, count(*) FROM case_index WHERE handler_id = ANY(%s)"
+        " AND status <> 'closed' GROUP BY handler_id", (staff_ids,),
+    )
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+# -- tracking requests ------------------------------------------------------------------------
+class ServiceRequest(BaseModel):
+    """A request as anyone may see it: no description, no names, no contact, no location."""
+
+    service_request_id: str
+    status: Literal["open", "closed"]
+    status_notes: str
+    service_name: str | None
+    service_code: str | None
+    agency_responsible: str | None
+    service_notice: str | None
+    requested_datetime: datetime
+    updated_datetime: datetime
+    expected_datetime: datetime | None
+
+
+_LIST = """
+SELECT * FROM (
+  SELECT ci.receipt_number, ci.status, ci.unit_id, ci.section_id, ci.due_date, ci.opened_at,
+         ci.updated_at, coalesce(ci.matter_type_code,
+           substring(e.data->>'matter' from '^\\[([A-Za-z0-9._-]+)\\]')) AS service_code
+  FROM case_index ci JOIN events e ON e.stream_id = ci.case_id AND e.version = 1
+  WHERE e.source = %(source)s
+) r
+WHERE (%(ids)s::text[] IS NULL OR r.receipt_number = ANY(%(ids)s))
+  AND (%(codes)s::text[] IS NULL OR r.service_code = ANY(%(codes)s))
+  AND (%(statuses)s::text[] IS NULL OR (CASE WHEN r.status = 'closed' THEN 'closed'
+                                        ELSE 'open' END) = ANY(%(statuses)s))
+  AND (%(start)s::timestamptz IS NULL OR r.opened_at >= %(start)s)
+  AND (%(end)s::timestamptz IS NULL OR r.opened_at <= %(end)s)
+ORDER BY r.opened_at DESC LIMIT %(limit)s
+"""
+
+
+def _csv(value: str | None, field: str, allowed: set[str] | None = None) -> list[str] | None:
+    items = [v.strip() for v in (value or "").split(",") if v.strip()]
+    bad = [v for v in items if allowed is not None and v not in allowed]
+    if bad:
+        raise Open311Failure(400, f"{field}: {bad[0][:64]!r} is not one of {sorted(allowed or ())}")
+    return items or None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+
+@router.get("/requests.json", response_model=list[ServiceRequest])
+def list_requests(
+    repo: RepoDep,
+    directory: DirectoryDep,
+    service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
+    service_code: Annotated[str | None, Query(max_length=2000)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    start_date: datetime | None = None,
+    end_date: datetime | None = None,
+    jurisdiction_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> list[ServiceRequest]:
+    ids = _csv(service_request_id, "service_request_id")
+    params: dict[str, Any] = {"source": SOURCE, "ids": ids, "limit": MAX_REQUESTS,
+                              "codes": None, "statuses": None, "start": None, "end": None}
+    if ids is None:  # the spec: with ids, the other filters are ignored
+        start, end = _utc(start_date), _utc(end_date)
+        if start is None and end is None:
+            start = datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
+        params.update(codes=_csv(service_code, "service_code"), start=start, end=end,
+                      statuses=_csv(status, "status", {"open", "closed"}))
+    return _requests(repo.pool, directory, params)
+
+
+@router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequest])
+def get_request(service_request_id: Annotated[str, Path(max_length=64)], repo: RepoDep,
+                directory: DirectoryDep) -> list[ServiceRequest]:
+    params = {"source": SOURCE, "ids": [service_request_id.strip().upper()], "codes": None,
+              "statuses": None, "start": None, "end": None, "limit": 1}
+    found = _requests(repo.pool, directory, params)
+    if not found:
+        raise Open311Failure(404, f"service_request_id: no request {service_request_id[:64]!r}")
+    return found
+
+
+def _requests(pool: ConnectionPool, index: DirectoryIndex,
+              params: dict[str, Any]) -> list[ServiceRequest]:
+    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_LIST, params)
+        return [_public(index, row) for row in cur]
+
+
+def _public(index: DirectoryIndex, row: dict[str, Any]) -> ServiceRequest:
+    matter = index.matters.get(row["service_code"] or "")
+    external = matter is not None and matter.external_body is not None
+    return ServiceRequest(
+        service_request_id=row["receipt_number"],
+        status="closed" if row["status"] == "closed" else "open",
+        status_notes=STATUS_TEXT.get(row["status"], row["status"]),
+        service_name=matter.name if matter else None, service_code=row["service_code"],
+        agency_responsible=_agency(index, row, matter),
+        service_notice=where_handled(index, matter) if matter and external else None,
+        requested_datetime=row["opened_at"], updated_datetime=row["updated_at"],
+        expected_datetime=_end_of(row["due_date"]),
+    )
+
+
+def _agency(index: DirectoryIndex, row: dict[str, Any], matter: Matter | None) -> str | None:
+    if matter is not None and matter.external_body is not None:
+        return index.bodies[matter.external_body].name
+    if row["section_id"] in index.sections:
+        return index.sections[row["section_id"]][1].name
+    if matter is not None and matter.unit in index.units:
+        return index.units[str(matter.unit)].name
+    unit = index.units.get(row["unit_id"])
+    return unit.name if unit else None
+
+
+def _end_of(day: date | None) -> datetime | None:
+    """A due date as the end of that day, local time."""
+    return datetime.combine(day, time(23, 59, 59)).astimezone() if day else None
+
