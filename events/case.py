@@ -149,6 +149,8 @@ class OneTimeNoticeGiven(EventPayload):
     requirements: Text | None = None
     forms: Annotated[list[Form], Field(max_length=50)] = []
     notified_via: Channel
+    # a later notice may add materials only because the inquirer changed the request
+    request_changed: bool = False
 
     @model_validator(mode="after")
     def _each_material_once(self) -> OneTimeNoticeGiven:

@@ -21,13 +21,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PERSONAL_MARK = "x-personal-data"
 
+# No control characters but tab and newlines: PostgreSQL's jsonb cannot even store NUL.
+PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
 PersonalText = Annotated[
-    str, Field(min_length=1, max_length=500, json_schema_extra={PERSONAL_MARK: True})
+    str,
+    Field(min_length=1, max_length=500, pattern=PRINTABLE,
+          json_schema_extra={PERSONAL_MARK: True}),
 ]
-Text = Annotated[str, Field(min_length=1, max_length=4000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-Contact = Annotated[str, Field(min_length=1, max_length=100)]
+Text = Annotated[str, Field(min_length=1, max_length=4000, pattern=PRINTABLE)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE)]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
+Contact = Annotated[str, Field(min_length=1, max_length=100, pattern=PRINTABLE)]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
 
 

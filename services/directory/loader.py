@@ -40,7 +40,9 @@ def parse_directory(text: str, source: str = "<directory>") -> Directory:
         line = mark.line + 1 if mark is not None else 0
         raise DirectoryFileError(source, [(line, f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
-        raise DirectoryFileError(source, [(1, "the file must be a mapping with 'units:' at the top")])
+        raise DirectoryFileError(
+            source, [(1, "the file must be a mapping with 'units:' at the top")]
+        )
     try:
         directory = Directory.model_validate(data)
     except ValidationError as exc:

@@ -50,7 +50,7 @@ class Section(_Strict):
 
 class Staff(_Strict):
     id: Code
-    name: Name
+    name: Annotated[str, Field(min_length=1, max_length=100)]  # as on a receipt
     roles: list[Role] = Field(min_length=1)
     section: Code | None = None
     duty: Name
@@ -121,8 +121,14 @@ def reference_errors(d: Directory) -> list[tuple[Loc, str]]:
     unit_ids = _duplicates(errors, [(("units", i, "id"), u.id) for i, u in enumerate(d.units)])
     # section ids are unique across the city, not just in their unit: the change record
     # (store._diff) and the people reading it name a section by its id alone
-    _duplicates(errors, [(("units", i, "sections", j, "id"), s.id)
-                         for i, u in enumerate(d.units) for j, s in enumerate(u.sections)])
+    _duplicates(
+        errors,
+        [
+            (("units", i, "sections", j, "id"), s.id)
+            for i, u in enumerate(d.units)
+            for j, s in enumerate(u.sections)
+        ],
+    )
     sections_of: dict[str, set[str]] = {}
     for i, unit in enumerate(d.units):
         depts = {dep.id for dep in unit.departments}
@@ -130,18 +136,26 @@ def reference_errors(d: Directory) -> list[tuple[Loc, str]]:
         sections_of[unit.id] = sections
         for j, s in enumerate(unit.sections):
             if s.department is not None and s.department not in depts:
-                errors.append(((*("units", i, "sections", j), "department"),
-                               f"unknown department {s.department!r} in unit {unit.id}"))
+                errors.append(
+                    (
+                        (*("units", i, "sections", j), "department"),
+                        f"unknown department {s.department!r} in unit {unit.id}",
+                    )
+                )
         for k, st in enumerate(unit.staff):
             loc: Loc = ("units", i, "staff", k)
             if st.id in staff_ids:
                 errors.append(((*loc, "id"), f"duplicate staff id {st.id!r}"))
             staff_ids.add(st.id)
             if st.section is not None and st.section not in sections:
-                errors.append(((*loc, "section"), f"unknown section {st.section!r} in unit {unit.id}"))
+                errors.append(
+                    ((*loc, "section"), f"unknown section {st.section!r} in unit {unit.id}")
+                )
             for m, sup in enumerate(st.supervises):
                 if sup not in sections:
-                    errors.append(((*loc, "supervises", m), f"unknown section {sup!r} in unit {unit.id}"))
+                    errors.append(
+                        ((*loc, "supervises", m), f"unknown section {sup!r} in unit {unit.id}")
+                    )
         if not any(Role.principal_leader in st.roles for st in unit.staff):
             errors.append((("units", i, "staff"), f"unit {unit.id} has no principal_leader"))
     bodies = _duplicates(
@@ -153,9 +167,13 @@ def reference_errors(d: Directory) -> list[tuple[Loc, str]]:
         if matter.unit is not None and matter.unit not in unit_ids:
             errors.append(((*loc, "unit"), f"unknown unit {matter.unit!r}"))
         elif matter.unit is not None and matter.section not in sections_of[matter.unit]:
-            errors.append(((*loc, "section"), f"unknown section {matter.section!r} in unit {matter.unit}"))
+            errors.append(
+                ((*loc, "section"), f"unknown section {matter.section!r} in unit {matter.unit}")
+            )
         if matter.external_body is not None and matter.external_body not in bodies:
-            errors.append(((*loc, "external_body"), f"unknown external body {matter.external_body!r}"))
+            errors.append(
+                ((*loc, "external_body"), f"unknown external body {matter.external_body!r}")
+            )
     return errors
 
 

@@ -67,7 +67,9 @@ _KINDS = ("units", "sections", "staff", "matters", "external_bodies")
 def _items(document: dict[str, Any], kind: str) -> dict[str, Any]:
     units = document.get("units", [])
     if kind == "units":
-        return {u["id"]: {k: v for k, v in u.items() if k not in ("sections", "staff")} for u in units}
+        return {
+            u["id"]: {k: v for k, v in u.items() if k not in ("sections", "staff")} for u in units
+        }
     if kind in ("sections", "staff"):
         return {x["id"]: x for u in units for x in u.get(kind, [])}
     key = "code" if kind == "matters" else "id"

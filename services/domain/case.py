@@ -38,7 +38,8 @@ OPEN = frozenset(Status) - {Status.closed}
 # action -> the statuses in which it is allowed
 ALLOWED: dict[str, frozenset[Status]] = {
     "classify": frozenset({Status.received}),
-    "accept": frozenset({Status.received, Status.awaiting_materials}),
+    # in_handling: a handler who took a handoff commits the time limit (once: see require)
+    "accept": frozenset({Status.received, Status.awaiting_materials, Status.in_handling}),
     "one_time_notice": frozenset({Status.received, Status.in_handling, Status.awaiting_materials}),
     "materials_supplied": frozenset({Status.awaiting_materials}),
     "refer_internal": frozenset({Status.received, Status.in_handling, Status.awaiting_materials}),
@@ -100,6 +101,9 @@ class CaseState:
             raise ActionNotAllowed(action, self, "the case does not exist")
         if self.status not in ALLOWED[action]:
             raise ActionNotAllowed(action, self)
+        if action == "accept" and self.status is Status.in_handling and self.due_date:
+            raise ActionNotAllowed(action, self, "already accepted with a time limit; "
+                                   "ask for an extension instead")
         if action == "decide_transfer" and not self.transfer_pending:
             raise ActionNotAllowed(action, self, "no transfer request is pending")
         if action == "request_transfer" and self.transfer_pending:

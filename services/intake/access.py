@@ -1,0 +1,95 @@
+"""Who may see a case and who may act on it (OWASP API1, object-level authorisation).
+
+    sees          a unit the case has been in is the caller's unit; or the caller holds or
+                  held it, is the named handler awaiting the handoff, or a leader it was
+                  escalated to; or the caller reads every case: supervisor (纪检监察),
+                  centre_admin, and the centre's leadership (they decide transfers)
+    may_act       the current handler or responsible person (the first responder until a
+                  transfer), or a leader (section chief, supervising or principal leader)
+                  of a unit the case is in
+    may_take_handoff       the named handler, or the chief of the receiving section
+    may_decide_transfer    the centre's principal or supervising leader, or the principal
+                           leader of a unit the case is in (行政服务中心 rule 5)
+    may_decide_extension   a leader of a unit the case is in
+
+A case outside the caller's scope is reported as not found, never as forbidden, so case
+ids cannot be probed. The service centre is the unit whose staff include a centre_admin.
+Pure functions over the directory and the case state: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.directory.index import DirectoryIndex, Person
+from services.directory.model import Role
+from services.domain.case import CaseState
+
+LEADERS = (Role.section_chief, Role.supervising_leader, Role.principal_leader)
+READ_ALL = (Role.supervisor, Role.centre_admin)
+
+
+def centre_unit_ids(directory: DirectoryIndex) -> frozenset[str]:
+    return frozenset(p.unit.id for p in directory.people.values() if p.has(Role.centre_admin))
+
+
+def is_centre_leader(person: Person, directory: DirectoryIndex) -> bool:
+    return (person.unit.id in centre_unit_ids(directory)
+            and person.has(Role.principal_leader, Role.supervising_leader))
+
+
+def reads_all(person: Person, directory: DirectoryIndex) -> bool:
+    return person.has(*READ_ALL) or is_centre_leader(person, directory)
+
+
+def named_on(person: Person, state: CaseState) -> bool:
+    me = person.staff.id
+    return (me in state.participants or me == state.awaiting_handoff_to
+            or me in state.escalated_to)
+
+
+def sees(person: Person, state: CaseState, directory: DirectoryIndex) -> bool:
+    return (person.unit.id in state.units or named_on(person, state)
+            or reads_all(person, directory))
+
+
+def sees_personal_data(person: Person, state: CaseState) -> bool:
+    """Those who read every case for oversight see inquirers' data masked, except the
+    supervisor, who investigates complaints and needs the inquirer's contact."""
+    return (person.unit.id in state.units or named_on(person, state)
+            or person.has(Role.supervisor))
+
+
+def leads_case_unit(person: Person, state: CaseState) -> bool:
+    return person.has(*LEADERS) and person.unit.id in state.units
+
+
+def may_act(person: Person, state: CaseState) -> bool:
+    me = person.staff.id
+    return me in (state.handler_id, state.responsible_id) or leads_case_unit(person, state)
+
+
+def may_take_handoff(person: Person, state: CaseState) -> bool:
+    if person.staff.id == state.awaiting_handoff_to:
+        return True
+    return person.has(Role.section_chief) and person.staff.section == state.section_id
+
+
+def may_decide_transfer(person: Person, state: CaseState, directory: DirectoryIndex) -> bool:
+    return is_centre_leader(person, directory) or (
+        person.has(Role.principal_leader) and person.unit.id in state.units)
+
+
+def may_decide_extension(person: Person, state: CaseState) -> bool:
+    return leads_case_unit(person, state)
+
+
+def scope_filter(person: Person, directory: DirectoryIndex) -> tuple[str, dict[str, Any]]:
+    """The SQL condition over ``case_index`` matching ``sees``, with its parameters."""
+    if reads_all(person, directory):
+        return "true", {}
+    return (
+        "(%(scope_unit)s = ANY(units) OR %(scope_me)s = ANY(participants)"
+        " OR awaiting_handoff_to = %(scope_me)s OR %(scope_me)s = ANY(escalated_to))",
+        {"scope_unit": person.unit.id, "scope_me": person.staff.id},
+    )

@@ -1,0 +1,222 @@
+"""Staff commands on a case, one per action of DOMAIN.md section 3; free of HTTP.
+
+    register(...)  -> Receipt     the caller is the first responder
+    accept, one_time_notice, materials_supplied, refer, accept_handoff, escalate,
+    request_transfer, decide_transfer, request_extension, decide_extension,
+    reply, complete, deliver, close  -> CaseState
+
+Each command, inside the caller's transaction:
+
+    load the stream ─▶ in the caller's scope?        no: CaseNotFound   (404, not 403)
+      ─▶ expected_version still current?             no: WrongExpectedVersion (409)
+      ─▶ may this person do it?                      no: NotPermitted (403)
+      ─▶ allowed in the case's status?               no: ActionNotAllowed (409)
+      ─▶ brush-offs, directory references            bad: CommandRefused (422)
+      ─▶ append exactly ONE event: actor staff:<id>, no causation (a person acted),
+         correlation = the case's received event
+
+The payloads are built in ``payloads``; who may do what is ``access``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+import psycopg
+from pydantic import ValidationError
+
+from events import CloudEvent, EventPayload, new_event
+from events.case import CaseReceived
+from services.cases.repository import CaseNotFound, CaseRepository
+from services.common.eventstore import WrongExpectedVersion
+from services.directory.index import DirectoryIndex, Person
+from services.domain.case import CaseState, fold
+from services.domain.language import find_brush_off
+from services.intake import access, models
+from services.intake import payloads as p
+from services.intake.errors import CommandRefused, NotPermitted
+from services.intake.register import Inquiry, Receipt, register_inquiry
+
+SOURCE = "urn:shouwen:intake"
+
+@dataclass(frozen=True)
+class Loaded:
+    state: CaseState
+    events: list[CloudEvent]
+
+    @property
+    def correlation(self) -> UUID:
+        first = self.events[0]
+        return first.correlationid or first.id
+
+    def last(self, name: str) -> CloudEvent | None:
+        return next((e for e in reversed(self.events) if e.type.split(".")[2] == name), None)
+
+
+def load_visible(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+                 person: Person, case_id: str) -> Loaded:
+    """The case if ``person`` may see it; otherwise CaseNotFound, as if it did not exist."""
+    events = [r.event for r in repo.store.read_stream(case_id, conn=conn)]
+    if not events or events[0].type != CaseReceived.event_type:
+        raise CaseNotFound(case_id)
+    loaded = Loaded(fold(case_id, events), events)
+    if not access.sees(person, loaded.state, directory):
+        raise CaseNotFound(case_id)
+    return loaded
+
+
+def register(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+             actor: Person, body: models.RegisterInquiry) -> Receipt:
+    return register_inquiry(repo, conn, actor, Inquiry(**body.model_dump()), source=SOURCE)
+
+
+Build = Callable[[Loaded], EventPayload]
+Permit = Callable[[Person, Loaded], bool]
+
+
+def _general(person: Person, loaded: Loaded) -> bool:
+    return access.may_act(person, loaded.state)
+
+
+def _act(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+         actor: Person, case_id: str, action: str, body: models.Action, build: Build,
+         permit: Permit = _general) -> CaseState:
+    loaded = load_visible(repo, conn, directory, actor, case_id)
+    state = loaded.state
+    if body.expected_version is not None and body.expected_version != state.version:
+        raise WrongExpectedVersion(case_id, body.expected_version, state.version)
+    if not permit(actor, loaded):
+        raise NotPermitted(f"{action}: {actor.staff.name} ({actor.staff.id}) may not do this "
+                           f"on case {state.receipt_number}")
+    state.require(action)
+    _refuse_brush_offs(body)
+    try:
+        payload = build(loaded)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CommandRefused(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    event = new_event(payload, subject=case_id, actor=f"staff:{actor.staff.id}",
+                      source=SOURCE, correlationid=loaded.correlation)
+    return repo.append(state, [event], conn)
+
+
+def _refuse_brush_offs(body: models.Strict) -> None:
+    for field, text in body.inquirer_texts().items():
+        phrase = find_brush_off(text) if text else None
+        if phrase:
+            raise CommandRefused(
+                f"{field}: contains the brush-off {phrase!r}. The first responder may never "
+                "answer 'I don't know', 'not my business', 'not clear' or 'go find another "
+                "department' (DOMAIN.md section 1): say what will be done, or exactly where "
+                "to go and whom to ask.", field=field, phrase=phrase)
+
+
+def accept(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+           actor: Person, case_id: str, body: models.Accept) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "accept", body,
+                lambda lo: p.accepted(directory, actor, lo.state, body))
+
+
+def one_time_notice(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+                    actor: Person, case_id: str, body: models.OneTimeNotice) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "one_time_notice", body,
+                lambda lo: p.notice(lo.state, body))
+
+
+def materials_supplied(repo: CaseRepository, conn: psycopg.Connection,
+                       directory: DirectoryIndex, actor: Person, case_id: str,
+                       body: models.MaterialsSupplied) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "materials_supplied", body,
+                lambda lo: p.materials(body))
+
+
+def refer(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+          actor: Person, case_id: str, body: models.ReferInternal | models.ReferExternal
+          ) -> CaseState:
+    if isinstance(body, models.ReferInternal):
+        return _act(repo, conn, directory, actor, case_id, "refer_internal", body,
+                    lambda lo: p.referred_internal(directory, actor, lo.state, body))
+    return _act(repo, conn, directory, actor, case_id, "refer_external", body,
+                lambda lo: p.referred_external(directory, body))
+
+
+def accept_handoff(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+                   actor: Person, case_id: str, body: models.AcceptHandoff) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "accept_handoff", body,
+                lambda lo: p.handoff_accepted(actor, lo.state),
+                permit=lambda who, lo: access.may_take_handoff(who, lo.state))
+
+
+def escalate(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+             actor: Person, case_id: str, body: models.Escalate) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "escalate", body,
+                lambda lo: p.escalated(directory, actor, lo.state, body))
+
+
+def request_transfer(repo: CaseRepository, conn: psycopg.Connection,
+                     directory: DirectoryIndex, actor: Person, case_id: str,
+                     body: models.TransferRequest) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "request_transfer", body,
+                lambda lo: p.transfer_requested(directory, body))
+
+
+def decide_transfer(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+                    actor: Person, case_id: str, body: models.TransferDecision) -> CaseState:
+    def permit(who: Person, lo: Loaded) -> bool:
+        return (access.may_decide_transfer(who, lo.state, directory)
+                and not _asked_by(who, lo, "transfer_requested"))
+
+    return _act(repo, conn, directory, actor, case_id, "decide_transfer", body,
+                lambda lo: p.transfer_decided(directory, actor, lo.state, body), permit)
+
+
+def request_extension(repo: CaseRepository, conn: psycopg.Connection,
+                      directory: DirectoryIndex, actor: Person, case_id: str,
+                      body: models.ExtensionRequest) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "request_extension", body,
+                lambda lo: p.extension_requested(lo.state, body))
+
+
+def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
+                     directory: DirectoryIndex, actor: Person, case_id: str,
+                     body: models.ExtensionDecision) -> CaseState:
+    def permit(who: Person, lo: Loaded) -> bool:
+        return (access.may_decide_extension(who, lo.state)
+                and not _asked_by(who, lo, "extension_requested"))
+
+    def build(lo: Loaded) -> EventPayload:
+        asked = lo.last("extension_requested")
+        return p.extension_decided(actor, lo.state, body, asked.data if asked else {})
+
+    return _act(repo, conn, directory, actor, case_id, "decide_extension", body, build, permit)
+
+
+def reply(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+          actor: Person, case_id: str, body: models.Reply) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "reply", body,
+                lambda lo: p.replied(lo.state, body))
+
+
+def complete(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+             actor: Person, case_id: str, body: models.Complete) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "complete", body,
+                lambda lo: p.completed(body))
+
+
+def deliver(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+            actor: Person, case_id: str, body: models.Deliver) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "deliver", body,
+                lambda lo: p.delivered(lo.state, body))
+
+
+def close(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+          actor: Person, case_id: str, body: models.Close) -> CaseState:
+    return _act(repo, conn, directory, actor, case_id, "close", body, lambda lo: p.closed(body))
+
+
+def _asked_by(person: Person, loaded: Loaded, request: str) -> bool:
+    """A leader does not approve their own request."""
+    asked = loaded.last(request)
+    return asked is not None and asked.actor == f"staff:{person.staff.id}"

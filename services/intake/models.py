@@ -1,0 +1,311 @@
+"""Request bodies of the staff commands: what a caller may say, and nothing more.
+
+Every body forbids unknown fields, so status, first responder, unit, receipt and the like
+can never be set through a request (mass assignment): the server derives them from the
+caller, the directory and the case. Text is stripped and length-bounded; a phone number is
+a mainland mobile (13812345678) or a landline with its area code (0935-8123456), optionally
+after +86. Bodies name the fields whose text is said to the inquirer (``inquirer_texts``),
+which are checked for brush-offs. Responses are in ``queries``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from events.case import Form, MatterTypeCode, MissingMaterial
+from events.case_outcome import ClosingReason, DeliveryMethod, Outcome
+from events.case_referral import EscalationReason
+from events.fields import Channel, Id, Name, ShortText, Text
+
+_PHONE = re.compile(r"(?:\+86[ -]?)?(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})")
+_ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+
+
+def _phone(value: str) -> str:
+    if not _PHONE.fullmatch(value):
+        raise ValueError("not a phone number: give a mainland mobile (13812345678) or a "
+                         "landline with its area code (0935-8123456), optionally after +86")
+    return value
+
+
+def _id_number(value: str) -> str:
+    if not _ID_NUMBER.fullmatch(value):
+        raise ValueError("not a resident ID number (18 characters: 17 digits and a digit or X)")
+    return value.upper()
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("not an email address")
+    return value
+
+
+Phone = Annotated[str, Field(max_length=20), AfterValidator(_phone)]
+IdNumber = Annotated[str, Field(max_length=18), AfterValidator(_id_number)]
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+Address = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_character_at(value: Any, path: str = "") -> str | None:
+    """Where a string holds a control character (PostgreSQL cannot store NUL in JSON)."""
+    if isinstance(value, str):
+        return (path or "body") if _CONTROL.search(value) else None
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        found = _control_character_at(item, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data: Any) -> Any:
+        where = _control_character_at(data)
+        if where:
+            raise ValueError(f"{where}: text may not contain control characters")
+        return data
+
+    def inquirer_texts(self) -> dict[str, str | None]:
+        return {}
+
+
+class Action(Strict):
+    """A command on an existing case; ``expected_version`` guards against acting on a
+    stale view (409 when the case moved on meanwhile)."""
+
+    expected_version: Annotated[int, Field(ge=1)] | None = None
+
+
+# channel -> the ledger fields it needs beside name and matter (DOMAIN.md section 2)
+LEDGER: dict[Channel, tuple[str, ...]] = {
+    Channel.phone: ("inquirer_phone",),
+    Channel.hotline: ("inquirer_phone",),
+    Channel.visit: ("inquirer_phone",),
+    Channel.window: ("inquirer_phone",),
+    Channel.letter: ("inquirer_address",),
+}
+
+
+class RegisterInquiry(Strict):
+    channel: Channel
+    matter: Text
+    inquirer_name: Name
+    inquirer_phone: Phone | None = None
+    inquirer_address: Address | None = None
+    inquirer_work_unit: ShortText | None = None
+    inquirer_id_number: IdNumber | None = None
+    inquirer_email: Email | None = None
+
+    @model_validator(mode="after")
+    def _ledger_fields(self) -> RegisterInquiry:
+        missing = [f for f in LEDGER.get(self.channel, ()) if getattr(self, f) is None]
+        if self.channel is Channel.online and not (self.inquirer_phone or self.inquirer_email):
+            missing.append("inquirer_phone or inquirer_email")
+        if missing:
+            raise ValueError(f"a {self.channel.value} inquiry must record "
+                             + ", ".join(missing) + " (the ledger, DOMAIN.md section 2)")
+        return self
+
+
+class Accept(Action):
+    matter_type_code: MatterTypeCode | None = None
+    working_days: Annotated[int, Field(ge=0, le=366)] | None = None
+    on_the_spot: bool = False
+    handling_plan: Text | None = None
+
+    @model_validator(mode="after")
+    def _plan_unless_on_the_spot(self) -> Accept:
+        if not self.on_the_spot and self.handling_plan is None:
+            raise ValueError("handling_plan is required when the matter is not handled on "
+                             "the spot: the inquirer must be told how it will be handled")
+        return self
+
+    def inquirer_texts(self) -> dict[str, str | None]:
+        return {"handling_plan": self.handling_plan}
+
+
+class OneTimeNotice(Action):
+    missing_materials: Annotated[list[MissingMaterial], Field(min_length=1, max_length=100)]
+    requirements: Text | None = None
+    forms: Annotated[list[Form], Field(max_length=50)] = []
+    notified_via: Channel | None = None
+    request_changed: bool = False
+
+    @model_validator(mode="after")
+    def _each_material_once(self) -> OneTimeNotice:
+        names = [m.name for m in self.missing_materials]
+        if len(set(names)) != len(names):
+            raise ValueError("missing_materials names a material twice")
+        return self
+
+    def inquirer_texts(self) -> dict[str, str | None]:
+        texts = {"requirements": self.requirements}
+        for i, m in enumerate(self.missing_materials):
+            texts[f"missing_materials[{i}].requirements"] = m.requirements
+        return texts
+
+
+class MaterialsSupplied(Action):
+    materials: Annotated[list[ShortText], Field(min_length=1, max_length=100)]
+    outstanding: Annotated[list[ShortText], Field(max_length=100)] = []
+    complete: bool
+
+    @model_validator(mode="after")
+    def _complete_means_nothing_outstanding(self) -> MaterialsSupplied:
+        if self.complete and self.outstanding:
+            raise ValueError("outstanding must be empty when complete is true")
+        return self
+
+
+class ReferInternal(Action):
+    kind: Literal["internal"]
+    section_id: Id
+    handler_id: Id
+    handler_present: bool = True
+    reason: Text | None = None
+
+    def inquirer_texts(self) -> dict[str, str | None]:
+        return {"reason": self.reason}
+
+
+class ReferExternal(Action):
+    """To a body in the catalogue (``body_id``), or one named in full."""
+
+    kind: Literal["external"]
+    body_id: Id | None = None
+    body_name: ShortText | None = None
+    address: ShortText | None = None
+    contact_phone: Phone | None = None
+    contact_person: Name | None = None
+    case_forwarded: bool = False
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _catalogue_or_full_details(self) -> ReferExternal:
+        details = {"body_name": self.body_name, "address": self.address,
+                   "contact_phone": self.contact_phone, "contact_person": self.contact_person}
+        given = [k for k, v in details.items() if v is not None]
+        if self.body_id is not None and given:
+            raise ValueError("give body_id (a body in the catalogue) or the body's details, "
+                             "not both: " + ", ".join(given))
+        missing = [k for k, v in details.items() if v is None]
+        if self.body_id is None and missing:
+            raise ValueError("an external referral must tell the inquirer exactly where to "
+                             "go: missing " + ", ".join(missing) + " (or give body_id)")
+        return self
+
+    def inquirer_texts(self) -> dict[str, str | None]:
+        return {"reason": self.reason}
+
+
+Refer = Annotated[ReferInternal | ReferExternal, Field(discriminator="kind")]
+LeaderLevel = Literal["section_chief", "supervising_leader", "principal_leader"]
+
+
+class Escalate(Action):
+    to: LeaderLevel
+    reason: EscalationReason
+    details: Text | None = None
+
+    @model_validator(mode="after")
+    def _other_needs_details(self) -> Escalate:
+        if self.reason is EscalationReason.other and self.details is None:
+            raise ValueError("details is required when reason is 'other'")
+        return self
+
+
+class TransferRequest(Action):
+    reason: Text
+    proposed_responsible_id: Id | None = None
+
+
+class TransferDecision(Action):
+    decision: Literal["approve", "reject"]
+    new_responsible_id: Id | None = None
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _what_each_decision_needs(self) -> TransferDecision:
+        if self.decision == "approve" and self.new_responsible_id is None:
+            raise ValueError("an approval must name new_responsible_id: the inquirer is "
+                             "told who is responsible now")
+        if self.decision == "reject" and self.reason is None:
+            raise ValueError("a rejection needs a reason")
+        return self
+
+
+class ExtensionRequest(Action):
+    reason: Text
+    proposed_due_date: date
+
+
+class ExtensionDecision(Action):
+    decision: Literal["grant", "refuse"]
+    new_due_date: date | None = None  # default: the date asked for
+    reason: Text  # what the inquirer is told
+
+    def inquirer_texts(self) -> dict[str, str | None]:
+        return {"reason": self.reason}
+
+
+class Reply(Action):
+    answer: Text
+    channel: Channel | None = None  # default: the channel the inquiry came by
+    basis: Text | None = None
+
+    def inquirer_texts(self) -> dict[str, str | None]:
+        return {"answer": self.answer, "basis": self.basis}
+
+
+class Complete(Action):
+    outcome: Outcome
+    summary: Text
+
+    def inquirer_texts(self) -> dict[str, str | None]:
+        return {"summary": self.summary}
+
+
+class Pickup(Strict):
+    """The pick-up record (取件登记表); the record number and time are set by the server."""
+
+    collector_name: Name
+    collector_id_number: IdNumber | None = None
+    by_proxy: bool = False
+
+
+class Deliver(Action):
+    method: DeliveryMethod
+    recipient_name: Name
+    recipient_contact: Address | None = None
+    pickup: Pickup | None = None
+
+    @model_validator(mode="after")
+    def _pickup_iff_picked_up(self) -> Deliver:
+        picked_up = self.method is DeliveryMethod.pick_up
+        if picked_up and self.pickup is None:
+            raise ValueError("pickup (the pick-up record) is required when method is 'pick_up'")
+        if not picked_up and self.pickup is not None:
+            raise ValueError("pickup is only for method 'pick_up'")
+        return self
+
+
+class AcceptHandoff(Action):
+    pass
+
+
+class Close(Action):
+    reason: ClosingReason
+    note: Text | None = None
