@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/pytest
 
-.PHONY: up test unit integration e2e bench lint schemas clean install
+.PHONY: up test unit integration e2e bench lint schemas clean install system-deps
 
 install: $(STAMP)
 
@@ -20,17 +20,21 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(BIN)/shouwen up
 
+## Debian packages some tests drive (chromium, promtool), installed when missing.
+system-deps:
+	@scripts/system-deps.sh
+
 ## Unit, integration and e2e tests against a real PostgreSQL and a real broker.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PYTEST) tests/unit tests/integration tests/e2e
 
-unit: $(STAMP)
+unit: $(STAMP) system-deps
 	$(PYTEST) tests/unit
 
 integration: $(STAMP)
 	$(PYTEST) tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) system-deps
 	$(PYTEST) tests/e2e
 
 ## Figures, each beside a baseline measured in the same run.
