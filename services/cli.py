@@ -4,10 +4,13 @@
     migrate     apply the database migrations (safe to re-run)
     topics      create the Kafka topics
     relay       publish committed events to Kafka, in commit order, without gaps
+    routing     run the routing worker (classify, refer, escalate received cases)
     republish   re-publish a range of the store to Kafka
     verify      check the per-stream and global hash chains; name the first bad event
     schemas     regenerate the JSON Schema files of the event contract
     directory   load / show the directory of units, staff and the matter catalogue
+    intake      serve the intake API and the staff console
+    token       issue a development access token for a staff member
 
 Bad input exits with status 2 and a message; a failed check exits with status 1.
 """
@@ -64,7 +67,9 @@ def migrate() -> None:
     url = _require_db()
     wait_for(url)
     applied = run_migrations(url)
-    typer.echo(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    typer.echo(
+        f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else "")
+    )
 
 
 @app.command()
@@ -96,8 +101,12 @@ def relay(
 
 @app.command()
 def republish(
-    from_position: int = typer.Option(..., "--from", help="First global position (commit seq) to re-publish."),
-    to_position: int | None = typer.Option(None, "--to", help="Last global position (default: all published)."),
+    from_position: int = typer.Option(
+        ..., "--from", help="First global position (commit seq) to re-publish."
+    ),
+    to_position: int | None = typer.Option(
+        None, "--to", help="Last global position (default: all published)."
+    ),
 ) -> None:
     """Re-publish a range of the store (by global position) to the case-events topic."""
     from services.relay.relay import republish as do_republish
@@ -154,7 +163,65 @@ def up() -> None:
     raise typer.Exit(run_stack(get_settings()))
 
 
-directory_app = typer.Typer(help="The directory of units, sections, staff and the matter catalogue.")
+@app.command()
+def intake(
+    host: str | None = typer.Option(None, help="Address to listen on (default from settings)."),
+    port: int | None = typer.Option(None, help="Port (default SHOUWEN_INTAKE_PORT, 8000)."),
+    workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes."),
+) -> None:
+    """Serve the intake API (staff, citizens, Open311) and the staff console (/console)."""
+    import uvicorn
+
+    from services.common.db import wait_for
+
+    settings = get_settings()
+    wait_for(_require_db())
+    uvicorn.run(
+        "services.intake.main:app",
+        host=host or settings.intake_host,
+        port=port or settings.intake_port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def token(
+    staff: str = typer.Option(..., "--staff", help="Staff id from the directory in force."),
+    ttl: int = typer.Option(8 * 3600, min=60, max=7 * 24 * 3600, help="Lifetime in seconds."),
+) -> None:
+    """Issue a development access token (RS256, signed with the local key) for a staff
+    member; refused outside development, where the identity provider issues tokens."""
+    import psycopg
+
+    from events.envelope import SUBJECT_RE
+    from services.common.auth import AuthError, issue_token
+    from services.directory.store import current
+
+    if not SUBJECT_RE.match(staff):
+        typer.echo(f"error: --staff {staff!r} is not a staff id", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+    if settings.database_url:
+        with psycopg.connect(settings.database_url) as conn:
+            loaded = current(conn)
+        known = loaded is not None and any(
+            s.id == staff for u in loaded[1].units for s in u.staff
+        )
+        if not known:
+            typer.echo(f"error: staff {staff!r} is not in the directory in force", err=True)
+            raise typer.Exit(2)
+    try:
+        typer.echo(issue_token(settings, staff, ttl=ttl))
+    except AuthError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+directory_app = typer.Typer(
+    help="The directory of units, sections, staff and the matter catalogue."
+)
 app.add_typer(directory_app, name="directory")
 
 
@@ -183,11 +250,28 @@ def directory_load(
         return
     parts = [
         f"{kind}: +{len(c.added)} -{len(c.removed)} ~{len(c.changed)}"
-        for kind, c in (("units", change.units), ("sections", change.sections),
-                        ("staff", change.staff), ("matters", change.matters),
-                        ("external bodies", change.external_bodies))
+        for kind, c in (
+            ("units", change.units),
+            ("sections", change.sections),
+            ("staff", change.staff),
+            ("matters", change.matters),
+            ("external bodies", change.external_bodies),
+        )
     ]
     typer.echo(f"directory version {change.version} in force; " + "; ".join(parts))
+
+
+@app.command()
+def routing(
+    batch_size: int = typer.Option(500, min=1, help="Messages per transaction (1: one each)."),
+) -> None:
+    """Run the routing worker (faust): classify each received case against the matter
+    catalogue and refer it to a handler, or escalate it when unclear (请示领导)."""
+    from services.routing.worker import main as run_routing
+
+    _require_db()
+    _require_kafka()
+    raise typer.Exit(run_routing(["--batch-size", str(batch_size)]))
 
 
 if __name__ == "__main__":

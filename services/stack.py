@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, TextIO
 
 from services.common.settings import Settings
@@ -56,6 +57,8 @@ def services(settings: Settings) -> list[Service]:
     shouwen = [sys.executable, "-m", "services.cli"]
     return [
         Service("relay", [*shouwen, "relay"], settings.relay_metrics_port),
+        Service("intake", [*shouwen, "intake"], settings.intake_port),
+        Service("routing", [*shouwen, "routing"]),
     ]
 
 
@@ -247,9 +250,32 @@ def prepare(settings: Settings, out: Output) -> None:
     ensure_topics(settings.kafka_bootstrap_servers,
                   [settings.case_events_topic, settings.dead_letter_topic],
                   settings.topic_partitions, settings.topic_replication_factor)
+    loaded = load_demo_directory_if_empty(settings)
+    if loaded:
+        out.line("up", f"the directory was empty: loaded the demo city's ({loaded})")
     count = republish_if_broker_empty(settings)
     if count:
         out.line("up", f"the broker was empty: re-published {count} event(s) from the store")
+
+
+DEMO_DIRECTORY = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "directory.yaml"
+
+
+def load_demo_directory_if_empty(settings: Settings) -> str | None:
+    """A new installation has no directory: put the demo city's in force so that the
+    console and the API can be tried at once. An existing directory is never touched."""
+    import psycopg
+
+    from services.directory.loader import load_directory
+    from services.directory.store import current, put_in_force
+
+    assert settings.database_url
+    with psycopg.connect(settings.database_url) as conn:
+        if current(conn) is not None or not DEMO_DIRECTORY.exists():
+            return None
+    put_in_force(settings.database_url, load_directory(DEMO_DIRECTORY),
+                 actor="system:shouwen-up", source=str(DEMO_DIRECTORY))
+    return str(DEMO_DIRECTORY)
 
 
 def republish_if_broker_empty(settings: Settings) -> int:
