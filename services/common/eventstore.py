@@ -1,6 +1,6 @@
 """The PostgreSQL event store: per-case streams with optimistic concurrency and a hash chain.
 
-    append(stream, events, expected_version)   validate -> check head -> chain -> INSERT
+    append(stream, events, expected_version)   validate -> check head -> chain -> one INSERT
     read_stream(stream, up_to_version / up_to_time)
     read_all(from_seq)                          commit order (the relay's commit_log)
 
@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -83,10 +84,23 @@ _COLUMNS = (
     "position, event_id, stream_id, version, type, source, time, dataschema, actor,"
     " causation_id, correlation_id, data, prev_hash, hash, recorded_at"
 )
-_INSERT = (
+_INSERT_INTO = (
     "INSERT INTO events (event_id, stream_id, version, type, source, time, dataschema, actor,"
     " causation_id, correlation_id, data, prev_hash, hash)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_INSERT_ONE = _INSERT_INTO + " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+# Many rows in one statement (one array per column, sent binary: text arrays of JSON
+# need slow quoting), so that it is atomic on its own.
+_INSERT_MANY = _INSERT_INTO + (
+    " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int[], %b::text[], %b::text[],"
+    " %b::timestamptz[], %b::text[], %b::text[], %b::uuid[], %b::uuid[], %b::jsonb[],"
+    " %b::bytea[], %b::bytea[])"
+)
+# One round trip for "were any of these ids appended already?" and the stream head.
+_KNOWN_AND_HEAD = (
+    "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%s)), h.version, h.hash"
+    " FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT version, hash FROM events"
+    " WHERE stream_id = %s ORDER BY version DESC LIMIT 1) AS h ON true"
 )
 
 
@@ -130,7 +144,7 @@ class EventStore:
                 yield c
         else:
             assert self._url is not None
-            with psycopg.connect(self._url) as c:
+            with psycopg.connect(self._url, autocommit=True) as c:
                 yield c
 
     # -- writing -------------------------------------------------------------------------
@@ -153,8 +167,12 @@ class EventStore:
                     f"field 'subject': event {event.id} is for {event.subject!r}, not {stream_id!r}"
                 )
             validate(event)
-        with self._conn(conn) as c, c.transaction():
-            return self._append(c, stream_id, events, expected_version)
+        with self._conn(conn) as c:
+            if c.autocommit and c.info.transaction_status == TransactionStatus.IDLE:
+                # No transaction to join: the INSERT is one statement, its own transaction.
+                return self._append(c, stream_id, events, expected_version, atomic=True)
+            with c.transaction():
+                return self._append(c, stream_id, events, expected_version, atomic=False)
 
     def _append(
         self,
@@ -162,16 +180,14 @@ class EventStore:
         stream_id: str,
         events: Sequence[CloudEvent],
         expected_version: int | None,
+        atomic: bool,
     ) -> list[RecordedEvent]:
         ids = [e.id for e in events]
-        existing = self._existing(c, ids)
-        if existing:
-            return self._same_or_refuse(c, stream_id, ids, existing)
-        head = c.execute(
-            "SELECT version, hash FROM events WHERE stream_id = %s ORDER BY version DESC LIMIT 1",
-            (stream_id,),
-        ).fetchone()
-        version, prev = (head[0], bytes(head[1])) if head else (0, GENESIS)
+        head = c.execute(_KNOWN_AND_HEAD, (ids, stream_id)).fetchone()
+        assert head is not None
+        if head[0]:
+            return self._same_or_refuse(c, stream_id, ids, self._existing(c, ids))
+        version, prev = (head[1], bytes(head[2])) if head[1] is not None else (0, GENESIS)
         if expected_version is not None and expected_version != version:
             raise WrongExpectedVersion(stream_id, expected_version, version)
         rows, stamped = [], []
@@ -182,22 +198,31 @@ class EventStore:
             rows.append(_insert_params(event, prev, digest))
             stamped.append((event, prev, digest))
             prev = digest
-        try:
-            with c.transaction(), c.cursor() as cur:
-                if len(rows) == 1:
-                    cur.execute(_INSERT, rows[0])
-                else:
-                    cur.executemany(_INSERT, rows)
-        except psycopg.errors.UniqueViolation as exc:
-            if self._existing(c, ids) == set(ids):
-                return self._same_or_refuse(c, stream_id, ids, set(ids))
-            actual = c.execute(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
-            ).fetchone()
-            expected = expected_version if expected_version is not None else version - len(rows)
-            raise WrongExpectedVersion(stream_id, expected, actual[0] if actual else 0) from exc
+        inserted = _insert(c, rows, atomic)
+        if inserted != len(rows):
+            return self._lost_race(c, stream_id, ids, expected_version, version - len(rows),
+                                   inserted)
         now = datetime.now().astimezone()
         return [RecordedEvent(e, 0, d, p, now) for e, p, d in stamped]
+
+    def _lost_race(
+        self,
+        c: psycopg.Connection,
+        stream_id: str,
+        ids: list[UUID],
+        expected_version: int | None,
+        read_version: int,
+        inserted: int,
+    ) -> list[RecordedEvent]:
+        """A concurrent writer took these versions, or appended these very events. Raising
+        rolls back any rows that did go in (append's transaction block)."""
+        if inserted == 0 and self._existing(c, ids) == set(ids):
+            return self._same_or_refuse(c, stream_id, ids, set(ids))
+        actual = c.execute(
+            "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
+        ).fetchone()
+        expected = expected_version if expected_version is not None else read_version
+        raise WrongExpectedVersion(stream_id, expected, actual[0] if actual else 0)
 
     @staticmethod
     def _existing(c: psycopg.Connection, ids: list[UUID]) -> set[UUID]:
@@ -265,6 +290,23 @@ class EventStore:
                 (from_seq, limit),
             )
             return [row_to_recorded(r) for r in cur]
+
+
+def _insert(c: psycopg.Connection, rows: list[tuple[Any, ...]], atomic: bool) -> int:
+    """Insert ``rows`` with one statement; return how many went in. ``atomic`` (autocommit,
+    no transaction open): the statement is its own transaction, so a conflict fails it
+    whole and nothing goes in. Otherwise conflicting rows are skipped (ON CONFLICT DO
+    NOTHING: no savepoint, no aborted transaction) and the caller sees fewer rows."""
+    sql, params = (
+        (_INSERT_ONE, rows[0]) if len(rows) == 1
+        else (_INSERT_MANY, [list(column) for column in zip(*rows, strict=True)])
+    )
+    if not atomic:
+        return c.execute(sql + " ON CONFLICT DO NOTHING", params).rowcount
+    try:
+        return c.execute(sql, params).rowcount
+    except psycopg.errors.UniqueViolation:
+        return 0
 
 
 def _insert_params(event: CloudEvent, prev: bytes, digest: bytes) -> tuple[Any, ...]:

@@ -1,0 +1,42 @@
+"""The fast canonical path produces exactly RFC 8785's bytes (the hash chain depends on it)."""
+
+from __future__ import annotations
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from events.canonical import canonical_json
+
+SAFE = 2**53 - 1
+scalars = st.none() | st.booleans() | st.integers(-SAFE, SAFE) | st.text()
+documents = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(documents)
+def test_fast_path_equals_rfc8785(document):
+    assert canonical_json(document) == rfc8785.dumps(document)
+
+
+def test_every_code_point_escapes_as_rfc8785_does():
+    for cp in [*range(0, 0x2100), 0x2028, 0x2029, 0xFEFF, 0xFFFF, 0x1F600, 0x10FFFF]:
+        doc = {"k": f"a{chr(cp)}b"}
+        assert canonical_json(doc) == rfc8785.dumps(doc), hex(cp)
+
+
+def test_documents_outside_the_fast_path_take_the_reference_path():
+    # non-ASCII keys, floats: rfc8785 decides (key order by UTF-16, ES6 number format)
+    doc = {"é": 1, "e": 2, "z": 1.5}
+    assert canonical_json(doc) == b'{"e":2,"z":1.5,"\xc3\xa9":1}'
+
+
+def test_integers_beyond_the_double_range_are_refused_as_rfc8785_refuses_them():
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical_json({"a": 2**60})
