@@ -96,6 +96,19 @@ _INSERT_MANY = _INSERT_INTO + (
     " %b::timestamptz[], %b::text[], %b::text[], %b::uuid[], %b::uuid[], %b::jsonb[],"
     " %b::bytea[], %b::bytea[])"
 )
+# The common case in one statement: one event, at a known expected version. The previous
+# event's hash is read and the chain hash computed (sha256(prev || canonical bytes)) inside
+# the INSERT; no row comes back when the stream is not at the expected version (the
+# predecessor is missing, or the version is taken: unique (stream_id, version)), and the
+# general path then says why.
+_INSERT_CHAINED = _INSERT_INTO + (
+    " SELECT %(id)s, %(stream)s, %(version)s, %(type)s, %(source)s, %(time)s,"
+    " %(dataschema)s, %(actor)s, %(causation)s, %(correlation)s, %(data)s,"
+    " p.hash, sha256(p.hash || %(canonical)s)"
+    " FROM (SELECT %(genesis)s::bytea AS hash WHERE %(version)s = 1"
+    " UNION ALL SELECT hash FROM events WHERE stream_id = %(stream)s"
+    " AND version = %(version)s - 1 AND %(version)s > 1) AS p"
+)
 # One round trip for "were any of these ids appended already?" and the stream head.
 _KNOWN_AND_HEAD = (
     "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%s)), h.version, h.hash"
@@ -182,6 +195,10 @@ class EventStore:
         expected_version: int | None,
         atomic: bool,
     ) -> list[RecordedEvent]:
+        if len(events) == 1 and expected_version is not None:
+            fast = _append_one_chained(c, events[0], expected_version + 1, atomic)
+            if fast is not None:
+                return [fast]
         ids = [e.id for e in events]
         head = c.execute(_KNOWN_AND_HEAD, (ids, stream_id)).fetchone()
         assert head is not None
@@ -290,6 +307,30 @@ class EventStore:
                 (from_seq, limit),
             )
             return [row_to_recorded(r) for r in cur]
+
+
+def _append_one_chained(
+    c: psycopg.Connection, event: CloudEvent, version: int, atomic: bool
+) -> RecordedEvent | None:
+    """One event at ``version`` in one statement; None when it did not go in (a conflict,
+    a wrong expected version, or the event was appended before): the general path decides."""
+    event = event.with_sequence(version)
+    params = {
+        "id": event.id, "stream": event.subject, "version": version, "type": event.type,
+        "source": event.source, "time": event.time, "dataschema": event.dataschema,
+        "actor": event.actor, "causation": event.causationid,
+        "correlation": event.correlationid, "data": Jsonb(event.data),
+        "canonical": canonical_bytes(event), "genesis": GENESIS,
+    }
+    sql = _INSERT_CHAINED + (" ON CONFLICT DO NOTHING" if not atomic else "")
+    sql += " RETURNING position, prev_hash, hash, recorded_at"
+    try:
+        row = c.execute(sql, params).fetchone()
+    except psycopg.errors.UniqueViolation:
+        return None
+    if row is None:
+        return None
+    return RecordedEvent(event, row[0], bytes(row[2]), bytes(row[1]), row[3])
 
 
 def _insert(c: psycopg.Connection, rows: list[tuple[Any, ...]], atomic: bool) -> int:
