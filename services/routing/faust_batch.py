@@ -1,0 +1,143 @@
+"""A faust agent that handles its messages in batches (BatchHandling), acking after commit.
+
+    agent loop:  async for event in stream.noack().events()
+                     pending.append(event); full (max_size)? ─▶ flush
+    timer:       every max_wait: the oldest pending waited max_wait? ─▶ flush, started as
+                 a task (the timer itself returns at once; one flush runs at a time)
+    flush:       (one at a time) BatchHandling.process in a worker thread: ONE transaction
+                 ─▶ then ack each event, so faust may commit past them
+
+Why not ``Stream.take_events``: it acks its buffer in a ``finally``, so a batch whose
+transaction never committed (worker stopped during a database outage) would be acked and
+lost. Here nothing is acked before its commit (or its dead letter); a cancelled flush leaves
+its events un-acked, and they come back after a restart, where the inbox absorbs whatever
+had committed after all. On shutdown the batch in hand is let finish (retries of a failing
+one end at once) before the connection pool closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any, cast
+
+import faust
+from faust.types import AgentT, EventT, StreamT
+from psycopg_pool import ConnectionPool
+
+from services.common.consumer import Backoff, Handler, InboxHandling, Outcome, Stopped, required
+from services.common.deadletter import DeadLetters
+from services.common.faust_base import delivery_of
+from services.common.settings import Settings
+from services.routing.batch import BatchHandler, BatchHandling
+
+log = logging.getLogger(__name__)
+
+
+class Batcher:
+    def __init__(self, handling: BatchHandling, pool: ConnectionPool, max_size: int) -> None:
+        self.handling, self.pool, self.max_size = handling, pool, max_size
+        self.pending: list[EventT] = []
+        self.since = 0.0
+        self.stream: StreamT | None = None
+        self.stop = threading.Event()  # set on shutdown: no more retrying, no more waiting
+        self._lock: asyncio.Lock | None = None
+
+    async def consume(self, stream: StreamT) -> None:
+        self.stream = manual = cast(faust.Stream, stream).noack()
+        event: EventT
+        async for event in manual.events():
+            if not self.pending:
+                self.since = time.monotonic()
+            self.pending.append(event)
+            if len(self.pending) >= self.max_size:
+                await self.flush()
+
+    def flush_if_waited(self, max_wait: float) -> None:
+        """Start a flush in the background (the timer must not wait out a long batch)."""
+        busy = self._lock is not None and self._lock.locked()
+        if self.pending and not busy and time.monotonic() - self.since >= max_wait:
+            asyncio.ensure_future(self.flush()).add_done_callback(_report)
+
+    async def flush(self) -> None:
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            batch, self.pending = self.pending, []
+            if not batch or self.stream is None:
+                return
+            try:
+                await self._process(batch)
+            except Stopped:
+                log.info("stopping: a batch of %d was not finished; it comes back", len(batch))
+                return
+            for event in batch:
+                await self.stream.ack(event)
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Let the batch in hand finish (or give up retrying), so the pool can close."""
+        self.stop.set()
+        if self._lock is not None:
+            async with asyncio.timeout(timeout), self._lock:
+                pass
+
+    async def _process(self, batch: list[EventT]) -> list[Outcome]:
+        deliveries = [delivery_of(e.message) for e in batch]
+
+        def work() -> list[Outcome]:
+            self.pool.open()
+            return self.handling.process(deliveries, self.pool.connection, stop=self.stop)
+
+        try:
+            return await asyncio.to_thread(work)
+        except asyncio.CancelledError:
+            self.stop.set()  # end any retry loop; the batch stays un-acked and comes back
+            raise
+
+
+def _report(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("routing batch flush failed; its messages stay un-acked and come back "
+                  "after a restart", exc_info=task.exception())
+
+
+def batch_agent(
+    app: faust.App,
+    settings: Settings,
+    name: str,
+    handler: Handler,
+    batch_handler: BatchHandler,
+    *,
+    max_size: int = 500,
+    max_wait: float = 0.05,
+    backoff: Backoff | None = None,
+) -> AgentT:
+    """Declare an agent on the case-events topic running ``batch_handler`` exactly-once in
+    effect for consumer ``name``; ``handler`` is its one-message form (the fallback)."""
+    db_url, bootstrap = required(settings)
+    single = InboxHandling(
+        name, handler, DeadLetters(bootstrap, settings.dead_letter_topic, name), backoff
+    )
+    pool = ConnectionPool(
+        db_url, min_size=1, max_size=2, open=False,
+        kwargs={"autocommit": True, "application_name": f"shouwen-{name}"},
+    )
+    batcher = Batcher(BatchHandling(single, batch_handler), pool, max_size)
+    channel = app.topic(settings.case_events_topic, key_serializer="raw",
+                        value_serializer="raw", allow_empty=True)
+
+    @app.timer(max_wait, name=f"{name}.batch-timer")
+    async def _flush_waiting() -> None:
+        batcher.flush_if_waited(max_wait)
+
+    @app.on_before_shutdown.connect
+    async def _close(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        try:
+            await batcher.close()
+        except TimeoutError:
+            log.warning("%s: the batch in hand did not finish in time; it comes back", name)
+        await asyncio.to_thread(single.dead_letters.close)
+        await asyncio.to_thread(pool.close)
+
+    return app.agent(channel, name=f"{name}.batch")(batcher.consume)

@@ -1,0 +1,102 @@
+"""Routing in batches (BatchHandling + Router.handle_batch) against real PostgreSQL and broker:
+one transaction for the batch, duplicates skipped, a bad message dead-lettered alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from psycopg_pool import ConnectionPool
+
+from events import CloudEvent
+from events.kafka import to_kafka
+from services.cases.repository import CaseRepository
+from services.common.consumer import InboxHandling, Outcome
+from services.common.deadletter import DeadLetters, Delivery, header
+from services.directory.index import DirectoryIndex
+from services.intake.register import Inquiry, register_inquiry
+from services.routing.batch import BatchHandling
+from services.routing.router import CONSUMER, Router
+from tests.integration.faust_app_fixture import dead_letters, inbox_ids, received
+
+
+@pytest.fixture
+def city(demo_directory) -> DirectoryIndex:
+    return DirectoryIndex(demo_directory, 1)
+
+
+@pytest.fixture
+def pool(database_url) -> Iterator[ConnectionPool]:
+    with ConnectionPool(database_url, min_size=1, max_size=3,
+                        kwargs={"autocommit": True}) as p:
+        yield p
+
+
+@pytest.fixture
+def handling(settings, pool, city) -> Iterator[BatchHandling]:
+    router = Router(CaseRepository(pool), lambda: city)
+    letters = DeadLetters(str(settings.kafka_bootstrap_servers), settings.dead_letter_topic,
+                          CONSUMER)
+    yield BatchHandling(InboxHandling(CONSUMER, router.handle, letters), router.handle_batch)
+    letters.close()
+
+
+def register(pool: ConnectionPool, city: DirectoryIndex, staff_id: str, matter: str) -> CloudEvent:
+    repo, person = CaseRepository(pool), city.person(staff_id)
+    assert person is not None
+    with pool.connection() as conn, conn.transaction():
+        receipt = register_inquiry(repo, conn, person, Inquiry(
+            channel="visit", matter=matter, inquirer_name="孙七", inquirer_phone="13600000000"))
+    return repo.store.read_stream(receipt.case_id)[0].event
+
+
+def delivered(*messages: CloudEvent | bytes) -> list[Delivery]:
+    out = []
+    for offset, m in enumerate(messages):
+        key, value, headers = to_kafka(m) if isinstance(m, CloudEvent) else (b"C-x", m, [])
+        out.append(Delivery("shouwen.case-events", 0, offset, key, value, headers))
+    return out
+
+
+def routed(pool: ConnectionPool, case_id: str) -> list[str]:
+    with pool.connection() as conn:
+        rows = conn.execute("SELECT type FROM events WHERE stream_id = %s AND actor ="
+                            " 'service:routing' ORDER BY version", (case_id,)).fetchall()
+    return [r[0].split(".")[2] for r in rows]
+
+
+def test_a_batch_routes_every_case_once_and_skips_what_it_saw(pool, city, handling):
+    cases = [register(pool, city, "ZX005", m) for m in ("补办社保卡", "我想办护照", "阿巴阿巴")]
+    first = handling.process(delivered(*cases[:2]), pool.connection)
+    again = handling.process(delivered(cases[1], cases[2], cases[2]), pool.connection)
+
+    assert first == [Outcome.handled, Outcome.handled]
+    assert again == [Outcome.duplicate, Outcome.handled, Outcome.duplicate]
+    assert [routed(pool, c.subject) for c in cases] == [
+        ["classified", "referred"], ["classified"], ["escalated"]]
+
+
+def test_a_bad_message_in_a_batch_is_dead_lettered_and_its_neighbours_routed(
+    settings, pool, city, handling
+):
+    before, after = register(pool, city, "ZX005", "补办社保卡"), register(pool, city, "ZX006",
+                                                                       "申请低保")
+    stranger = received("C-not-in-the-store")  # on the topic, but no such case in the store
+    outcomes = handling.process(delivered(before, stranger, after), pool.connection)
+
+    assert outcomes == [Outcome.handled, Outcome.dead_lettered, Outcome.handled]
+    assert routed(pool, before.subject) == ["classified", "referred"]
+    assert routed(pool, after.subject) == ["classified", "referred"]
+    assert inbox_ids(str(settings.database_url), CONSUMER) == {before.id, after.id}
+    (letter,) = dead_letters(settings, 1)
+    assert header(letter.headers, "dlq_reason") == "handler-failed"
+    assert "C-not-in-the-store" in str(header(letter.headers, "dlq_error"))
+
+
+def test_an_undecodable_message_does_not_hold_up_the_batch(settings, pool, city, handling):
+    case = register(pool, city, "ZX005", "孩子出生了要上户口")
+    outcomes = handling.process(delivered(b"\xff not an event", case), pool.connection)
+
+    assert outcomes == [Outcome.dead_lettered, Outcome.handled]
+    assert routed(pool, case.subject) == ["classified", "referred"]
+    assert header(dead_letters(settings, 1)[0].headers, "dlq_reason") == "undecodable"
