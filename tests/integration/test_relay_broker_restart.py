@@ -1,0 +1,103 @@
+"""The development broker (Tansu, memory only) restarts empty: the relay notices and
+re-publishes the store from seq 1, whether it was running through the outage or not."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.common import embedded
+from services.common.eventstore import EventStore
+from services.common.settings import Settings
+from services.relay.relay import broker_is_behind, recover_after_broker_restart, run
+from tests.integration.test_relay import (
+    published_seq,
+    read_topic,
+    received,
+    store_events,
+    wait_until,
+)
+
+
+class Broker:
+    """A broker of this test's own, on a fixed port, that can be restarted (empty)."""
+
+    def __init__(self) -> None:
+        self.port = embedded.free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = embedded.start_broker(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    b = Broker()
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def on_own_broker(settings: Settings, broker: Broker) -> Settings:
+    return settings.model_copy(
+        update={"kafka_bootstrap_servers": broker.bootstrap, "relay_metrics_port": 0}
+    )
+
+
+def test_recover_after_broker_restart_republishes_from_seq_1(on_own_broker, broker):
+    url = str(on_own_broker.database_url)
+    ids = store_events(url, streams=3, per_stream=4)
+    assert not broker_is_behind(on_own_broker)  # nothing published yet: nothing to be behind
+    run(on_own_broker, once=True)
+    assert not broker_is_behind(on_own_broker)
+    assert recover_after_broker_restart(on_own_broker) == 0  # not behind: nothing sent
+
+    broker.stop()
+    broker.start()
+    assert broker_is_behind(on_own_broker)  # topic gone, published_seq = 12
+    assert recover_after_broker_restart(on_own_broker) == 12
+    assert not broker_is_behind(on_own_broker)
+    messages = read_topic(broker.bootstrap, on_own_broker.case_events_topic, 12)
+    assert sorted(e.id for *_, e in messages) == sorted(ids)
+    assert published_seq(url) == 12
+
+
+def test_running_relay_rides_out_a_broker_restart_and_refills_it(on_own_broker, broker):
+    url = str(on_own_broker.database_url)
+    stop, registry = threading.Event(), CollectorRegistry()
+    relay = threading.Thread(
+        target=run, args=(on_own_broker,), kwargs={"stop": stop, "registry": registry}
+    )
+    relay.start()
+    try:
+        ids = store_events(url, streams=2, per_stream=3)
+        wait_until(lambda: published_seq(url) == 6, what="first publish")
+        broker.stop()
+        late = [received("C-7") for _ in range(2)]
+        EventStore(url).append("C-7", late, expected_version=0)
+        time.sleep(2)  # the relay fails to publish and backs off
+        assert published_seq(url) == 6
+        broker.start()
+        wait_until(lambda: published_seq(url) == 8, timeout=60, what="publish after restart")
+    finally:
+        stop.set()
+        relay.join(30)
+    assert (registry.get_sample_value("shouwen_relay_errors_total", {"kind": "broker"}) or 0) >= 1
+    assert registry.get_sample_value("shouwen_relay_republished_total") == 6
+    messages = read_topic(broker.bootstrap, on_own_broker.case_events_topic, 8)
+    assert sorted(e.id for *_, e in messages) == sorted(ids + [e.id for e in late])
