@@ -58,6 +58,16 @@ def republish_if_behind(
         on_batch=(lambda batch, _at: metrics.republished.inc(len(batch))) if metrics else None,
     )
     log.info("re-published %d event(s) after the broker restart", count)
+    # The topic's offsets started again from 0: offsets that consumers stored in PostgreSQL
+    # point past or into the new log and would skip events. Forget them; the consumers read
+    # the topic from its start, and their inboxes absorb what they had already handled.
+    forgotten = conn.execute(
+        "DELETE FROM consumer_offsets WHERE topic = %s", (settings.case_events_topic,)
+    ).rowcount
+    if not conn.autocommit:
+        conn.commit()
+    if forgotten:
+        log.info("forgot %d stored consumer offset(s) of the old log", forgotten)
     return count
 
 

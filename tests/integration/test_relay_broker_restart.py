@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -67,11 +68,18 @@ def test_recover_after_broker_restart_republishes_from_seq_1(on_own_broker, brok
     assert not broker_is_behind(on_own_broker)
     assert recover_after_broker_restart(on_own_broker) == 0  # not behind: nothing sent
 
+    topic = on_own_broker.case_events_topic
+    with psycopg.connect(url, autocommit=True) as conn:  # a consumer's offset in the old log
+        conn.execute("INSERT INTO consumer_offsets (consumer, topic, partition, next_offset)"
+                     " VALUES ('some-consumer', %s, 0, 9)", (topic,))
     broker.stop()
     broker.start()
     assert broker_is_behind(on_own_broker)  # topic gone, published_seq = 12
     assert recover_after_broker_restart(on_own_broker) == 12
     assert not broker_is_behind(on_own_broker)
+    with psycopg.connect(url) as conn:  # forgotten: it would skip events of the new log
+        left = conn.execute("SELECT count(*) FROM consumer_offsets WHERE topic = %s", (topic,))
+        assert left.fetchone() == (0,)
     messages = read_topic(broker.bootstrap, on_own_broker.case_events_topic, 12)
     assert sorted(e.id for *_, e in messages) == sorted(ids)
     assert published_seq(url) == 12
