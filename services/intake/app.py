@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import ConnectionPool
 
@@ -73,6 +76,17 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's own 422, except that a lone surrogate (JSON "\\ud800", refused by
+        pydantic and echoed back as the error's input) cannot crash the UTF-8 encoder: it
+        is escaped instead."""
+        body = {"detail": jsonable_encoder(exc.errors())}
+        try:
+            return JSONResponse(body, status_code=422)
+        except UnicodeEncodeError:
+            return Response(json.dumps(body), status_code=422, media_type="application/json")
+
     @app.exception_handler(ActionNotAllowed)
     def not_allowed(request: Request, exc: ActionNotAllowed) -> JSONResponse:
         return JSONResponse(

@@ -45,9 +45,15 @@ def _email(value: str) -> str:
     return value
 
 
-Phone = Annotated[str, Field(max_length=20), AfterValidator(_phone)]
-IdNumber = Annotated[str, Field(max_length=18), AfterValidator(_id_number)]
-Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+# The formats are also written into the OpenAPI document (a client, or schemathesis, then
+# knows them); the validators enforce them with a message that says what is expected.
+Phone = Annotated[str, Field(max_length=20, json_schema_extra={"pattern": f"^{_PHONE.pattern}$"}),
+                  AfterValidator(_phone)]
+IdNumber = Annotated[str, Field(max_length=18,
+                                json_schema_extra={"pattern": f"^{_ID_NUMBER.pattern}$"}),
+                     AfterValidator(_id_number)]
+Email = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": f"^{_EMAIL.pattern}$"}),
+                  AfterValidator(_email)]
 Address = Annotated[str, Field(min_length=1, max_length=200)]
 
 

@@ -1,12 +1,13 @@
 """Publishing steps shared by the relay loop, ``republish`` and broker recovery.
 
     fetch(conn, after_seq, limit)      commit_log ⋈ events, in seq order -> Outgoing messages
-    send_all / await_acks              send a batch; flush and check every ack (PublishFailed)
-    publish_range(...)                 over a seq range, batch by batch, the next batch read
-                                       while the broker acknowledges the one in flight
+    send_all / await_acks              send a batch; wait for every ack (else PublishFailed)
+    publish_range(...)                 over a seq range, batch by batch, one batch in flight
+                                       while the next is read and sent
     cursor / advance                   relay_state.published_seq (moved only after the acks)
     topic_ends / topic_end_total       the partitions' real end offsets (None = no topic)
     endpoints / connect / relay_producer  the relay's database session and producer
+    broker_listening                   a quick TCP check before kafka-python's long waits
 
 A message is a CloudEvent in the Kafka binary binding (events.kafka.to_kafka), key = case id,
 so each case's events keep their order on one partition.
@@ -14,6 +15,7 @@ so each case's events keep their order on one partition.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaConnectionError
 
 from events.envelope import CloudEvent
 from events.kafka import to_kafka
@@ -80,17 +83,16 @@ def send_all(producer: KafkaProducer, topic: str, batch: list[Outgoing]) -> list
     return [producer.send(topic, key=m.key, value=m.value, headers=m.headers) for m in batch]
 
 
-def await_acks(producer: KafkaProducer, batch: list[Outgoing], futures: list[Any]) -> float:
-    """Flush, and check that every message of ``batch`` was acknowledged; returns the ack
-    time (epoch seconds). Raises PublishFailed naming the first failed seq."""
-    producer.flush(timeout=FLUSH_TIMEOUT)
-    acked_at = time.time()
+def await_acks(batch: list[Outgoing], futures: list[Any], timeout: float = FLUSH_TIMEOUT) -> float:
+    """Wait until every message of ``batch`` is acknowledged; returns the time (epoch s) it
+    was. Raises PublishFailed naming the first message that failed or timed out."""
+    deadline = time.monotonic() + timeout
     for message, future in zip(batch, futures, strict=True):
-        if not future.is_done:
-            raise PublishFailed(f"seq {message.seq}: no acknowledgement within {FLUSH_TIMEOUT} s")
-        if future.failed():
-            raise PublishFailed(f"seq {message.seq}: {future.exception!r}") from future.exception
-    return acked_at
+        try:
+            future.get(timeout=max(0.0, deadline - time.monotonic()))
+        except Exception as exc:  # kafka-python raises the delivery error itself
+            raise PublishFailed(f"seq {message.seq}: {exc!r}") from exc
+    return time.time()
 
 
 def publish_range(
@@ -105,21 +107,35 @@ def publish_range(
 ) -> int:
     """(Re-)publish seq first..last (None: to the end of commit_log), batch by batch, in
     order; ``on_batch`` runs once a whole batch is acknowledged (the relay moves its cursor
-    there). The next batch is read while the broker acknowledges this one. Stops after a
-    whole batch when ``stop`` is set. Returns how many events were sent."""
+    there). One batch stays in flight while the next is read and sent, so the producer is
+    never idle; after the last one, flush. Stops after a whole batch when ``stop`` is set.
+    Returns how many events were sent."""
     sent = 0
+    in_flight: tuple[list[Outgoing], list[Any]] | None = None
     batch = fetch(conn, first - 1, batch_size, up_to=last)
     while batch:
         futures = send_all(producer, topic, batch)
-        following = [] if stop and stop.is_set() else fetch(
-            conn, batch[-1].seq, batch_size, up_to=last
-        )
-        acked_at = await_acks(producer, batch, futures)
-        if on_batch is not None:
-            on_batch(batch, acked_at)
-        sent += len(batch)
-        batch = [] if stop and stop.is_set() else following
+        if in_flight is not None:
+            sent += _settle(*in_flight, on_batch)
+        in_flight = (batch, futures)
+        if stop is not None and stop.is_set():
+            break
+        batch = fetch(conn, batch[-1].seq, batch_size, up_to=last)
+    if in_flight is not None:
+        producer.flush(timeout=FLUSH_TIMEOUT)
+        sent += _settle(*in_flight, on_batch)
     return sent
+
+
+def _settle(
+    batch: list[Outgoing],
+    futures: list[Any],
+    on_batch: Callable[[list[Outgoing], float], None] | None,
+) -> int:
+    acked_at = await_acks(batch, futures)
+    if on_batch is not None:
+        on_batch(batch, acked_at)
+    return len(batch)
 
 
 def cursor(conn: psycopg.Connection, name: str = CURSOR) -> int:
@@ -199,12 +215,28 @@ def connect(url: str) -> psycopg.Connection:
     )
 
 
+def broker_listening(bootstrap: str, timeout: float = 1.0) -> bool:
+    """Whether any bootstrap server accepts a TCP connection. Checked before kafka-python
+    is asked: its clients wait 30 s for a broker that is down (the relay would not stop on
+    SIGTERM meanwhile) and leave a thread behind each time they give up."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host or "localhost", int(port)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def relay_producer(settings: Settings) -> KafkaProducer:
     """Make the topics exist, then the idempotent producer. Records expire after
     DELIVERY_TIMEOUT_MS, not kafka-python's 120 s: a batch the broker cannot take (down, or
     restarted and refusing our producer id) fails soon, and the relay starts over from its
     cursor with a new producer (duplicates, never a gap)."""
     _, bootstrap = endpoints(settings)
+    if not broker_listening(bootstrap):
+        raise KafkaConnectionError(f"no broker listening at {bootstrap}")
     ensure_topics(
         bootstrap,
         [settings.case_events_topic, settings.dead_letter_topic],

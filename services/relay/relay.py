@@ -2,8 +2,8 @@
 
     hold the publishing lock (session advisory lock; a second relay waits as hot standby)
       └─ loop:  sequence_pass (again while a full batch)       -> commit_log (seq order)
-                fetch seq > published_seq, batch by batch
-                  send all -> flush -> every ack checked        -> THEN published_seq = last
+                fetch seq > published_seq, batch by batch, and send it; while the next
+                batch is read and sent, every ack of this one   -> THEN published_seq = last
                 idle: sleep relay_idle_poll_seconds (no LISTEN/NOTIFY: NOTIFY takes a
                       global lock at commit and would serialise the writers)
 

@@ -11,6 +11,13 @@
                 WrongExpectedVersion: someone acted meanwhile ─▶ read again, decide again
                 (usually nothing: a person acting takes the case out of routing's hands)
 
+    Router.handle_batch(conn, events)   the batch agent's handler, one transaction a batch
+      every case's head in one query: a case whose only event is the received one in hand
+      is folded from it, the others are read whole (one more query) ─▶ decide each in
+      Python (as route does) ─▶ CaseRepository.append_many: one INSERT for every case's
+      decisions, one index upsert ─▶ the cases that changed meanwhile (none of their
+      decisions written): route(), one by one, in delivery order
+
 Idempotent three times over: the inbox (same event id), the causation check (a re-run under
 another consumer name or after the inbox was pruned), and the deterministic event ids (the
 store treats a re-appended id as a no-op). ``OpenCounts`` caches the load per staff member
@@ -25,13 +32,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import psycopg
-from psycopg.rows import dict_row
 
 from events import CloudEvent, new_event
 from events.case import CaseReceived
 from events.registry import EventPayload
 from services.cases.repository import CaseNotFound, CaseRepository
-from services.common.eventstore import RecordedEvent, WrongExpectedVersion, row_to_recorded
+from services.common.eventstore import RecordedEvent, WrongExpectedVersion, read_streams
 from services.domain.case import CaseState, fold
 from services.routing.classify import classify
 from services.routing.rules import decide, section_staff
@@ -63,10 +69,11 @@ GROUP BY who
 """
 
 
-_READ_STREAMS = (
-    "SELECT position, event_id, stream_id, version, type, source, time, dataschema, actor,"
-    " causation_id, correlation_id, data, prev_hash, hash, recorded_at"
-    " FROM events WHERE stream_id = ANY(%s) ORDER BY stream_id, version"
+# Each stream's last version and event id, one index probe per stream.
+_HEADS = (
+    "SELECT s.stream_id, h.version, h.event_id FROM unnest(%s::text[]) AS s(stream_id)"
+    " CROSS JOIN LATERAL (SELECT version, event_id FROM events e"
+    " WHERE e.stream_id = s.stream_id ORDER BY version DESC LIMIT 1) AS h"
 )
 
 
@@ -99,22 +106,31 @@ class OpenCounts:
             self.known.update(missing)
         return {s: self.counts.get(s, 0) for s in wanted}
 
-    def assigned(self, staff_id: str) -> None:
-        self.counts[staff_id] = self.counts.get(staff_id, 0) + 1
+    def assigned(self, staff_id: str, n: int = 1) -> None:
+        self.counts[staff_id] = self.counts.get(staff_id, 0) + n
 
 
-def read_streams(conn: psycopg.Connection, case_ids: list[str]) -> dict[str, list[RecordedEvent]]:
-    """Several cases' streams in one query (a batch's worth), each in version order."""
-    streams: dict[str, list[RecordedEvent]] = {}
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_READ_STREAMS, (sorted(set(case_ids)),))
-        for row in cur:
-            streams.setdefault(row["stream_id"], []).append(row_to_recorded(row))
+def already_routed(stream: list[CloudEvent], received_id: uuid.UUID) -> bool:
+    return any(e.causationid == received_id and e.actor == ACTOR for e in stream)
+
+
+def case_events(
+    conn: psycopg.Connection, received: list[CloudEvent]
+) -> dict[str, list[CloudEvent]]:
+    """The batch's cases' events. A case whose one event is the received event in hand (the
+    usual case: routing comes first) is not read back: the store is append-only, so the
+    event of that id is this one. The others are read whole, in one query."""
+    heads = {row[0]: (row[1], row[2])
+             for row in conn.execute(_HEADS, (sorted({e.subject for e in received}),))}
+    streams: dict[str, list[CloudEvent]] = {}
+    for event in received:
+        if heads.get(event.subject) == (1, event.id):
+            streams[event.subject] = [event.with_sequence(1)]
+    others = [s for s in heads if s not in streams]
+    if others:
+        for stream_id, recorded in read_streams(conn, others).items():
+            streams[stream_id] = [r.event for r in recorded]
     return streams
-
-
-def already_routed(recorded: list[RecordedEvent], received_id: uuid.UUID) -> bool:
-    return any(r.event.causationid == received_id and r.event.actor == ACTOR for r in recorded)
 
 
 class Router:
@@ -129,14 +145,38 @@ class Router:
 
     def handle_batch(self, conn: psycopg.Connection, events: list[CloudEvent]) -> None:
         """Route every received event of a batch in the caller's one transaction: the
-        streams are read in one query and the open-case counts once per section."""
+        cases read together, the open-case counts once per section, every case's decisions
+        appended together; a case that changed meanwhile is routed again on its own."""
         received = [e for e in events if e.type == RECEIVED]
         if not received:
             return
-        streams = read_streams(conn, [e.subject for e in received])
+        directory = self._directory()
+        streams = case_events(conn, received)
         counts = OpenCounts(conn)
+        plans: dict[str, tuple[CloudEvent, CaseState, list[CloudEvent]]] = {}
+        again: list[CloudEvent] = []
         for event in received:
-            self.route(conn, event, counts, streams.get(event.subject, []))
+            if event.subject in plans:  # another received event of a case: after the first
+                again.append(event)
+                continue
+            stream = streams.get(event.subject)
+            if not stream:
+                raise CaseNotFound(f"case {event.subject} is not in the event store")
+            if already_routed(stream, event.id):
+                continue
+            state = fold(event.subject, stream)
+            decided = self.decisions(state, event, directory, counts)
+            if decided:
+                plans[event.subject] = (event, state, decided)
+                _count(counts, decided, 1)
+        appended = self.repo.append_many([(s, d) for _, s, d in plans.values()], conn)
+        for case_id in appended.conflicts:
+            log.info("case %s changed while routing it; looking again", case_id)
+            event, _, decided = plans[case_id]
+            _count(counts, decided, -1)
+            again.append(event)
+        for event in sorted(again, key=received.index):
+            self.route(conn, event, counts)
 
     def route(
         self,
@@ -147,15 +187,13 @@ class Router:
     ) -> list[CloudEvent]:
         """Append routing's decisions on ``received``'s case; returns what was appended.
         ``recorded``: the case's stream as just read in this transaction, if at hand."""
-        directory = self.directory()
-        if directory is None:
-            raise NoDirectory("no directory is in force: load one with `shouwen directory load`")
+        directory = self._directory()
         counts = counts or OpenCounts(conn)
         for _ in range(ATTEMPTS):
             recorded = recorded or self.repo.store.read_stream(received.subject, conn=conn)
             if not recorded:
                 raise CaseNotFound(f"case {received.subject} is not in the event store")
-            if already_routed(recorded, received.id):
+            if already_routed([r.event for r in recorded], received.id):
                 return []
             state = fold(received.subject, [r.event for r in recorded])
             events = self.decisions(state, received, directory, counts)
@@ -167,10 +205,15 @@ class Router:
                 log.info("case %s changed while routing it; looking again", received.subject)
                 recorded = None
                 continue
-            for referred_to in _handlers(events):
-                counts.assigned(referred_to)
+            _count(counts, events, 1)
             return events
         raise RoutingConflict(f"case {received.subject} changed {ATTEMPTS} times while routing")
+
+    def _directory(self) -> DirectoryIndex:
+        directory = self.directory()
+        if directory is None:
+            raise NoDirectory("no directory is in force: load one with `shouwen directory load`")
+        return directory
 
     def decisions(
         self, state: CaseState, received: CloudEvent, directory: DirectoryIndex,
@@ -191,6 +234,12 @@ class Router:
                       id=decision_id(received.id, i))
             for i, p in enumerate(payloads)
         ]
+
+
+def _count(counts: OpenCounts, events: list[CloudEvent], n: int) -> None:
+    """Count (n=1) or uncount (n=-1) the cases these decisions refer to handlers."""
+    for referred_to in _handlers(events):
+        counts.assigned(referred_to, n)
 
 
 def _handlers(events: list[CloudEvent]) -> list[str]:

@@ -3,10 +3,13 @@ re-publishes the store from seq 1, whether it was running through the outage or 
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -23,6 +26,8 @@ from tests.integration.test_relay import (
     store_events,
     wait_until,
 )
+
+SHOUWEN = str(Path(sys.executable).parent / "shouwen")
 
 
 class Broker:
@@ -109,3 +114,20 @@ def test_running_relay_rides_out_a_broker_restart_and_refills_it(on_own_broker, 
     assert registry.get_sample_value("shouwen_relay_republished_total") == 6
     messages = read_topic(broker.bootstrap, on_own_broker.case_events_topic, 8)
     assert sorted(e.id for *_, e in messages) == sorted(ids + [e.id for e in late])
+
+
+def test_relay_with_no_broker_retries_and_still_stops_at_once_on_sigterm(
+    on_own_broker, broker, env_for
+):
+    broker.stop()
+    env = {**env_for, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+           "SHOUWEN_RELAY_METRICS_PORT": "0"}
+    relay = subprocess.Popen([SHOUWEN, "relay"], env=env, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    assert relay.poll() is None  # no crash loop: still running, retrying
+    started = time.monotonic()
+    relay.send_signal(signal.SIGTERM)
+    _, err = relay.communicate(timeout=20)
+    assert relay.returncode == 0
+    assert time.monotonic() - started < 5
+    assert "broker failure, retrying" in err

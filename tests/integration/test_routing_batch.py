@@ -4,11 +4,14 @@ one transaction for the batch, duplicates skipped, a bad message dead-lettered a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from psycopg_pool import ConnectionPool
 
-from events import CloudEvent
+from events import CloudEvent, new_event
+from events.case import CaseAccepted, TimeLimit
+from events.fields import Channel, StaffMember
 from events.kafka import to_kafka
 from services.cases.repository import CaseRepository
 from services.common.consumer import InboxHandling, Outcome
@@ -46,7 +49,8 @@ def register(pool: ConnectionPool, city: DirectoryIndex, staff_id: str, matter: 
     assert person is not None
     with pool.connection() as conn, conn.transaction():
         receipt = register_inquiry(repo, conn, person, Inquiry(
-            channel="visit", matter=matter, inquirer_name="孙七", inquirer_phone="13600000000"))
+            channel=Channel.visit, matter=matter, inquirer_name="孙七",
+            inquirer_phone="13600000000"))
     return repo.store.read_stream(receipt.case_id)[0].event
 
 
@@ -54,7 +58,7 @@ def delivered(*messages: CloudEvent | bytes) -> list[Delivery]:
     out = []
     for offset, m in enumerate(messages):
         key, value, headers = to_kafka(m) if isinstance(m, CloudEvent) else (b"C-x", m, [])
-        out.append(Delivery("shouwen.case-events", 0, offset, key, value, headers))
+        out.append(Delivery("shouwen.case-events", 0, offset, key, value, list(headers)))
     return out
 
 
@@ -100,3 +104,51 @@ def test_an_undecodable_message_does_not_hold_up_the_batch(settings, pool, city,
     assert outcomes == [Outcome.dead_lettered, Outcome.handled]
     assert routed(pool, case.subject) == ["classified", "referred"]
     assert header(dead_letters(settings, 1)[0].headers, "dlq_reason") == "undecodable"
+
+
+class ActsFirstOnOne(CaseRepository):
+    """A repository whose batch append loses one case: its first responder accepts it
+    (committed on another connection) just before routing's append_many."""
+
+    def __init__(self, pool: ConnectionPool, case_id: str) -> None:
+        super().__init__(pool)
+        self.case_id, self.conflicts = case_id, 0
+
+    def append_many(self, items, conn):  # type: ignore[no-untyped-def]
+        state = next(s for s, _ in items if s.case_id == self.case_id)
+        with self.pool.connection() as other, other.transaction():
+            CaseRepository(self.pool).append(state, [accepted(state.case_id)], other)
+        result = super().append_many(items, conn)
+        self.conflicts += len(result.conflicts)
+        return result
+
+
+def accepted(case_id: str) -> CloudEvent:
+    handler = StaffMember(id="ZX005", name="李娜", duty="窗口受理", contact="0935-8100105")
+    return new_event(CaseAccepted(handler=handler, time_limit=TimeLimit(
+        working_days=10, due_date=date(2026, 12, 15))), subject=case_id, actor="staff:ZX005")
+
+
+def test_a_case_acted_on_during_a_batch_is_looked_at_again_and_the_rest_routed(pool, city):
+    cases = [register(pool, city, "ZX005", "补办社保卡") for _ in range(3)]
+    repo = ActsFirstOnOne(pool, cases[1].subject)
+    with pool.connection() as conn, conn.transaction():
+        Router(repo, lambda: city).handle_batch(conn, cases)
+
+    assert repo.conflicts == 1
+    assert routed(pool, cases[1].subject) == []  # re-read: the first responder has it now
+    assert [routed(pool, c.subject) for c in (cases[0], cases[2])] == [
+        ["classified", "referred"], ["classified", "referred"]]
+    with pool.connection() as conn:  # the referrals are in the case index
+        indexed = dict(conn.execute("SELECT case_id, awaiting_handoff_to FROM case_index"
+                                    " WHERE awaiting_handoff_to IS NOT NULL").fetchall())
+    assert indexed == {c.subject: referred_to(pool, c.subject) for c in (cases[0], cases[2])}
+
+
+def referred_to(pool: ConnectionPool, case_id: str) -> str:
+    with pool.connection() as conn:
+        row = conn.execute("SELECT data -> 'referral' -> 'handler' ->> 'id' FROM events"
+                           " WHERE stream_id = %s AND type LIKE 'shouwen.case.referred.%%'",
+                           (case_id,)).fetchone()
+    assert row is not None
+    return str(row[0])

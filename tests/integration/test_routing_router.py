@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from events import CloudEvent, new_event
 from events.case import CaseAccepted, TimeLimit
-from events.fields import StaffMember
+from events.fields import Channel, StaffMember
 from services.cases.repository import CaseRepository
 from services.directory.index import DirectoryIndex
 from services.domain.case import CaseState
@@ -40,7 +40,8 @@ def register(repo: CaseRepository, city: DirectoryIndex, staff_id: str, matter: 
     assert person is not None
     with repo.pool.connection() as conn, conn.transaction():
         receipt = register_inquiry(repo, conn, person, Inquiry(
-            channel="phone", matter=matter, inquirer_name="赵六", inquirer_phone="13700000000"))
+            channel=Channel.phone, matter=matter, inquirer_name="赵六",
+            inquirer_phone="13700000000"))
     return repo.store.read_stream(receipt.case_id)[0].event
 
 

@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 
 from events import CloudEvent, new_event
 from events.case import CaseAccepted, TimeLimit
-from events.fields import StaffMember
+from events.fields import Channel, StaffMember
 from events.kafka import to_kafka
 from services.cases.repository import CaseRepository
 from services.common import bus
@@ -99,7 +99,8 @@ def register(repo: CaseRepository, city: DirectoryIndex, staff_id: str, matter: 
     assert person is not None
     with repo.pool.connection() as conn, conn.transaction():
         receipt = register_inquiry(repo, conn, person, Inquiry(
-            channel="window", matter=matter, inquirer_name="王五", inquirer_phone="13900000000"))
+            channel=Channel.window, matter=matter, inquirer_name="王五",
+            inquirer_phone="13900000000"))
     return repo.store.read_stream(receipt.case_id)[0].event
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -10,7 +12,8 @@ from hypothesis import strategies as st
 from events.canonical import canonical_json
 
 SAFE = 2**53 - 1
-scalars = st.none() | st.booleans() | st.integers(-SAFE, SAFE) | st.text()
+scalars = (st.none() | st.booleans() | st.integers(-SAFE, SAFE) | st.text()
+           | st.floats(allow_nan=False, allow_infinity=False))
 documents = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=5)
@@ -23,6 +26,12 @@ documents = st.recursive(
 @given(documents)
 def test_fast_path_equals_rfc8785(document):
     assert canonical_json(document) == rfc8785.dumps(document)
+
+
+def test_a_float_beside_text_that_looks_like_its_marker_is_still_canonical():
+    doc: dict[str, Any] = {"confidence": 0.75, "note": "\x00rfc8785 float 0\x00",
+                           "n": [1e21, 1e-7, 1.0]}
+    assert canonical_json(doc) == rfc8785.dumps(doc)
 
 
 def test_every_code_point_escapes_as_rfc8785_does():

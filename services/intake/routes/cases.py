@@ -24,10 +24,11 @@ from services.domain.case import CaseState, Status
 from services.intake import commands, models
 from services.intake.deps import DirectoryDep, PoolDep, RepoDep, StaffDep
 from services.intake.errors import CommandRefused, NotPermitted
+from services.intake.problems import responses
 from services.intake.queries import CaseDetail, CasePage, CaseSummary, case_detail, list_cases
 from services.intake.queries import summary as summarise
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=responses(401, 403, 503))
 
 CaseId = Annotated[str, Path(pattern=r"^C-[0-9a-f]{32}$", description="the case id")]
 
@@ -54,7 +55,8 @@ def _refusals() -> Iterator[None]:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ReceiptOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ReceiptOut,
+             responses=responses(400, 422))
 def register(body: models.RegisterInquiry, staff: StaffDep, pool: PoolDep, repo: RepoDep,
              directory: DirectoryDep, response: Response) -> ReceiptOut:
     with _refusals(), pool.connection() as conn:
@@ -76,7 +78,7 @@ def list_visible(
                           offset=offset)
 
 
-@router.get("/{case_id}", response_model=CaseDetail)
+@router.get("/{case_id}", response_model=CaseDetail, responses=responses(404, 422))
 def read(case_id: CaseId, staff: StaffDep, pool: PoolDep, repo: RepoDep,
          directory: DirectoryDep) -> CaseDetail:
     with pool.connection() as conn:
@@ -94,7 +96,8 @@ def _act(command: Command, case_id: str, body: Any, staff: Any, pool: Any, repo:
 
 
 def _route(path: str, summary: str) -> Callable[[Callable[..., Any]], Any]:
-    return router.post(f"/{{case_id}}/{path}", response_model=CaseSummary, summary=summary)
+    return router.post(f"/{{case_id}}/{path}", response_model=CaseSummary, summary=summary,
+                       responses=responses(400, 404, 409, 422))
 
 
 @_route("accept", "Accept: handle it under the catalogue's time limit")

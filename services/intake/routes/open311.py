@@ -22,6 +22,7 @@ submission writes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -33,10 +34,17 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from starlette.exceptions import HTTPException
 
-from events.fields import Channel
+from events.fields import PRINTABLE, Channel
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Matter, Role
 from services.intake.deps import DirectoryDep, RepoDep
@@ -47,7 +55,9 @@ from services.intake.routes.public import STATUS_TEXT
 SOURCE = "urn:shouwen:open311"
 GENERAL_INTAKE = "综合受理"  # the service centre's general intake section has this in its name
 PHONE = r"^\+?[0-9][0-9 \-]{5,20}[0-9]$"
-EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+EMAIL = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+                     r"(?:[Zz]|[+ -][0-9]{2}:[0-9]{2})")  # ' ': an unescaped '+' in a URL
 MAX_REQUESTS = 1000  # the spec's cap on one GET requests answer
 DEFAULT_DAYS = 90  # the spec's default window when no dates or ids are given
 
@@ -175,7 +185,8 @@ def _matter(index: DirectoryIndex, code: str, status: int) -> Matter:
 
 
 # -- submitting a request ---------------------------------------------------------------------
-Short = Annotated[str, Field(min_length=1, max_length=50)]
+Short = Annotated[str, Field(min_length=1, max_length=50, pattern=PRINTABLE)]
+Line = Annotated[str, Field(min_length=1, max_length=300, pattern=PRINTABLE)]
 
 
 class Submission(BaseModel):
@@ -184,13 +195,13 @@ class Submission(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     service_code: Annotated[str, Field(min_length=1, max_length=64)]
-    description: Annotated[str, Field(min_length=1, max_length=3000)]
+    description: Annotated[str, Field(min_length=1, max_length=3000, pattern=PRINTABLE)]
     first_name: Short | None = None
     last_name: Short | None = None
     phone: Annotated[str, Field(max_length=30, pattern=PHONE)] | None = None
     email: Annotated[str, Field(max_length=254, pattern=EMAIL)] | None = None
-    address_string: Annotated[str, Field(min_length=1, max_length=300)] | None = None
-    address_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    address_string: Line | None = None
+    address_id: Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)] | None = None
     lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
     long: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
     api_key: Annotated[str, Field(max_length=200)] | None = None
@@ -244,7 +255,23 @@ class RequestCreated(BaseModel):
                              "number) it opens /v1/public status, rating and complaint.")
 
 
-_BODY = Submission.model_json_schema()
+def _one_of_given(*names: str) -> dict[str, Any]:
+    return {"anyOf": [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]}
+
+
+def _documented_body() -> dict[str, Any]:
+    """The submission as the document states it: an optional field may also be blank (a
+    form's empty input; taken as absent), and the ledger's needs (_ledger_problems) hold:
+    a name and a contact."""
+    schema = Submission.model_json_schema()
+    for name, field in schema["properties"].items():
+        if name not in schema["required"]:
+            field["anyOf"] = [*field["anyOf"], {"type": "string", "pattern": r"^\s*$"}]
+    schema["allOf"] = [_one_of_given("first_name", "last_name"), _one_of_given("phone", "email")]
+    return schema
+
+
+_BODY = _documented_body()
 _SUBMIT_DOC = {"requestBody": {"required": True, "content": {
     "application/x-www-form-urlencoded": {"schema": _BODY}, "application/json": {"schema": _BODY},
 }}}
@@ -366,8 +393,16 @@ def _csv(value: str | None, field: str, allowed: set[str] | None = None) -> list
     return items or None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+def _rfc3339(value: Any) -> Any:
+    """Only the documented format (date-time): pydantic would also take a bare number as
+    seconds since 1970, and a date or time without its offset."""
+    if not (isinstance(value, str) and RFC3339.fullmatch(value)):
+        raise ValueError("a date and time with its offset is required, "
+                         "e.g. 2026-11-17T09:00:00+08:00")
+    return value[:-6] + "+" + value[-5:] if value[-6] == " " else value
+
+
+DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 @router.get("/requests.json", response_model=list[ServiceRequest])
@@ -377,15 +412,15 @@ def list_requests(
     service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
     service_code: Annotated[str | None, Query(max_length=2000)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: DateTime | None = None,
+    end_date: DateTime | None = None,
     jurisdiction_id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[ServiceRequest]:
     ids = _csv(service_request_id, "service_request_id")
     params: dict[str, Any] = {"source": SOURCE, "ids": ids, "limit": MAX_REQUESTS,
                               "codes": None, "statuses": None, "start": None, "end": None}
     if ids is None:  # the spec: with ids, the other filters are ignored
-        start, end = _utc(start_date), _utc(end_date)
+        start, end = start_date, end_date
         if start is None and end is None:
             start = datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
         params.update(codes=_csv(service_code, "service_code"), start=start, end=end,

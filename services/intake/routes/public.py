@@ -26,16 +26,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from events import CloudEvent, EventPayload, new_event, upcast
 from events.case_outcome import CaseRated, ComplaintFiled, SatisfactionLevel
-from events.fields import Channel
+from events.fields import PRINTABLE, Channel, Name, Text
 from services.cases.repository import CaseRepository
 from services.domain.case import CaseState, fold
 from services.intake.deps import DirectoryDep, RepoDep
+from services.intake.problems import Problem, responses
 from services.intake.ratelimit import rate_limited
 
 router = APIRouter(prefix="/v1/public", tags=["public"],
                    dependencies=[Depends(rate_limited("public"))],
-                   responses={429: {"description": "too many requests from this address "
-                                                   "(Retry-After says when to try again)"}})
+                   responses={**responses(400), 429: {
+                       "model": Problem, "description": "too many requests from this address "
+                                                        "(Retry-After says when to try again)"}})
 
 ACCESS_DENIED = Counter(
     "shouwen_public_access_denied_total",
@@ -45,7 +47,7 @@ ACCESS_DENIED = Counter(
 NOT_FOUND = "no case matches this receipt number and access code"
 ReceiptNumber = Annotated[str, Field(min_length=1, max_length=32,
                                      pattern=r"^[A-Za-z0-9][A-Za-z0-9\-]*$")]
-AccessCode = Annotated[str, Field(min_length=1, max_length=32)]
+AccessCode = Annotated[str, Field(min_length=1, max_length=32, pattern=PRINTABLE)]
 
 
 class _Strict(BaseModel):
@@ -59,7 +61,7 @@ class CaseAccess(_Strict):
 
 class RatingIn(CaseAccess):
     level: SatisfactionLevel
-    comment: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
+    comment: Annotated[str, Field(min_length=1, max_length=1000, pattern=PRINTABLE)] | None = None
     anonymous: bool = False
 
 
@@ -69,8 +71,8 @@ class ComplaintIn(CaseAccess):
 
     against: Literal["responsible", "first_responder", "handler", "unit"] = "responsible"
     against_staff_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    complaint: Annotated[str, Field(min_length=1, max_length=4000)]
-    contact_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    complaint: Text
+    contact_name: Name | None = None
     contact_phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 \-]{5,20}[0-9]$")] | None = None
 
 
@@ -166,8 +168,9 @@ def rate(body: RatingIn, repo: RepoDep) -> Filed:
 
 
 @router.post("/complaints", response_model=Filed, status_code=status.HTTP_201_CREATED,
-             responses={404: {"description": NOT_FOUND},
-                        400: {"description": "against_staff_id did not hold this case"}})
+             responses={**responses(503), 404: {"description": NOT_FOUND}, 400: {
+                 "model": Problem, "description": "against_staff_id did not hold this case, "
+                                                  "or the body could not be parsed"}})
 def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep) -> Filed:
     def complaint(case: _Case) -> ComplaintFiled:
         staff_id = _complained_about(case, body)
