@@ -95,6 +95,8 @@ def relay(
     order, never skipping one that committed out of sequence; resumes after a crash."""
     from services.relay.relay import run
 
+    _require_db()
+    _require_kafka()
     _setup_logging()
     run(get_settings(), once=once)
 
