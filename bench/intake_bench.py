@@ -7,22 +7,24 @@
              pydantic model with the same fields, one INSERT (jsonb) into a plain table,
              one commit; 201
     both     uvicorn, 1 worker (as `shouwen intake` runs by default; a second worker gained
-             nothing measurable on 2 cores that PostgreSQL and the load also need), the same
-             connection pool (2..16), asyncio + h11, access log off, one PostgreSQL (fsync on)
+             no more than the noise on 2 cores that PostgreSQL and the load also need), the
+             same connection pool (2..16), asyncio + h11, access log off, one PostgreSQL
+             (fsync on)
 
     max throughput   closed loop: CLIENTS keep-alive connections, each sending the next
                      request when the last is answered; best of ROUNDS
     latency          open loop at RATE requests/s on a fixed schedule (a slow answer does not
                      delay the next request): p50 / p99 from when each request was due to
-                     its full answer; the round with the median p99 of ROUNDS
+                     its full answer; the round with the median p99 of ROUNDS. Also at
+                     LIGHT_RATE, a load both can carry here, to tell queueing from service
     CPU              the server process's CPU seconds per request in the best closed round
 
 The load comes from another process (spawned): a small asyncio HTTP/1.1 client over raw
-keep-alive sockets, so the client's own cost stays well below httpx's on two shared cores.
+keep-alive sockets, cheap enough to share two cores with the server and PostgreSQL.
 Bare and intake run in turns, round by round, while the other idles. Any answer but 201
 aborts the run, and the received events in the store must number at least the 201s counted.
 ``python -m bench.intake_bench`` runs it alone (embedded PostgreSQL when DATABASE_URL is
-unset); SHOUWEN_BENCH_QUICK=1 makes it a short smoke test.
+unset); ``--quick``, ``run(url, quick=True)`` or SHOUWEN_BENCH_QUICK=1 make it a smoke test.
 """
 
 from __future__ import annotations
@@ -58,9 +60,10 @@ SHOUWEN = str(Path(sys.executable).parent / "shouwen")
 STAFF = "ZX005"
 CLIENTS = 16  # the connection pool's size: more clients only queue inside the server
 RATE = 500.0
+LIGHT_RATE = 100.0
 MAX_CONNECTIONS = 256  # open loop: beyond this, a due request waits (and that counts)
-QUICK = os.environ.get("SHOUWEN_BENCH_QUICK") == "1"
-ROUNDS, SECONDS, WARMUP = (1, 2.0, 0.5) if QUICK else (3, 8.0, 2.0)
+ROUNDS, SECONDS, WARMUP = 3, 6.0, 2.0
+QUICK_ROUNDS, QUICK_SECONDS, QUICK_WARMUP = 1, 2.0, 0.5
 INQUIRY = {"channel": "phone", "matter": "来电询问养老保险关系转移接续需要哪些材料、多长时间办结",
            "inquirer_name": "陈大伟", "inquirer_phone": "13912345678",
            "inquirer_address": "示范市和平路12号3单元401"}
@@ -194,14 +197,15 @@ async def _open(port: int, request: bytes, rate: float, seconds: float) -> dict[
     return tally.result(time.perf_counter() - start)
 
 
-def load(port: int, request: bytes, mode: str, amount: float) -> dict[str, Any]:
+def load(port: int, request: bytes, mode: str, amount: float, quick: bool) -> dict[str, Any]:
     """In the load process: a warm-up, then the measured run (``amount``: clients or rate)."""
+    warmup, seconds = (QUICK_WARMUP, QUICK_SECONDS) if quick else (WARMUP, SECONDS)
     if mode == "closed":
-        warm = asyncio.run(_closed(port, request, int(amount), WARMUP))
-        result = asyncio.run(_closed(port, request, int(amount), SECONDS))
+        warm = asyncio.run(_closed(port, request, int(amount), warmup))
+        result = asyncio.run(_closed(port, request, int(amount), seconds))
     else:
-        warm = asyncio.run(_open(port, request, amount, WARMUP))
-        result = asyncio.run(_open(port, request, amount, SECONDS))
+        warm = asyncio.run(_open(port, request, amount, warmup))
+        result = asyncio.run(_open(port, request, amount, seconds))
     result["errors"] = {**warm["errors"], **result["errors"]}
     return {**result, "requests": warm["ok"] + result["ok"]}
 
@@ -269,9 +273,9 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def measure(pool: ProcessPoolExecutor, server: subprocess.Popen[bytes], port: int,
-            request: bytes, mode: str, amount: float) -> dict[str, Any]:
+            request: bytes, mode: str, amount: float, quick: bool) -> dict[str, Any]:
     before = cpu_seconds(server.pid)
-    result: dict[str, Any] = pool.submit(load, port, request, mode, amount).result()
+    result: dict[str, Any] = pool.submit(load, port, request, mode, amount, quick).result()
     after = cpu_seconds(server.pid)
     if result["errors"] or not result["ok"]:
         raise RuntimeError(f"{mode} load on port {port}: answers other than 201: "
@@ -281,11 +285,18 @@ def measure(pool: ProcessPoolExecutor, server: subprocess.Popen[bytes], port: in
     return result
 
 
-def run(pg_url: str) -> list[dict[str, Any]]:
+def run(pg_url: str, quick: bool | None = None) -> list[dict[str, Any]]:
     """``pg_url``: a migrated, empty database of its own."""
+    if quick is None:
+        quick = os.environ.get("SHOUWEN_BENCH_QUICK") == "1"
+    with tempfile.TemporaryDirectory(prefix="shouwen-bench-intake-") as data_dir:
+        return rows(measure_all(pg_url, Path(data_dir), quick))
+
+
+def measure_all(pg_url: str, data_dir: Path, quick: bool) -> dict[str, list[dict[str, Any]]]:
+    """Every round of every load on both servers, by "<server> <load>"."""
     from services.common.embedded import free_port
 
-    data_dir = Path(tempfile.mkdtemp(prefix="shouwen-bench-intake-"))
     token = prepare(pg_url, data_dir)
     env = {**os.environ, "DATABASE_URL": pg_url, "SHOUWEN_DATA_DIR": str(data_dir),
            "SHOUWEN_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
@@ -304,29 +315,32 @@ def run(pg_url: str) -> list[dict[str, Any]]:
             serve(commands["intake"], env, ports["intake"]) as intake, \
             ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         servers = {"bare": bare, "intake": intake}
-        for mode, amount in (("closed", CLIENTS), ("open", RATE)):
-            for _ in range(ROUNDS):
+        for label, mode, amount in (("closed", "closed", CLIENTS), ("open", "open", RATE),
+                                    ("light", "open", LIGHT_RATE)):
+            for _ in range(QUICK_ROUNDS if quick else ROUNDS):
                 for name in ("bare", "intake"):
-                    got.setdefault(f"{name} {mode}", []).append(
-                        measure(pool, servers[name], ports[name], requests[name], mode, amount))
+                    got.setdefault(f"{name} {label}", []).append(measure(
+                        pool, servers[name], ports[name], requests[name], mode, amount, quick))
     stored = received_count(pg_url) - before
-    answered = sum(r["requests"] for key in ("intake closed", "intake open") for r in got[key])
+    answered = sum(r["requests"] for key in got if key.startswith("intake") for r in got[key])
     if stored < answered:
         raise RuntimeError(f"{answered} inquiries answered 201 but only {stored} stored")
-    return rows(got)
+    return got
 
 
 def rows(got: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     best = {k: max(v, key=lambda r: r["rate"]) for k, v in got.items() if "closed" in k}
     median = {k: sorted(v, key=lambda r: r["p99"])[len(v) // 2]
-              for k, v in got.items() if "open" in k}
+              for k, v in got.items() if "closed" not in k}
     closed_i, closed_b = best["intake closed"], best["bare closed"]
     open_i, open_b = median["intake open"], median["bare open"]
+    light_i, light_b = median["intake light"], median["bare light"]
     p99 = figure(f"intake: p99 latency at {RATE:,.0f}/s offered", open_i["p99"], "ms",
                  open_b["p99"])
     p99.update(goal="< 50 ms", passed=open_i["p99"] < 50)
     out = [
-        figure(f"intake: inquiries registered over HTTP, {CLIENTS} clients, best of {ROUNDS}",
+        figure(f"intake: inquiries registered over HTTP, {CLIENTS} clients, "
+               f"best of {len(got['intake closed'])}",
                closed_i["rate"], "inquiries/s", closed_b["rate"], goal_min=1_000,
                goal_ratio=0.5),
         figure(f"intake: answered at {RATE:,.0f}/s offered", open_i["rate"], "inquiries/s",
@@ -334,6 +348,10 @@ def rows(got: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         figure(f"intake: p50 latency at {RATE:,.0f}/s offered", open_i["p50"], "ms",
                open_b["p50"]),
         p99,
+        figure(f"intake: p50 latency at {LIGHT_RATE:,.0f}/s offered", light_i["p50"], "ms",
+               light_b["p50"]),
+        figure(f"intake: p99 latency at {LIGHT_RATE:,.0f}/s offered", light_i["p99"], "ms",
+               light_b["p99"]),
     ]
     if closed_i["cpu_ms"] is not None and closed_b["cpu_ms"] is not None:
         out.append(figure("intake: server CPU per inquiry (closed loop)", closed_i["cpu_ms"],
@@ -341,11 +359,16 @@ def rows(got: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from bench.common import fresh_database, postgres, print_table
 
+    parser = argparse.ArgumentParser(prog="python -m bench.intake_bench")
+    parser.add_argument("--quick", action="store_true", help="a short smoke test")
+    quick = parser.parse_args(argv).quick or None
     with postgres() as admin_url, fresh_database(admin_url) as url:
-        result = run(url)
+        result = run(url, quick=quick)
     print_table(result)
     return 0
 

@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import cycle
 from pathlib import Path
 from typing import Any, cast
@@ -90,6 +93,15 @@ def settings_for(pg_url: str, bootstrap: str) -> Settings:
         "dead_letter_topic": f"bench.dlq.{suffix}",
         "data_dir": Path(tempfile.mkdtemp(prefix="shouwen-routing-bench-")),
     })
+
+
+@contextmanager
+def bench_settings(pg_url: str, bootstrap: str) -> Iterator[Settings]:
+    """``settings_for``; its data directory (worker logs, faust state) is removed after a
+    run that went well, kept after one that failed (the error names its logs)."""
+    settings = settings_for(pg_url, bootstrap)
+    yield settings
+    shutil.rmtree(settings.data_dir, ignore_errors=True)
 
 
 def city(settings: Settings) -> DirectoryIndex:
@@ -242,8 +254,7 @@ def raw_rate(settings: Settings, n: int) -> float:
 def fresh_run(pg_url: str, bootstrap: str, n: int, argv: list[str], log: str,
               workers: int = 1) -> float:
     """Route ``n`` fresh cases in a database and on a topic of their own."""
-    with fresh_database(pg_url) as url:
-        settings = settings_for(url, bootstrap)
+    with fresh_database(pg_url) as url, bench_settings(url, bootstrap) as settings:
         return routed_rate(settings, prepare(settings, n), argv, log, workers)
 
 
@@ -252,8 +263,7 @@ def rounds(pg_url: str, bootstrap: str, n: int, argv: list[str], times: int
     """Baseline and routing in turns, each round on fresh cases, database and topic."""
     raws, rates = [], []
     for _ in range(times):
-        with fresh_database(pg_url) as url:
-            settings = settings_for(url, bootstrap)
+        with fresh_database(pg_url) as url, bench_settings(url, bootstrap) as settings:
             ids = prepare(settings, n)
             raws.append(raw_rate(settings, n))
             rates.append(routed_rate(settings, ids, argv, "routing-batch"))
@@ -270,8 +280,9 @@ def run(pg_url: str, bootstrap: str, quick: bool = False) -> list[dict[str, Any]
     few = max(n // SINGLE_SHARE, 100)
     one_by_one = fresh_run(pg_url, bootstrap, few, [*routing, "--batch-size", "1"],
                            "routing-single")
-    settings = settings_for(pg_url, bootstrap)
-    many, each = append_rate(settings, n, many=True), append_rate(settings, n, many=False)
+    with bench_settings(pg_url, bootstrap) as settings:
+        many = append_rate(settings, n, many=True)
+        each = append_rate(settings, n, many=False)
     best = f"best of {times}" if times > 1 else "1 round"
     return [
         {**figure(f"plain faust consume (no work), {best}", raw, "events/s"), "runs": raws},

@@ -76,7 +76,7 @@ def _call(base: str, method: str, path: str, body: Any, headers: dict[str, str])
 def server(database_url: str, demo_directory: Any, tmp_path: Path) -> Iterator[str]:
     """``shouwen intake`` on a free port; its log in tmp_path/intake.log."""
     env = {**os.environ, "DATABASE_URL": database_url, "SHOUWEN_DATA_DIR": str(tmp_path / "data"),
-           "SHOUWEN_PUBLIC_RATE_LIMIT_PER_MINUTE": "0", "SHOUWEN_LOG_LEVEL": "INFO"}
+           "SHOUWEN_PUBLIC_RATE_LIMIT_PER_MINUTE": "0", "SHOUWEN_LOG_LEVEL": "WARNING"}
     issue_token(Settings(data_dir=tmp_path / "data"), STAFF)  # the signing key, before the server
     port = embedded.free_port()
     with open(tmp_path / "intake.log", "wb") as log:

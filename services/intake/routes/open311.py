@@ -256,7 +256,8 @@ class RequestCreated(BaseModel):
 
 
 def _one_of_given(*names: str) -> dict[str, Any]:
-    return {"anyOf": [{"required": [n], "properties": {n: {"type": "string"}}} for n in names]}
+    given = {"type": "string", "pattern": r"\S"}  # not blank
+    return {"anyOf": [{"required": [n], "properties": {n: given}} for n in names]}
 
 
 def _documented_body() -> dict[str, Any]:
