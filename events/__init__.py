@@ -7,6 +7,11 @@
     registry   type string -> payload model; upcasters lift old versions on read
     kafka      the CloudEvents Kafka protocol binding (binary content mode)
     canonical  the canonical bytes an event's hash is computed over
+
+    case, case_referral, case_outcome   the case lifecycle (intake, routing)
+    deadline                            time limits, warnings, breaches (deadline-watch)
+    notification                        what people were told, and when (notification)
+    accountability                      the procedure a complaint opens (ledger)
 """
 
 from events.envelope import Actor, CloudEvent, new_event
@@ -34,5 +39,8 @@ __all__ = [
 ]
 
 # Importing the payload modules registers their types.
+from events import accountability as _accountability  # noqa: E402,F401
 from events import case as _case  # noqa: E402,F401
+from events import deadline as _deadline  # noqa: E402,F401
 from events import directory as _directory  # noqa: E402,F401
+from events import notification as _notification  # noqa: E402,F401

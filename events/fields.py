@@ -2,6 +2,7 @@
 
     PersonalText   an inquirer's personal data (name, phone, address, ID number, email);
                    marked ``x-personal-data: true`` in the JSON Schema, masked in logs
+    PersonalMessage  a message to or about an inquirer (<= 4000), marked the same way
     Text           free text said or written in the case (matter, answer, reason), <= 4000
     ShortText      a label (material, form, body, section name), <= 200
     Name, Contact  a person's name, a phone number or other contact, <= 100
@@ -27,6 +28,12 @@ PRINTABLE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 PersonalText = Annotated[
     str,
     Field(min_length=1, max_length=500, pattern=PRINTABLE,
+          json_schema_extra={PERSONAL_MARK: True}),
+]
+# A message that may quote an inquirer's personal data (e.g. what they were told, by name)
+PersonalMessage = Annotated[
+    str,
+    Field(min_length=1, max_length=4000, pattern=PRINTABLE,
           json_schema_extra={PERSONAL_MARK: True}),
 ]
 Text = Annotated[str, Field(min_length=1, max_length=4000, pattern=PRINTABLE)]
