@@ -33,7 +33,7 @@ class NotifyChannel(StrEnum):
     in_app = "in_app"  # the staff member's inbox in the console
 
 
-Language = Annotated[str, Field(pattern=r"^(zh-CN|en)$")]
+Language = Annotated[str, Field(max_length=5, pattern=r"^(zh-CN|en)$")]
 
 
 class _Notification(EventPayload):

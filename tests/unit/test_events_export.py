@@ -103,6 +103,8 @@ def test_personal_data_is_marked_and_only_where_needed() -> None:
             "recipient_name", "recipient_contact",
             "PickupRecord.collector_name", "PickupRecord.collector_id_number"},
         "shouwen.case.complaint_filed.v1": {"complainant_name", "complainant_phone"},
+        "shouwen.case.notification_sent.v1": {"address", "subject", "message"},
+        "shouwen.case.notification_failed.v1": {"address"},
     }
 
 

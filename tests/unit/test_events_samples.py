@@ -96,6 +96,70 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "complaint": "窗口人员说不归我管", "channel": "hotline",
         "complainant_name": "张三", "complainant_phone": "13800000000",
     },
+    "shouwen.case.deadline_set.v1": {
+        "obligation": "complete", "due_at": "2026-10-09T09:30:00Z", "limit_working_days": 5,
+        "calendar_id": "CN", "responsible_id": "S1002", "basis": "matter catalogue SB-03.2",
+    },
+    "shouwen.case.deadline_warned.v1": {
+        "obligation": "complete", "due_at": "2026-10-09T09:30:00Z", "responsible_id": "S1002",
+        "working_days_left": 1,
+    },
+    "shouwen.case.deadline_breached.v1": {
+        "obligation": "reply", "due_at": "2026-10-09T09:30:00Z", "responsible_id": "S1002",
+    },
+    "shouwen.case.deadline_met.v1": {
+        "obligation": "reply", "due_at": "2026-10-09T09:30:00Z", "on_time": True,
+    },
+    "shouwen.case.notification_sent.v1": {
+        "source_event_id": "0190f3a2-0000-7000-8000-000000000001", "recipient_kind": "inquirer",
+        "channel": "sms", "address": "13800000000", "template": "inquirer/receipt",
+        "language": "zh-CN", "attempts": 1,
+        "message": "张三您好，您的事项已受理，回执号 WW-2026-000123",
+    },
+    "shouwen.case.notification_failed.v1": {
+        "source_event_id": "0190f3a2-0000-7000-8000-000000000001", "recipient_kind": "staff",
+        "recipient_id": "S1002", "channel": "email", "address": "zhangsan@example.cn",
+        "template": "staff/assignment", "language": "en", "attempts": 5,
+        "reason": "SMTP 451 after 5 attempts",
+    },
+    "shouwen.case.accountability_opened.v1": {
+        "procedure_id": "ACC-2026-0001", "against_staff_ids": ["S1001"],
+        "against_unit_id": "wuwei-rsj", "summary": "窗口人员推诿",
+    },
+    "shouwen.case.preliminary_verified.v1": {
+        "procedure_id": "ACC-2026-0001", "findings": "录音属实", "proceed": True,
+    },
+    "shouwen.case.proposal_written.v1": {
+        "procedure_id": "ACC-2026-0001", "proposal": "建议立案调查",
+    },
+    "shouwen.case.investigation_started.v1": {
+        "procedure_id": "ACC-2026-0001", "group_member_ids": ["JW01", "JW02"],
+    },
+    "shouwen.case.investigation_extended.v1": {
+        "procedure_id": "ACC-2026-0001", "approver": LEADER, "reason": "需补充调查取证",
+    },
+    "shouwen.case.accountability_decided.v1": {
+        "procedure_id": "ACC-2026-0001", "decided_by": LEADER, "upheld": True,
+        "reasoning": "首问责任人推诿，科室负责人未督促",
+        "responsibilities": [
+            {"staff_id": "S1001", "kind": "direct", "sanction": "criticism_and_apology",
+             "violation_number": 1},
+            {"staff_id": "L02", "kind": "main_leadership", "sanction": "warning_reminder",
+             "violation_number": 1, "mitigating": ["rules_silent"]},
+        ],
+    },
+    "shouwen.case.decision_delivered.v1": {
+        "procedure_id": "ACC-2026-0001", "delivered_to_ids": ["S1001", "L02"], "rights_told": True,
+    },
+    "shouwen.case.review_requested.v1": {
+        "procedure_id": "ACC-2026-0001", "requested_by_id": "S1001", "grounds": "当日系统故障",
+    },
+    "shouwen.case.review_decided.v1": {
+        "procedure_id": "ACC-2026-0001", "outcome": "upheld", "reason": "故障不影响告知义务",
+    },
+    "shouwen.case.accountability_closed.v1": {
+        "procedure_id": "ACC-2026-0001", "ground": "reviewed",
+    },
 }
 
 
