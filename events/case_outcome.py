@@ -19,10 +19,10 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 
 from events.envelope import UtcTime
-from events.fields import Channel, Id, Name, PersonalText, Text, Value
+from events.fields import PRINTABLE, Channel, Id, Name, PersonalText, Text, Value
 from events.registry import EventPayload, register, upcaster
 
-Comment = Annotated[str, Field(min_length=1, max_length=1000)]
+Comment = Annotated[str, Field(min_length=1, max_length=1000, pattern=PRINTABLE)]
 
 
 @register
