@@ -11,6 +11,7 @@ KAFKA_BOOTSTRAP_SERVERS, else a Tansu broker started here and stopped at the end
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import inspect
 import json
@@ -52,32 +53,31 @@ def broker() -> Iterator[str]:
             proc.kill()
 
 
-def relay_rows(admin_url: str, quick: bool) -> list[dict[str, Any]]:
-    if importlib.util.find_spec("bench.relay_bench") is None:
-        print("bench/relay_bench.py not found: relay figures skipped", file=sys.stderr)
+# Benchmarks by module, in the order they run. A module joins with one line; one that is
+# missing is reported and skipped. ``run(pg_url, [bootstrap,] quick=...)`` returns figure rows;
+# a ``bootstrap`` parameter means it needs a broker.
+MODULES = [
+    "bench.relay_bench",
+    "bench.routing_bench",
+    "bench.intake_bench",
+    "bench.deadline_bench",
+    "bench.notify_bench",
+    "bench.ledger_bench",
+    "bench.proof_bench",
+]
+
+
+def module_rows(admin_url: str, name: str, quick: bool) -> list[dict[str, Any]]:
+    if importlib.util.find_spec(name) is None:
+        print(f"{name.replace('.', '/')}.py not found: its figures skipped", file=sys.stderr)
         return []
-    from bench import relay_bench  # type: ignore[attr-defined,unused-ignore]
-
-    extra = {"quick": quick} if "quick" in inspect.signature(relay_bench.run).parameters else {}
-    with fresh_database(admin_url) as url, broker() as bootstrap:
-        return list(relay_bench.run(url, bootstrap, **extra))
-
-
-def routing_rows(admin_url: str, quick: bool) -> list[dict[str, Any]]:
-    if importlib.util.find_spec("bench.routing_bench") is None:
-        print("bench/routing_bench.py not found: routing figures skipped", file=sys.stderr)
-        return []
-    from bench import routing_bench
-
-    with fresh_database(admin_url) as url, broker() as bootstrap:
-        return list(routing_bench.run(url, bootstrap, quick=quick))
-
-
-def intake_rows(admin_url: str, quick: bool) -> list[dict[str, Any]]:
-    from bench import intake_bench
-
+    run = importlib.import_module(name).run
+    params = inspect.signature(run).parameters
     with fresh_database(admin_url) as url:
-        return list(intake_bench.run(url, quick=quick))
+        if "bootstrap" in params:
+            with broker() as bootstrap:
+                return list(run(url, bootstrap, quick=quick))
+        return list(run(url, quick=quick))
 
 
 def write_results(rows: list[dict[str, Any]], admin_url: str, quick: bool) -> Path:
@@ -99,17 +99,21 @@ def write_results(rows: list[dict[str, Any]], admin_url: str, quick: bool) -> Pa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few events: a smoke test")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only bench/NAME_bench.py (e.g. --only relay); repeatable")
     args = parser.parse_args(argv)
+    only = [f"bench.{n}_bench" for n in args.only]
     # A plain kill must still stop the broker and drop the databases (the `finally`s).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         os.environ["SHOUWEN_BENCH_QUICK"] = "1"
     with postgres() as admin_url:
-        with fresh_database(admin_url) as url:
-            rows = append_bench.run(url, quick=args.quick)
-        rows += relay_rows(admin_url, args.quick)
-        rows += routing_rows(admin_url, args.quick)
-        rows += intake_rows(admin_url, args.quick)
+        rows: list[dict[str, Any]] = []
+        if not only:
+            with fresh_database(admin_url) as url:
+                rows = append_bench.run(url, quick=args.quick)
+        for name in only or MODULES:
+            rows += module_rows(admin_url, name, args.quick)
         path = write_results(rows, admin_url, args.quick)
     print_table(rows)
     print(f"\nwrote {path}" + ("  (--quick: smoke test, not a measurement)" if args.quick else ""))

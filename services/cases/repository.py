@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from services.common.eventstore import EventStore, WrongExpectedVersion
 from services.domain.case import CaseState, apply, fold
 
 ACCESS_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
+RECEIPT_BLOCK = 20
 
 
 def new_access_code() -> str:
@@ -59,6 +61,8 @@ class CaseRepository:
     def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
         self.store = EventStore(pool)
+        self._receipts: list[int] = []
+        self._receipts_lock = threading.Lock()
 
     def load(self, case_id: str, conn: psycopg.Connection | None = None) -> CaseState:
         recorded = self.store.read_stream(case_id, conn=conn)
@@ -67,22 +71,38 @@ class CaseRepository:
         return fold(case_id, [r.event for r in recorded])
 
     def next_receipt_number(self, conn: psycopg.Connection, when: datetime | None = None) -> str:
-        row = conn.execute("SELECT nextval('receipt_number_seq')").fetchone()
-        assert row is not None
+        """A unique receipt number. Sequence values are taken RECEIPT_BLOCK at a time (one
+        round trip per block, not per inquiry): unique across processes, in issue order
+        within one; a restart leaves a gap, as a sequence does anyway."""
+        with self._receipts_lock:
+            if not self._receipts:
+                rows = conn.execute("SELECT nextval('receipt_number_seq')"
+                                    " FROM generate_series(1, %s)", (RECEIPT_BLOCK,)).fetchall()
+                self._receipts = sorted((int(r[0]) for r in rows), reverse=True)
+            number = self._receipts.pop()
         day = (when or datetime.now(UTC)).astimezone().strftime("%Y%m%d")
-        return f"SW{day}{int(row[0]):06d}"
+        return f"SW{day}{number:06d}"
 
     def open_case(
         self, received: CloudEvent, access_code: str, conn: psycopg.Connection
     ) -> CaseState:
         """Append the received event, index the case and store the hashed access code,
-        inside the caller's transaction."""
-        state = self.append(CaseState(case_id=received.subject), [received], conn)
-        conn.execute(
-            "INSERT INTO case_access (case_id, receipt_number, access_code_hash)"
-            " VALUES (%s, %s, %s)",
-            (state.case_id, state.receipt_number, hash_access_code(access_code)),
-        )
+        inside the caller's transaction (the index row and the access code: one statement)."""
+        if conn.autocommit:
+            with conn.transaction():
+                return self._open_case(received, access_code, conn)
+        return self._open_case(received, access_code, conn)
+
+    def _open_case(
+        self, received: CloudEvent, access_code: str, conn: psycopg.Connection
+    ) -> CaseState:
+        opened = CaseState(case_id=received.subject)
+        state = apply(opened, received.with_sequence(1))
+        # The index statement first: it opens the caller's transaction, so the append joins
+        # it (one statement, no savepoint) and all three commit together or not at all.
+        params = _index_params(state, received.time)
+        conn.execute(_OPEN_INDEX, {**params, "access": hash_access_code(access_code)})
+        self.store.append(opened.case_id, [received], opened.version, conn=conn)
         return state
 
     def append(
@@ -170,6 +190,12 @@ _UPSERT_INDEX_MANY = _INDEX_INTO + """
         due_date date, transfer_pending boolean, extension_pending boolean,
         escalated_to text[], units text[], participants text[], version integer,
         "when" timestamptz)""" + _INDEX_ON_CONFLICT
+
+# A new case: its access code and its index row, one round trip.
+_OPEN_INDEX = """WITH access AS (
+    INSERT INTO case_access (case_id, receipt_number, access_code_hash)
+    VALUES (%(case_id)s, %(receipt_number)s, %(access)s))
+""" + _UPSERT_INDEX
 
 
 def _json(value: Any) -> str:

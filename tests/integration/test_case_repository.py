@@ -1,0 +1,79 @@
+"""CaseRepository.open_case: the received event, the index row and the access code commit
+together or not at all, whatever the connection's mode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from events import new_event
+from events.case import CaseReceived
+from events.fields import Channel
+from services.cases.repository import CaseRepository
+from services.common.eventstore import WrongExpectedVersion
+
+
+@pytest.fixture
+def pool(database_url) -> Iterator[ConnectionPool]:
+    with ConnectionPool(database_url, min_size=1, max_size=2) as p:
+        yield p
+
+
+def received(case_id: str, receipt: str):
+    payload = CaseReceived(
+        channel=Channel.phone, receipt_number=receipt, unit_id="U1", matter="社保卡补办",
+        inquirer_name="张三", inquirer_phone="13800000000", first_responder_id="S1",
+        first_responder_name="李明", first_responder_duty="窗口", first_responder_contact="110",
+    )
+    return new_event(payload, subject=case_id, actor="staff:S1")
+
+
+def counts(url: str, case_id: str) -> tuple[int, int, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM events WHERE stream_id = %(c)s),"
+            " (SELECT count(*) FROM case_index WHERE case_id = %(c)s),"
+            " (SELECT count(*) FROM case_access WHERE case_id = %(c)s)", {"c": case_id},
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_opening_a_case_writes_event_index_and_access_code_together(pool, database_url,
+                                                                     autocommit):
+    repo = CaseRepository(pool)
+    with psycopg.connect(database_url, autocommit=autocommit) as conn:
+        state = repo.open_case(received("C-1", "R1"), "ABCD234567", conn)
+
+    assert (state.version, state.receipt_number) == (1, "R1")
+    assert counts(database_url, "C-1") == (1, 1, 1)
+    with pool.connection() as conn:
+        assert repo.find_by_receipt(conn, "R1", "abcd234567") == "C-1"
+
+
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_opening_an_existing_case_again_leaves_nothing_behind(pool, database_url, autocommit):
+    repo = CaseRepository(pool)
+    with pool.connection() as conn:
+        repo.open_case(received("C-2", "R2"), "ABCD234567", conn)
+
+    with pytest.raises((WrongExpectedVersion, psycopg.errors.UniqueViolation)), \
+            psycopg.connect(database_url, autocommit=autocommit) as conn:
+        repo.open_case(received("C-2", "R3"), "EFGH234567", conn)
+
+    assert counts(database_url, "C-2") == (1, 1, 1)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT receipt_number FROM case_access WHERE case_id = 'C-2'"
+                            ).fetchall() == [("R2",)]
+
+
+def test_receipt_numbers_are_unique_across_repositories(pool):
+    first, second = CaseRepository(pool), CaseRepository(pool)
+    with pool.connection() as conn:
+        numbers = [repo.next_receipt_number(conn) for _ in range(30) for repo in (first, second)]
+
+    assert len(set(numbers)) == 60
