@@ -59,6 +59,8 @@ class CaseReceived(EventPayload):
     first_responder_contact: Contact
     inquirer_id_number: PersonalText | None = None
     inquirer_email: PersonalText | None = None
+    # the language messages to the inquirer are written in (None: zh-CN)
+    inquirer_language: Annotated[str, Field(pattern=r"^(zh-CN|en)$")] | None = None
 
 
 class Jurisdiction(StrEnum):
@@ -66,7 +68,8 @@ class Jurisdiction(StrEnum):
 
     own_duties = "own_duties"
     own_unit = "own_unit"  # another section of the first responder's unit
-    other_unit = "other_unit"
+    other_unit = "other_unit"  # another unit of the city (its id in handling_unit_id)
+    external_body = "external_body"  # a body outside the system: the inquirer is told where
     unclear = "unclear"  # ask the leadership (请示领导)
     against_law_or_policy = "against_law_or_policy"
     complaint = "complaint"  # complaint, report, tip-off: to the principal leader at once
@@ -81,7 +84,8 @@ class ClassificationMethod(StrEnum):
 MatterTypeCode = Annotated[
     str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 ]
-_NEEDS_HANDLING_UNIT = {Jurisdiction.own_duties, Jurisdiction.own_unit, Jurisdiction.other_unit}
+_NEEDS_HANDLING_UNIT = {Jurisdiction.own_duties, Jurisdiction.own_unit, Jurisdiction.other_unit,
+                        Jurisdiction.external_body}
 
 
 @register

@@ -8,7 +8,7 @@
         section chief of the first responder's section ─▶ supervising leader (分管) ─▶
         principal leader; rungs already escalated to, off duty, or the first responder
         themselves are skipped (请示领导，协调解决)
-    an external body's matter   ─▶ classified (other_unit, the body's id) only: the first
+    an external body's matter   ─▶ classified (external_body, its id) only: the first
                                    responder tells the inquirer where to go; never referred
                                    out automatically
     the first responder's own section's matter ─▶ classified (own_duties): theirs to handle
@@ -129,7 +129,9 @@ def _section_of(state: CaseState, directory: DirectoryIndex) -> str | None:
 def _jurisdiction(state: CaseState, matter: Matter, directory: DirectoryIndex) -> Jurisdiction:
     if matter.category in COMPLAINT_CATEGORIES:
         return Jurisdiction.complaint
-    if matter.external_body is not None or matter.unit != state.unit_id:
+    if matter.external_body is not None:
+        return Jurisdiction.external_body
+    if matter.unit != state.unit_id:
         return Jurisdiction.other_unit
     if matter.section == _section_of(state, directory):
         return Jurisdiction.own_duties

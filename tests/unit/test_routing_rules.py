@@ -136,8 +136,8 @@ def test_a_matter_of_the_first_responders_own_section_is_theirs(city):
 def test_an_external_matter_is_classified_only_never_referred_out(city):
     decided = route(city, received(city, "ZX005", "我想办护照"), "我想办护照")
     assert len(decided) == 1
-    assert (decided[0].jurisdiction, decided[0].handling_unit_id) == (Jurisdiction.other_unit,
-                                                                      "CRJ")
+    assert (decided[0].jurisdiction, decided[0].handling_unit_id) == (
+        Jurisdiction.external_body, "CRJ")
     assert decided[0].handling_section_id is None
 
 
