@@ -1,0 +1,129 @@
+"""Time-limit policy per unit: the presets of DOMAIN.md section 4, overridable per unit.
+
+    PolicyBook
+      ├── default: UnitPolicy          the source documents' values
+      └── units: {unit_id: UnitPolicy} a unit's own settings (missing fields: the default's)
+    load_policy_yaml(text) -> PolicyBook     a YAML document like this (`shouwen deadline-watch
+                                             policy FILE` puts it in force):
+
+    default:                 # every field optional; these are the presets
+      forward_working_days: 2
+      reply_working_days: 3  # 7 or 15 in units whose rules say so
+      warning: {mode: share, share: 0.8}     # or {mode: one_working_day_left}
+      ladder_delay_working_days: 1
+    units:
+      YMS-ZF: {reply_working_days: 7}
+
+No I/O here; services.deadline_watch.store keeps the book in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from events.deadline import Obligation
+from events.fields import Channel
+
+Days = Annotated[int, Field(ge=0, le=366)]
+
+
+class WarningMode(StrEnum):
+    share = "share"  # when this share of the limit has passed
+    one_working_day_left = "one_working_day_left"  # at the start of the due day
+    off = "off"
+
+
+class WarningRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: WarningMode = WarningMode.share
+    share: Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)] = 0.8
+
+
+class UnitPolicy(BaseModel):
+    """One unit's time limits (working days unless the name says calendar days)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    forward_working_days: Days = 2  # Wuwei art. 6
+    reply_working_days: Days = 3  # Lufeng county; Yangmeishan 7 (special 15)
+    reply_channels: frozenset[Channel] = frozenset(
+        {Channel.letter, Channel.visit, Channel.online, Channel.hotline})
+    accept_referral_working_days: Days = 2
+    investigation_working_days: Days = 30  # used when the event does not say
+    investigation_extension_working_days: Days = 15
+    decision_delivery_working_days: Days = 10
+    review_request_calendar_days: Days = 15
+    review_decision_calendar_days: Days = 30
+    warning: WarningRule = WarningRule()
+    ladder_delay_working_days: Annotated[int, Field(ge=1, le=60)] = 1
+    ladder_steps: Annotated[int, Field(ge=0, le=3)] = 3
+    # windows of the other side (the inquirer's, the sanctioned person's): no warning, no ladder
+    windows: frozenset[Obligation] = frozenset(
+        {Obligation.review_request, Obligation.supply_materials})
+
+
+BASIS: dict[Obligation, str] = {
+    Obligation.forward: "Wuwei art. 6",
+    Obligation.reply: "Lufeng county",
+    Obligation.complete: "matter catalogue (承诺时限)",
+    Obligation.accept_referral: "unit policy",
+    Obligation.investigation: "Lufeng county accountability rules",
+    Obligation.decision_delivery: "Lufeng county accountability rules",
+    Obligation.review_request: "Lufeng county accountability rules",
+    Obligation.review_decision: "Lufeng county accountability rules",
+}
+
+
+class PolicyBook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: UnitPolicy = UnitPolicy()
+    units: dict[str, UnitPolicy] = {}
+
+    def for_unit(self, unit_id: str | None) -> UnitPolicy:
+        return self.units.get(unit_id or "", self.default)
+
+
+class PolicyError(ValueError):
+    """A policy document that does not fit; the message names the field."""
+
+
+def load_policy(data: Any) -> PolicyBook:
+    """A book from parsed YAML/JSON; a unit's entry overrides only the fields it names."""
+    if not isinstance(data, dict):
+        raise PolicyError("the policy document must be a mapping with 'default' and 'units'")
+    extra = set(data) - {"default", "units"}
+    if extra:
+        raise PolicyError(f"field {sorted(extra)[0]!r}: unknown (use 'default', 'units')")
+    default = _unit(data.get("default") or {}, "default")
+    units_raw = data.get("units") or {}
+    if not isinstance(units_raw, dict):
+        raise PolicyError("field 'units': must be a mapping of unit id to settings")
+    base = default.model_dump()
+    units = {}
+    for k, v in units_raw.items():
+        if not isinstance(v, dict | None):
+            raise PolicyError(f"field 'units.{k}': must be a mapping of settings")
+        units[str(k)] = _unit({**base, **(v or {})}, f"units.{k}")
+    return PolicyBook(default=default, units=units)
+
+
+def _unit(data: Any, where: str) -> UnitPolicy:
+    try:
+        return UnitPolicy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = ".".join([where, *(str(p) for p in first["loc"])])
+        raise PolicyError(f"field {path!r}: {first['msg']}") from None
+
+
+def load_policy_yaml(text: str) -> PolicyBook:
+    try:
+        return load_policy(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"not YAML: {exc}") from None

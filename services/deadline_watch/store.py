@@ -1,0 +1,121 @@
+"""deadline-watch's tables: the timers of every case, and the policy book in force.
+
+    replace_timers(conn, case_id, timers, fired_ids)   the case's timers become exactly
+        ``timers``: new ones inserted, moved ones updated (back to pending under their new
+        id), ones no longer planned cancelled; a timer whose event is already in the stream
+        (``fired_ids``) is fired, and a fired or skipped one keeps that state while its id
+        stands
+    claim_due(conn, now, limit)     pending timers due by ``now``, locked FOR UPDATE SKIP
+                                    LOCKED: two loops never hold the same timer
+    settle(conn, keys, state, at)   fired | skipped | cancelled
+    policy_book(conn) / save_policy(conn, book, by, source)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+import psycopg
+from psycopg.types.json import Jsonb
+
+from services.deadline_watch.policy import PolicyBook
+from services.deadline_watch.timers import Timer
+
+_REPLACE = """
+WITH planned AS (
+    SELECT * FROM jsonb_to_recordset(%(rows)s) AS r(obligation text, kind text,
+        fire_at timestamptz, due_at timestamptz, event_id uuid, responsible_id text,
+        working_days_left integer, fired boolean)),
+gone AS (
+    UPDATE deadline_timers t SET state = 'cancelled', updated_at = now()
+    WHERE t.case_id = %(case)s AND t.state = 'pending' AND NOT EXISTS (
+        SELECT 1 FROM planned p WHERE p.obligation = t.obligation AND p.kind = t.kind))
+INSERT INTO deadline_timers AS t (case_id, obligation, kind, fire_at, due_at, event_id, state,
+    responsible_id, working_days_left)
+SELECT %(case)s, obligation, kind, fire_at, due_at, event_id,
+    CASE WHEN fired THEN 'fired' ELSE 'pending' END, responsible_id, working_days_left
+FROM planned
+ON CONFLICT (case_id, obligation, kind) DO UPDATE SET
+    fire_at = EXCLUDED.fire_at, due_at = EXCLUDED.due_at, event_id = EXCLUDED.event_id,
+    responsible_id = EXCLUDED.responsible_id, working_days_left = EXCLUDED.working_days_left,
+    state = CASE WHEN t.event_id = EXCLUDED.event_id AND t.state IN ('fired', 'skipped')
+                 THEN t.state ELSE EXCLUDED.state END,
+    updated_at = now()
+WHERE (t.event_id, t.fire_at, t.responsible_id, t.working_days_left)
+      IS DISTINCT FROM (EXCLUDED.event_id, EXCLUDED.fire_at, EXCLUDED.responsible_id,
+                        EXCLUDED.working_days_left)
+   OR (t.state = 'cancelled') OR (t.state = 'pending' AND EXCLUDED.state = 'fired')
+"""
+_CANCEL_ALL = ("UPDATE deadline_timers SET state = 'cancelled', updated_at = now()"
+               " WHERE case_id = %s AND state = 'pending'")
+_CLAIM = """
+SELECT case_id, obligation, kind, event_id, fire_at FROM deadline_timers
+WHERE state = 'pending' AND fire_at <= %s ORDER BY fire_at LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+_SETTLE = """
+UPDATE deadline_timers t SET state = %(state)s, fired_at = %(at)s, updated_at = now()
+FROM unnest(%(cases)s::text[], %(obligations)s::text[], %(kinds)s::text[]) AS k(c, o, k)
+WHERE t.case_id = k.c AND t.obligation = k.o AND t.kind = k.k
+"""
+
+
+@dataclass(frozen=True)
+class Due:
+    case_id: str
+    obligation: str
+    kind: str
+    event_id: UUID
+    fire_at: datetime
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.case_id, self.obligation, self.kind)
+
+
+def replace_timers(conn: psycopg.Connection, case_id: str, timers: list[Timer],
+                   fired_ids: set[Any]) -> None:
+    if not timers:
+        conn.execute(_CANCEL_ALL, (case_id,))
+        return
+    rows = [{"obligation": t.obligation.value, "kind": t.kind, "fire_at": t.fire_at.isoformat(),
+             "due_at": t.due_at.isoformat(), "event_id": str(t.event_id),
+             "responsible_id": t.responsible_id, "working_days_left": t.working_days_left,
+             "fired": t.event_id in fired_ids} for t in timers]
+    conn.execute(_REPLACE, {"rows": Jsonb(rows, dumps=lambda v: orjson.dumps(v).decode()),
+                            "case": case_id})
+
+
+def claim_due(conn: psycopg.Connection, now: datetime, limit: int) -> list[Due]:
+    return [Due(*row) for row in conn.execute(_CLAIM, (now, limit))]
+
+
+def settle(conn: psycopg.Connection, keys: Iterable[tuple[str, str, str]], state: str,
+           at: datetime) -> None:
+    keys = list(keys)
+    if keys:
+        conn.execute(_SETTLE, {"state": state, "at": at, "cases": [k[0] for k in keys],
+                               "obligations": [k[1] for k in keys], "kinds": [k[2] for k in keys]})
+
+
+def open_timers(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM deadline_timers WHERE state = 'pending'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def policy_book(conn: psycopg.Connection) -> PolicyBook:
+    row = conn.execute(
+        "SELECT book FROM deadline_policies ORDER BY load_id DESC LIMIT 1").fetchone()
+    return PolicyBook.model_validate(row[0]) if row else PolicyBook()
+
+
+def save_policy(conn: psycopg.Connection, book: PolicyBook, by: str, source: str) -> int:
+    row = conn.execute(
+        "INSERT INTO deadline_policies (book, loaded_by, source) VALUES (%s, %s, %s)"
+        " RETURNING load_id", (Jsonb(book.model_dump(mode="json")), by, source)).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -1,0 +1,167 @@
+"""deadline-watch's two writers, both on the case's own stream and the timer table.
+
+    DeadlineWatch.handle(conn, event)   the inbox handler (one transaction with the inbox row)
+      └─ refresh(conn, case_id): read the stream ─▶ fold_clocks ─▶ replace_timers
+                                 ─▶ append the deadline_set / deadline_met it lacks
+                                    (expected version; a conflict reads again)
+    DeadlineWatch.tick()                the timer loop's step, ONE transaction:
+      claim_due (FOR UPDATE SKIP LOCKED) ─▶ read the claimed cases' streams ─▶ re-plan each:
+      ├─ the timer is still planned with its id ─▶ fire ─▶ append_many (expected versions,
+      │                                            event id = the timer's) ─▶ settle fired
+      ├─ no one holds its ladder rung ──────────▶ settle skipped
+      └─ not planned so any more (met, moved, paused; a new calendar or policy) ─▶ the
+         case's timers re-planned from the stream (replace_timers) in the same transaction
+      a case that changed meanwhile keeps its timers pending: the next tick sees it again
+
+Exactly once: two loops never claim one row (SKIP LOCKED); a timer's event id is
+deterministic, so a crash between append and settle, or a rebuild, re-appends nothing; the
+re-plan from the stream inside the transaction means an obligation met a moment ago is not
+reported breached. ``now`` is a callable so tests drive the clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import groupby
+
+import psycopg
+
+from events import CloudEvent, new_event
+from services.cases.repository import CaseRepository
+from services.common.eventstore import WrongExpectedVersion, read_streams
+from services.deadline_watch.calendar_port import Calendar
+from services.deadline_watch.ladder import Leaders, step_of_kind
+from services.deadline_watch.metrics import DeadlineMetrics
+from services.deadline_watch.obligations import CaseClocks, fold_clocks, unit_of
+from services.deadline_watch.policy import UnitPolicy
+from services.deadline_watch.store import Due, claim_due, replace_timers, settle
+from services.deadline_watch.timers import BREACH, WARN, announcements, fire, plan
+from services.domain.case import CaseState, fold
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "deadline-watch"
+ACTOR = "service:deadline-watch"
+SOURCE = "urn:shouwen:deadline-watch"
+ATTEMPTS = 5
+RulesOf = Callable[[psycopg.Connection, str | None], tuple[UnitPolicy, Calendar]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeadlineWatch:
+    def __init__(self, repo: CaseRepository, rules: RulesOf,
+                 leaders: Callable[[], Leaders | None], *, metrics: DeadlineMetrics | None = None,
+                 now: Callable[[], datetime] = utc_now, batch_size: int = 500) -> None:
+        self.repo, self.rules, self.leaders, self.now = repo, rules, leaders, now
+        self.metrics, self.batch_size = metrics, batch_size
+
+    # -- the consumer ------------------------------------------------------------------
+    def handle(self, conn: psycopg.Connection, event: CloudEvent) -> None:
+        if event.actor != ACTOR:  # its own events change no clock
+            self.refresh(conn, event.subject)
+
+    def refresh(self, conn: psycopg.Connection, case_id: str) -> CaseClocks | None:
+        for _ in range(ATTEMPTS):
+            events = [r.event for r in self.repo.store.read_stream(case_id, conn=conn)]
+            if not events:
+                return None
+            cc, policy, calendar = self._clocks(conn, case_id, events)
+            replace_timers(conn, case_id, plan(cc, policy, calendar), cc.event_ids)
+            said = announcements(cc)
+            if not said:
+                return cc
+            appended = [new_event(p, subject=case_id, actor=ACTOR, source=SOURCE, id=eid,
+                                  time=self.now()) for eid, p in said]
+            try:
+                self.repo.append(fold(case_id, events), appended, conn)
+            except WrongExpectedVersion:
+                continue
+            self._count_provisional(appended)
+            return cc
+        raise WrongExpectedVersion(case_id, -1, -1)
+
+    def _clocks(self, conn: psycopg.Connection, case_id: str, events: list[CloudEvent]
+                ) -> tuple[CaseClocks, UnitPolicy, Calendar]:
+        policy, calendar = self.rules(conn, unit_of(events))
+        return fold_clocks(case_id, events, policy, calendar), policy, calendar
+
+    # -- the timer loop ----------------------------------------------------------------
+    def tick(self) -> int:
+        """Fire what is due now; returns how many timers were settled."""
+        started, now = time.perf_counter(), self.now()
+        with self.repo.pool.connection() as conn, conn.transaction():
+            due = claim_due(conn, now, self.batch_size)
+            if not due:
+                return 0
+            outcome = self._decide(conn, due, now)
+            conflicts = set(self.repo.append_many(outcome.appends, conn).conflicts)
+            fired = [d for d in outcome.fired if d.case_id not in conflicts]
+            settle(conn, [d.key for d in fired], "fired", now)
+            settle(conn, outcome.skipped, "skipped", now)
+        self._observe(fired, now, time.perf_counter() - started)
+        return len(fired) + len(outcome.skipped) + outcome.replanned
+
+    def _decide(self, conn: psycopg.Connection, due: list[Due], now: datetime) -> _Outcome:
+        out = _Outcome()
+        streams = read_streams(conn, [d.case_id for d in due])
+        leaders = self.leaders()
+        due.sort(key=lambda d: d.case_id)
+        for case_id, items in groupby(due, key=lambda d: d.case_id):
+            events = [r.event for r in streams.get(case_id, [])]
+            cc, policy, calendar = self._clocks(conn, case_id, events)
+            timers = plan(cc, policy, calendar)
+            planned = {(t.obligation.value, t.kind): t for t in timers}
+            new: list[CloudEvent] = []
+            stale = False
+            for d in items:
+                timer = planned.get((d.obligation, d.kind))
+                if timer is None or timer.event_id != d.event_id:
+                    stale = True
+                elif timer.event_id in cc.event_ids:
+                    out.fired.append(d)  # appended before a crash; only the mark was lost
+                elif (payload := fire(cc, timer, leaders)) is None:
+                    out.skipped.append(d.key)
+                else:
+                    new.append(new_event(payload, subject=case_id, actor=ACTOR, source=SOURCE,
+                                         id=timer.event_id, time=now))
+                    out.fired.append(d)
+            if stale:  # the case moved on, or its calendar or policy changed: re-plan it
+                replace_timers(conn, case_id, timers, cc.event_ids)
+                out.replanned += 1
+            if new:
+                out.appends.append((fold(case_id, events), new))
+        return out
+
+    def _observe(self, fired: list[Due], now: datetime, seconds: float) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        m.tick_seconds.observe(seconds)
+        for d in fired:
+            m.lateness.observe(max(0.0, (now - d.fire_at).total_seconds()))
+            if d.kind == WARN:
+                m.warnings.inc()
+            elif d.kind == BREACH:
+                m.breaches.inc()
+            else:
+                m.escalations.labels(step=str(step_of_kind(d.kind))).inc()
+
+    def _count_provisional(self, appended: list[CloudEvent]) -> None:
+        if self.metrics is not None:
+            n = sum(1 for e in appended if e.data.get("provisional"))
+            if n:
+                self.metrics.provisional.inc(n)
+
+
+class _Outcome:
+    def __init__(self) -> None:
+        self.appends: list[tuple[CaseState, list[CloudEvent]]] = []
+        self.fired: list[Due] = []
+        self.skipped: list[tuple[str, str, str]] = []
+        self.replanned = 0  # cases whose claimed timers no longer matched their plan
