@@ -1,0 +1,42 @@
+"""The notification worker's Prometheus metrics, on a registry the caller gives.
+
+    shouwen_notification_outcomes_total{channel, outcome}   sent | retry | failed | deferred
+    shouwen_notification_uncertain_total{channel}            sent again after a crash lost
+                                                            the mark, with no idempotency
+                                                            key to stop a repeat (e-mail)
+    shouwen_notification_resumed_total{channel}              records found 'sending' past
+                                                            their lease (the crash window)
+    shouwen_notification_dead_letters_total{channel}
+
+Labels are channels and outcomes only: never an address, a phone number or a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+@dataclass(frozen=True)
+class NotifyMetrics:
+    outcomes: Counter
+    uncertain: Counter
+    resumed: Counter
+    dead_letters: Counter
+
+
+def notify_metrics(registry: CollectorRegistry) -> NotifyMetrics:
+    return NotifyMetrics(
+        outcomes=Counter("shouwen_notification_outcomes", "Delivery attempts by outcome",
+                         ["channel", "outcome"], registry=registry),
+        uncertain=Counter("shouwen_notification_uncertain",
+                          "Messages sent again after a crash, possibly received twice",
+                          ["channel"], registry=registry),
+        resumed=Counter("shouwen_notification_resumed",
+                        "Records taken over after their sender died mid-send",
+                        ["channel"], registry=registry),
+        dead_letters=Counter("shouwen_notification_dead_letters",
+                             "Notifications given up on and dead-lettered", ["channel"],
+                             registry=registry),
+    )

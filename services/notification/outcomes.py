@@ -1,0 +1,105 @@
+"""The end of one sending round, in ONE transaction: marks, inbox rows, events on the cases.
+
+    sent        'sent' + (in-app: the staff_inbox row) + NotificationSent (the text as sent)
+    given up    'failed' + NotificationFailed (it was dead-lettered just before)
+    failed      'pending' again, next attempt after the backoff delay
+
+Each event's id is derived from the delivery key (uuid5), so it can never be appended
+twice; a record whose lease ended and that another sender took over is left alone (the
+'sending' + attempts check in store.finish). Cases that someone else appended to meanwhile
+are re-read and appended again (the store's optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import psycopg
+
+from events import CloudEvent, new_event
+from events.notification import NotificationFailed, NotificationSent, NotifyChannel
+from services.cases.repository import CaseRepository
+from services.common.eventstore import read_streams
+from services.domain.case import fold
+from services.notification import store
+from services.notification.limits import gives_up, retry_delay
+from services.notification.settings import NotifySettings
+
+if TYPE_CHECKING:
+    from services.notification.sender import Result
+
+SOURCE = "urn:shouwen:notification"
+ACTOR = "service:notification"
+MAX_MESSAGE = 4000
+APPEND_TRIES = 20
+
+
+def event_id(r: store.Record) -> UUID:
+    return uuid5(NAMESPACE_URL, f"urn:shouwen:notification:{r.key}")
+
+
+def sent_event(res: Result) -> CloudEvent:
+    r, rendered = res.record, res.rendered
+    assert rendered is not None
+    payload = NotificationSent(
+        source_event_id=str(r.source_event_id), recipient_kind=r.recipient_kind,
+        recipient_id=r.recipient_id, channel=r.channel,
+        address=None if r.channel is NotifyChannel.in_app else r.address,
+        template=r.template, language=r.language, attempts=min(r.attempts, 100),
+        subject=rendered.subject[:MAX_MESSAGE] or None,
+        message=(rendered.body or rendered.subject or "-")[:MAX_MESSAGE],
+        provider_id=(res.provider_id or None) and res.provider_id[:200], uncertain=r.uncertain)
+    return _wrap(payload, r)
+
+
+def failed_event(res: Result) -> CloudEvent:
+    r = res.record
+    payload = NotificationFailed(
+        source_event_id=str(r.source_event_id), recipient_kind=r.recipient_kind,
+        recipient_id=r.recipient_id, channel=r.channel, address=r.address or None,
+        template=r.template, language=r.language, attempts=min(r.attempts, 100),
+        reason=(res.error or "failed")[:MAX_MESSAGE])
+    return _wrap(payload, r)
+
+
+def _wrap(payload: NotificationSent | NotificationFailed, r: store.Record) -> CloudEvent:
+    return new_event(payload, subject=r.case_id, actor=ACTOR, source=SOURCE,
+                     causationid=r.source_event_id, correlationid=r.correlation_id,
+                     id=event_id(r))
+
+
+def finish(conn: psycopg.Connection, repo: CaseRepository, results: Sequence[Result],
+           s: NotifySettings) -> None:
+    by_case: dict[str, list[CloudEvent]] = defaultdict(list)
+    for res in results:
+        r = res.record
+        if res.error is None:
+            if store.finish(conn, r, "sent", provider_id=res.provider_id):
+                if r.channel is NotifyChannel.in_app and res.rendered is not None:
+                    store.put_in_inbox(conn, r, res.rendered.subject, res.rendered.body)
+                by_case[r.case_id].append(sent_event(res))
+        elif gives_up(r.attempts, s.max_attempts):
+            if store.finish(conn, r, "failed", error=res.error):
+                by_case[r.case_id].append(failed_event(res))
+        else:
+            store.finish(conn, r, "pending", error=res.error,
+                         retry_in=retry_delay(r.attempts, s.retry_first_delay, s.retry_max_delay))
+    append(conn, repo, by_case)
+
+
+def append(conn: psycopg.Connection, repo: CaseRepository,
+           by_case: dict[str, list[CloudEvent]]) -> None:
+    """Append each case's events at its current version; re-read the ones that moved."""
+    todo = dict(by_case)
+    for _ in range(APPEND_TRIES):
+        if not todo:
+            return
+        streams = read_streams(conn, list(todo))
+        items = [(fold(case_id, [e.event for e in streams.get(case_id, [])]), events)
+                 for case_id, events in sorted(todo.items())]
+        result = repo.append_many(items, conn)
+        todo = {c: todo[c] for c in result.conflicts}
+    raise RuntimeError(f"cases {sorted(todo)} kept moving; the round is redone")

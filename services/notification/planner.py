@@ -1,0 +1,57 @@
+"""The consumer's handler: which delivery records a case event causes, written pending in
+the same transaction as the inbox row (services.common.faust_base / routing's batches).
+
+    handle_batch(conn, events)
+        events that trigger messages (rules.triggers) ─▶ their cases' received events
+        (one query; a received event is its own) ─▶ rules.plan ─▶ store.record_intents
+    A case with no received event in the store raises: the event is dead-lettered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+
+from events import CloudEvent, decode_payload
+from services.notification import rules, store
+from services.notification.claim import Directory
+from services.notification.rules import CaseFacts, Options
+from services.notification.settings import NotifySettings
+
+CONSUMER = "notification"
+
+
+class Planner:
+    def __init__(self, s: NotifySettings, directory: Directory) -> None:
+        self.directory = directory
+        self.options = Options(staff_email=bool(s.staff_email_domain),
+                               webhook=bool(s.webhook_url))
+
+    def handle(self, conn: psycopg.Connection, event: CloudEvent) -> None:
+        self.handle_batch(conn, [event])
+
+    def handle_batch(self, conn: psycopg.Connection, events: Sequence[CloudEvent]) -> None:
+        todo = [e for e in events if rules.triggers(e.type)]
+        if not todo:
+            return
+        facts = {e.subject: (e.id, CaseFacts.from_received(e.subject, e.data))
+                 for e in todo if e.type == store.RECEIVED}
+        missing = [e.subject for e in todo if e.subject not in facts]
+        if missing:
+            facts.update(store.case_facts(conn, missing))
+        for event in todo:
+            if event.subject not in facts:
+                raise LookupError(f"case {event.subject} has no received event in the store")
+            received_id, case = facts[event.subject]
+            data = decode_payload(event).model_dump(mode="json")
+            intents = rules.plan(event.type, data, case, self._options(event, data, case))
+            store.record_intents(conn, event.id, event.subject, received_id, intents)
+
+    def _options(self, event: CloudEvent, data: dict[str, object], case: CaseFacts) -> Options:
+        if not rules.needs_principal_leader(event.type, data):
+            return self.options
+        index = self.directory()
+        leader = index.principal_leader(case.unit_id) if index else None
+        return Options(self.options.staff_email, self.options.webhook,
+                       leader.staff.id if leader else None)

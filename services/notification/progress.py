@@ -1,0 +1,76 @@
+"""Per-message marks around each send, one statement per message, asynchronous commit.
+
+    before sending k:  ONE UPDATE  delivered_at of k-1 (if it went out) + started_at of k
+    after the round:   delivered_at of the last one
+
+Why: a crash then leaves at most ONE record started and not delivered: the single message
+whose fate is unknown. Delivered ones are only marked after a restart, never sent again;
+never-started ones are sent as if nothing happened. Holding k-1's mark back until k starts
+halves the round trips; if the worker dies in between, k-1 simply counts as the one in
+flight. The connection commits asynchronously (no WAL flush wait): a killed worker cannot
+lose a mark the server has, a crashed database can lose its last fraction of a second of
+marks (those messages then go again, flagged uncertain).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from services.common.consumer import TRANSIENT_DB, ConnectionSource
+from services.notification.store import Record
+
+log = logging.getLogger(__name__)
+
+_MARK = """
+    UPDATE notification_deliveries d SET
+        started_at = CASE WHEN p.kind = 'started' THEN now() ELSE d.started_at END,
+        delivered_at = CASE WHEN p.kind = 'delivered' THEN now() ELSE d.delivered_at END,
+        provider_id = CASE WHEN p.kind = 'delivered' THEN p.provider_id ELSE d.provider_id END
+    FROM (SELECT unnest(%s::text[]), unnest(%s::uuid[]), unnest(%s::text[]),
+                 unnest(%s::text[]), unnest(%s::int[]), unnest(%s::text[]))
+         AS p(kind, source_event_id, recipient, channel, attempts, provider_id)
+    WHERE d.source_event_id = p.source_event_id AND d.recipient = p.recipient
+      AND d.channel = p.channel AND d.attempts = p.attempts
+"""
+
+
+class Marks:
+    """The marks of one sending round (one sender thread)."""
+
+    def __init__(self, connection: ConnectionSource) -> None:
+        self.connection = connection
+        self._held: tuple[Record, str | None] | None = None  # delivered, not yet marked
+
+    def starting(self, r: Record) -> None:
+        """Before sending ``r``; carries the held delivered mark. If it raises, do not send."""
+        held, self._held = self._held, None
+        rows = [("delivered", held[0], held[1])] if held else []
+        try:
+            self._write([*rows, ("started", r, None)])
+        except Exception:
+            self._held = held
+            raise
+
+    def delivered(self, r: Record, provider_id: str | None) -> None:
+        if self._held is not None:
+            self.flush()
+        self._held = (r, provider_id)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            self._write([("delivered", held[0], held[1])])
+        except TRANSIENT_DB as exc:  # it went out: the round's finish still marks it sent
+            log.warning("notification: could not mark %s delivered (%s)", held[0].key,
+                        type(exc).__name__)
+
+    def _write(self, rows: list[tuple[str, Record, str | None]]) -> None:
+        params: list[Any] = [[k for k, _, _ in rows], [r.source_event_id for _, r, _ in rows],
+                             [r.recipient for _, r, _ in rows],
+                             [r.channel.value for _, r, _ in rows],
+                             [r.attempts for _, r, _ in rows], [p for _, _, p in rows]]
+        with self.connection() as conn:
+            conn.execute(_MARK, params)

@@ -1,0 +1,164 @@
+"""The sender loop: claim (commit) ─▶ render + send each ─▶ finish (one transaction).
+
+    run_once()
+      1. claim.claim             due records -> 'sending', COMMIT   (before anything is sent)
+      2. per claimed record      render (StrictUndefined); mark started, send, mark
+                                 delivered (services.notification.progress: one statement
+                                 per message, asynchronous commit); in-app sends nothing yet
+      3. given up (attempts >= max): the dead-letter topic first (acked), then
+      4. ONE transaction         mark sent / failed / pending-with-backoff, in-app inbox rows,
+                                 NotificationSent / NotificationFailed on the case streams
+                                 (services.notification.outcomes)
+    A crash between 2 and 4 leaves records 'sending'; when their lease ends they are claimed
+    again (resumed): delivered ones are only marked; the one in flight (started, not
+    delivered) goes again, SMS and webhook with the same Idempotency-Key, e-mail with the
+    same Message-ID, flagged uncertain and counted (the SMTP side may keep two copies).
+
+Log lines name the delivery key (event id / recipient / channel) and the error's type:
+never an address, a name or a message text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+from kafka.errors import KafkaError
+
+from events.notification import NotifyChannel
+from events.personal import mask_text
+from services.cases.repository import CaseRepository
+from services.common.consumer import Backoff, ConnectionSource
+from services.common.deadletter import DeadLetters, Delivery, describe_error
+from services.notification import claim, outcomes, store
+from services.notification.channels import Channel, Outgoing
+from services.notification.limits import gives_up
+from services.notification.metrics import NotifyMetrics
+from services.notification.progress import Marks
+from services.notification.render import Rendered, Renderer
+from services.notification.settings import NotifySettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    claimed: claim.Claimed
+    rendered: Rendered | None = None
+    provider_id: str | None = None
+    error: str | None = None  # None: sent
+
+    @property
+    def record(self) -> store.Record:
+        return self.claimed.record
+
+
+class Sender:
+    def __init__(self, s: NotifySettings, connection: ConnectionSource, repo: CaseRepository,
+                 channels: dict[NotifyChannel, Channel], directory: claim.Directory,
+                 metrics: NotifyMetrics, dead_letters: DeadLetters | None,
+                 source_topic: str = "notification", renderer: Renderer | None = None,
+                 progress: ConnectionSource | None = None) -> None:
+        self.s, self.connection, self.repo, self.channels = s, connection, repo, channels
+        self.progress = progress or connection
+        self.directory, self.metrics, self.dead_letters = directory, metrics, dead_letters
+        self.source_topic = source_topic  # named in a dead letter's dlq_topic header
+        self.renderer = renderer or Renderer(s.templates_dir)
+        self.backoff = Backoff()
+
+    def run(self, stop: threading.Event, idle: Callable[[], None] | None = None) -> None:
+        while not stop.is_set():
+            try:
+                done = self.backoff.run(lambda: self.run_once(stop), what="notification: sending",
+                                        stop=stop)
+            except Exception:
+                log.exception("notification: a sending round failed; trying again")
+                done = 0
+            if done == 0:
+                (idle or (lambda: stop.wait(self.s.idle_poll_seconds)))()
+        for channel in self.channels.values():
+            channel.close()
+
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        with self.connection() as conn, conn.transaction():
+            batch = claim.claim(conn, self.s, self.directory)
+        for record in batch.deferred:
+            self.metrics.outcomes.labels(record.channel.value, "deferred").inc()
+        marks = Marks(self.progress)
+        results = [self._send(c, marks) for c in batch.claimed]
+        marks.flush()
+        for res in results:
+            if gives_up(res.record.attempts, self.s.max_attempts) and res.error is not None:
+                self._dead_letter(res, stop)
+        with self.connection() as conn, conn.transaction():
+            outcomes.finish(conn, self.repo, results, self.s)
+        self._count(results)
+        return len(batch.claimed) + len(batch.deferred)
+
+    def _send(self, c: claim.Claimed, marks: Marks) -> Result:
+        r = c.record
+        if c.resumed:
+            self.metrics.resumed.labels(r.channel.value).inc()
+            log.warning("notification: %s was claimed when its sender stopped; %s", r.key,
+                        "it was delivered: marking it" if c.delivered else
+                        "it may have gone out: sending it again, uncertain" if r.uncertain else
+                        "sending it again (same idempotency key)")
+        if r.uncertain and c.resumed and not c.delivered:
+            self.metrics.uncertain.labels(r.channel.value).inc()
+        try:
+            if c.problem is not None:
+                return Result(c, error=c.problem)
+            context = {**r.context, "recipient": {"name": c.recipient_name or "",
+                                                  "id": r.recipient_id}}
+            rendered = self.renderer.render(r.template, r.language, context)
+            if r.channel is NotifyChannel.in_app:
+                return Result(c, rendered)  # written with the 'sent' mark
+            if c.delivered:
+                return Result(c, rendered, provider_id=r.provider_id)
+            channel = self.channels.get(r.channel)
+            if channel is None:
+                return Result(c, rendered, error=f"channel {r.channel.value} is not configured")
+            out = Outgoing(r.key, r.address or "", rendered.subject, rendered.body)
+            marks.starting(r)
+            provider_id = channel.send(out)
+        except Exception as exc:
+            return self._failed(c, exc)
+        marks.delivered(r, provider_id)
+        return Result(c, rendered, provider_id=provider_id)
+
+    def _failed(self, c: claim.Claimed, exc: Exception) -> Result:
+        r = c.record
+        text = describe_error(exc)
+        if r.address:
+            text = text.replace(r.address, mask_text(r.address))
+        log.warning("notification: attempt %d of %s failed (%s)", r.attempts, r.key,
+                    type(exc).__name__)
+        return Result(c, error=text)
+
+    def _dead_letter(self, result: Result, stop: threading.Event | None) -> None:
+        r = result.record
+        if self.dead_letters is None:
+            return
+        value = orjson.dumps({"source_event_id": str(r.source_event_id), "case_id": r.case_id,
+                              "recipient": r.recipient, "channel": r.channel.value,
+                              "template": r.template, "attempts": r.attempts})
+        delivery = Delivery(self.source_topic, -1, -1, r.case_id.encode(), value)
+        dead_letters = self.dead_letters
+        self.backoff.run(lambda: dead_letters.send(delivery, reason="notification-failed",
+                                                   error=result.error or "failed"),
+                         what=f"notification: dead-lettering {r.key}", transient=(KafkaError,),
+                         stop=stop)
+        self.metrics.dead_letters.labels(r.channel.value).inc()
+        log.error("notification: %s given up after %d attempts; dead-lettered", r.key,
+                  r.attempts)
+
+    def _count(self, results: list[Result]) -> None:
+        for res in results:
+            r = res.record
+            outcome = "sent" if res.error is None else (
+                "failed" if gives_up(r.attempts, self.s.max_attempts) else "retry")
+            self.metrics.outcomes.labels(r.channel.value, outcome).inc()
+

@@ -1,0 +1,58 @@
+"""The notification service's own settings (``SHOUWEN_NOTIFY_*``), beside the suite's.
+
+    channels     SMTP host/port/sender; SMS gateway URL (+ API key); webhook URL (+ HMAC
+                 secret); staff e-mail domain (the directory keeps phones, not e-mails)
+    delivery     max_attempts, retry_first_delay .. retry_max_delay (exponential backoff),
+                 batch_size, senders (threads), lease_seconds (how long a claimed record
+                 is someone's send)
+    limits       rate_per_recipient_per_hour, daily caps per channel (SMS costs money)
+    dev servers  mail_dir / mail_port, sms_dir / sms_port (``shouwen mail-server``)
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NotifySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOUWEN_NOTIFY_", env_file=".env",
+                                      extra="ignore")
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_sender: str = "shouwen@localhost"
+    smtp_timeout: float = 10.0
+    sms_gateway_url: str | None = "http://127.0.0.1:8026/sms"
+    sms_api_key: str | None = None
+    webhook_url: str | None = None  # leaders' messages also go here (e.g. a duty-room bot)
+    webhook_secret: str | None = None  # signs the body: X-Shouwen-Signature: sha256=<hex>
+    http_timeout: float = 10.0
+    staff_email_domain: str | None = None  # staff e-mail: <staff id>@<domain>
+    templates_dir: Path | None = None  # an operator's templates, overriding the shipped ones
+
+    max_attempts: int = 5
+    retry_first_delay: float = 2.0
+    retry_max_delay: float = 300.0
+    batch_size: int = 50
+    senders: int = 4  # sender threads: an SMTP exchange mostly waits for the server
+    lease_seconds: float = 120.0
+    idle_poll_seconds: float = 0.1
+
+    rate_per_recipient_per_hour: int = 20
+    daily_cap_email: int = 100_000
+    daily_cap_sms: int = 5_000
+    daily_cap_webhook: int = 100_000
+
+    metrics_port: int = 9104
+    mail_dir: Path = Path(".data/mail")
+    mail_port: int = 8025
+    sms_dir: Path = Path(".data/sms")
+    sms_port: int = 8026
+
+
+@lru_cache
+def get_notify_settings() -> NotifySettings:
+    return NotifySettings()

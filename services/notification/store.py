@@ -1,0 +1,192 @@
+"""Delivery records in PostgreSQL (migration 0008), keyed (source event, recipient, channel).
+
+    pending ──claim: 'sending', attempts+1, lease, COMMIT──▶ (send, outside any transaction)
+       ▲                                                         │
+       └── failed attempt, backoff ◀── finish (one transaction) ─┼─▶ sent   + NotificationSent
+                                                                 └─▶ failed + NotificationFailed
+    'sending' past its lease: the sender died between send and mark (the uncertain window)
+
+Every function runs on the caller's connection, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from events.notification import NotifyChannel, RecipientKind
+from services.notification.rules import CaseFacts, Intent
+
+RECEIVED = "shouwen.case.received.v1"
+
+
+@dataclass(frozen=True)
+class Record:
+    source_event_id: UUID
+    recipient: str
+    channel: NotifyChannel
+    case_id: str
+    correlation_id: UUID | None
+    recipient_kind: RecipientKind
+    recipient_id: str | None
+    template: str
+    language: str
+    context: dict[str, Any]
+    address: str | None
+    state: str
+    attempts: int
+    uncertain: bool
+    claimed_at: datetime | None
+    provider_id: str | None
+    started_at: datetime | None = None  # this attempt's send began (async commit)
+    delivered_at: datetime | None = None  # ... and the channel took it
+
+    @property
+    def key(self) -> str:
+        return f"{self.source_event_id}/{self.recipient}/{self.channel.value}"
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def case_facts(conn: psycopg.Connection, case_ids: Sequence[str]) -> dict[str, tuple[UUID,
+                                                                                     CaseFacts]]:
+    """The received event of each case: its id (the correlation) and its facts."""
+    rows = conn.execute(
+        "SELECT stream_id, event_id, data FROM events"
+        " WHERE stream_id = ANY(%s) AND version = 1 AND type = %s",
+        (sorted(set(case_ids)), RECEIVED),
+    )
+    return {r[0]: (r[1], CaseFacts.from_received(r[0], r[2])) for r in rows}
+
+
+def record_intents(conn: psycopg.Connection, source_event_id: UUID, case_id: str,
+                   correlation_id: UUID | None, intents: Sequence[Intent]) -> None:
+    """Write the pending records (a redelivered event finds them there: nothing changes)."""
+    if not intents:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO notification_deliveries (source_event_id, recipient, channel, case_id,"
+            " correlation_id, recipient_kind, recipient_id, template, language, context, address)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(source_event_id, i.recipient, i.channel.value, case_id, correlation_id,
+              i.recipient_kind.value, i.recipient_id, i.template, i.language,
+              Jsonb(i.context, dumps=_json), i.address) for i in intents],
+        )
+
+
+def due(conn: psycopg.Connection, limit: int) -> list[Record]:
+    """Lock up to ``limit`` records due now (pending, or 'sending' past the lease)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sending')"
+            " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT %s"
+            " FOR UPDATE SKIP LOCKED", (limit,))
+        return [_record(r) for r in cur]
+
+
+def _record(r: dict[str, Any]) -> Record:
+    return Record(r["source_event_id"], r["recipient"], NotifyChannel(r["channel"]),
+                  r["case_id"], r["correlation_id"], RecipientKind(r["recipient_kind"]),
+                  r["recipient_id"], r["template"], r["language"], r["context"], r["address"],
+                  r["state"], r["attempts"], r["uncertain"], r["claimed_at"], r["provider_id"],
+                  r["started_at"], r["delivered_at"])
+
+
+def recent_sends(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]]
+                 ) -> dict[tuple[str, str], tuple[int, datetime]]:
+    """(channel, address) -> sends started in the last hour, and the oldest of them."""
+    if not pairs:
+        return {}
+    rows = conn.execute(
+        "SELECT d.channel, d.address, count(*), min(d.claimed_at) FROM notification_deliveries d"
+        " JOIN unnest(%s::text[], %s::text[]) AS p(channel, address)"
+        " ON d.channel = p.channel AND d.address = p.address"
+        " WHERE d.claimed_at > now() - interval '1 hour' GROUP BY 1, 2",
+        ([c for c, _ in pairs], [a for _, a in pairs]))
+    return {(r[0], r[1]): (int(r[2]), r[3]) for r in rows}
+
+
+def daily_usage(conn: psycopg.Connection, day: datetime) -> dict[str, int]:
+    """The day's sends per channel, row-locked until the caller commits: concurrent senders
+    claim one after the other, so neither the daily cap nor a recipient's limit is overrun."""
+    conn.execute("INSERT INTO notification_daily_usage (day, channel)"
+                 " SELECT %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                 (day.date(), ["email", "sms", "webhook"]))
+    rows = conn.execute("SELECT channel, sends FROM notification_daily_usage WHERE day = %s"
+                        " ORDER BY channel FOR UPDATE", (day.date(),))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def count_sends(conn: psycopg.Connection, day: datetime, by_channel: dict[str, int]) -> None:
+    for channel, n in sorted(by_channel.items()):
+        conn.execute(
+            "INSERT INTO notification_daily_usage (day, channel, sends) VALUES (%s, %s, %s)"
+            " ON CONFLICT (day, channel) DO UPDATE"
+            " SET sends = notification_daily_usage.sends + EXCLUDED.sends",
+            (day.date(), channel, n))
+
+
+def mark_sending(conn: psycopg.Connection, records: Sequence[Record], lease: float) -> None:
+    _update(conn, "state = 'sending', attempts = d.attempts + 1, claimed_at = now(),"
+            " next_attempt_at = now() + make_interval(secs => %s), address = p.address,"
+            " uncertain = d.uncertain OR p.uncertain",
+            records, [lease], extra=("address", "uncertain"))
+
+
+def defer(conn: psycopg.Connection, records: Sequence[Record], until: Sequence[datetime]) -> None:
+    for r, when in zip(records, until, strict=True):
+        conn.execute("UPDATE notification_deliveries SET next_attempt_at = %s"
+                     " WHERE source_event_id = %s AND recipient = %s AND channel = %s",
+                     (when, r.source_event_id, r.recipient, r.channel.value))
+
+
+def _update(conn: psycopg.Connection, set_sql: str, records: Sequence[Record],
+            params: list[Any], extra: tuple[str, ...] = ()) -> None:
+    if not records:
+        return
+    cols = ", ".join(f"unnest(%s::{t}[])" for t in ("uuid", "text", "text", "text", "bool")[
+        :3 + len(extra)])
+    names = ", ".join(("source_event_id", "recipient", "channel", *extra))
+    arrays: list[Any] = [[r.source_event_id for r in records], [r.recipient for r in records],
+                         [r.channel.value for r in records]]
+    arrays += [[getattr(r, e) for r in records] for e in extra]
+    conn.execute(
+        f"UPDATE notification_deliveries d SET {set_sql} FROM (SELECT {cols}) AS p({names})"
+        " WHERE d.source_event_id = p.source_event_id AND d.recipient = p.recipient"
+        " AND d.channel = p.channel", [*params, *arrays])
+
+
+def finish(conn: psycopg.Connection, r: Record, state: str, *, provider_id: str | None = None,
+           error: str | None = None, retry_in: float | None = None) -> bool:
+    """Mark one claimed record sent / failed / pending again (``retry_in`` seconds). False
+    when it is no longer ours (its lease ended and another sender took it over)."""
+    row = conn.execute(
+        "UPDATE notification_deliveries SET state = %s, provider_id = coalesce(%s, provider_id),"
+        " last_error = %s, finished_at = CASE WHEN %s IN ('sent', 'failed') THEN now() END,"
+        " started_at = CASE WHEN %s = 'pending' THEN NULL ELSE started_at END,"
+        " delivered_at = CASE WHEN %s = 'pending' THEN NULL ELSE delivered_at END,"
+        " next_attempt_at = now() + make_interval(secs => %s)"
+        " WHERE source_event_id = %s AND recipient = %s AND channel = %s"
+        " AND state = 'sending' AND attempts = %s RETURNING 1",
+        (state, provider_id, error, state, state, state, retry_in or 0.0, r.source_event_id,
+         r.recipient, r.channel.value, r.attempts)).fetchone()
+    return row is not None
+
+
+def put_in_inbox(conn: psycopg.Connection, r: Record, subject: str, body: str) -> None:
+    conn.execute(
+        "INSERT INTO staff_inbox (staff_id, source_event_id, recipient, case_id, subject, body)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (r.recipient_id, r.source_event_id, r.recipient, r.case_id, subject, body))
+
