@@ -1,0 +1,92 @@
+"""Shared Prometheus helpers; every name is listed in deploy/METRICS.md.
+
+    instrument_http(app, service)   latency histogram of a FastAPI/Starlette app:
+                                    shouwen_http_request_duration_seconds{service,method,route,status}
+    http_duration(registry)         that histogram, once per registry
+
+Consumer lag and dead letters are not counted in the services: `shouwen dashboard exporter`
+(services/dashboard/exporter.py) reads them for every consumer from the broker and the store.
+
+``route`` is the matched route's template (``/v1/cases/{case_id}``), never the raw path, so a
+client cannot blow up the number of series; paths no route matched are ``<unmatched>``. The
+router records the route it chose in ``scope["route"]``; routers that do not are matched
+again here.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HTTP_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED = "<unmatched>"
+_HTTP: weakref.WeakKeyDictionary[CollectorRegistry, Histogram] = weakref.WeakKeyDictionary()
+
+
+def http_duration(registry: CollectorRegistry = REGISTRY) -> Histogram:
+    """The request-latency histogram on ``registry`` (created on first use)."""
+    if registry not in _HTTP:
+        _HTTP[registry] = Histogram(
+            "shouwen_http_request_duration_seconds",
+            "HTTP request latency, from the first byte in to the last byte out",
+            ["service", "method", "route", "status"], buckets=HTTP_BUCKETS, registry=registry)
+    return _HTTP[registry]
+
+
+def route_of(app: Any, scope: Scope) -> str:
+    """The template of the route matching ``scope`` (mounts included; a route matching the
+    path but not the method counts, as Starlette answers 405 from it), or UNMATCHED."""
+    partial = None
+    for route in getattr(app, "routes", ()):
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            inner = getattr(route, "app", None)
+            if getattr(inner, "routes", None) and not hasattr(route, "endpoint"):
+                sub = route_of(inner, {**scope, **child})
+                return route.path + sub if sub != UNMATCHED else route.path
+            return _template(route)
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return UNMATCHED if partial is None else _template(partial)
+
+
+def _template(route: Any) -> str:
+    return str(getattr(route, "path_format", None) or getattr(route, "path", UNMATCHED))
+
+
+class _Timed:
+    """ASGI middleware observing each HTTP request's duration and status."""
+
+    def __init__(self, app: ASGIApp, service: str, routes_of: Any, histogram: Histogram):
+        self.app, self.service, self.routes_of, self.histogram = app, service, routes_of, histogram
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            matched = scope.get("route")  # set by the router that handled it
+            route = _template(matched) if matched else route_of(self.routes_of, scope)
+            self.histogram.labels(self.service, scope["method"], route, str(status)).observe(
+                time.perf_counter() - started)
+
+
+def instrument_http(app: Any, service: str, registry: CollectorRegistry = REGISTRY) -> None:
+    """Time every request of ``app`` (a FastAPI or Starlette app) as ``service``."""
+    app.add_middleware(_Timed, service=service, routes_of=app.router,
+                       histogram=http_duration(registry))

@@ -1,0 +1,1 @@
+"""The leaders' dashboard (server-rendered) and the metrics exporter (``shouwen dashboard``)."""

@@ -1,0 +1,35 @@
+"""The leaders' dashboard as an app of its own (``shouwen dashboard serve``, and the tests);
+the ledger app mounts the same router with ``services.dashboard.wiring.mount``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common.metrics import instrument_http
+from services.common.settings import Settings
+from services.dashboard.wiring import mount
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            wiring.close()
+
+    app = FastAPI(title="Shouwen leaders' dashboard", lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url=None)
+    wiring = mount(app, settings)
+    instrument_http(app, "dashboard")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
