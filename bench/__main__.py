@@ -60,10 +60,13 @@ MODULES = [
     "bench.relay_bench",
     "bench.routing_bench",
     "bench.intake_bench",
+    "bench.calendar_bench",
     "bench.deadline_bench",
     "bench.notify_bench",
     "bench.ledger_bench",
     "bench.proof_bench",
+    "bench.accountability_bench",
+    "bench.dashboard_bench",
 ]
 
 

@@ -60,7 +60,7 @@ class CaseReceived(EventPayload):
     inquirer_id_number: PersonalText | None = None
     inquirer_email: PersonalText | None = None
     # the language messages to the inquirer are written in (None: zh-CN)
-    inquirer_language: Annotated[str, Field(pattern=r"^(zh-CN|en)$")] | None = None
+    inquirer_language: Annotated[str, Field(max_length=5, pattern=r"^(zh-CN|en)$")] | None = None
 
 
 class Jurisdiction(StrEnum):
@@ -117,6 +117,8 @@ class TimeLimit(Value):
     working_days: Annotated[int, Field(ge=0, le=366)]  # 0: the same day
     due_date: date
     basis: ShortText | None = None  # the rule it comes from, e.g. "Wuwei art. 6"
+    # counted by the calendar library's rules: no official schedule was loaded for the year
+    provisional: bool = False
 
 
 @register

@@ -9,8 +9,13 @@
     verify      check the per-stream and global hash chains; name the first bad event
     schemas     regenerate the JSON Schema files of the event contract
     directory   load / show the directory of units, staff and the matter catalogue
+    calendar    load / assign / show the working-day calendars (official schedules)
     intake      serve the intake API and the staff console
     token       issue a development access token for a staff member
+    ledger      serve the ledger API; ledger-worker, rebuild, replay (services/ledger/cli.py)
+    dashboard   the metrics exporter and the leaders' dashboard
+    deadline-watch  time limits: warnings, breaches, the ladder (--rebuild, policy FILE)
+    checkpoint  sign Merkle checkpoints; bundle / verify-bundle / verify-checkpoint
 
 Bad input exits with status 2 and a message; a failed check exits with status 1.
 """
@@ -23,7 +28,11 @@ from pathlib import Path
 
 import typer
 
+from services.calendar.cli import calendar_app
 from services.common.settings import get_settings
+from services.dashboard.cli import dashboard_app
+from services.deadline_watch.cli import deadline_app
+from services.proof.cli import register as register_proof
 
 app = typer.Typer(
     help="Shouwen (首问): first-inquiry accountability — operator command.",
@@ -226,6 +235,11 @@ directory_app = typer.Typer(
 )
 app.add_typer(directory_app, name="directory")
 
+app.add_typer(calendar_app, name="calendar")
+app.add_typer(dashboard_app, name="dashboard")
+app.add_typer(deadline_app, name="deadline-watch")
+register_proof(app)  # checkpoint, bundle, verify-bundle, verify-checkpoint
+
 
 @directory_app.command("load")
 def directory_load(
@@ -275,6 +289,14 @@ def routing(
     _require_kafka()
     raise typer.Exit(run_routing(["--batch-size", str(batch_size)]))
 
+
+from services.notification.cli import register_commands  # noqa: E402
+
+register_commands(app)  # shouwen notification, shouwen mail-server
+
+from services.ledger.cli import register as register_ledger  # noqa: E402
+
+register_ledger(app)  # shouwen ledger, ledger-worker, rebuild, replay
 
 if __name__ == "__main__":
     app()

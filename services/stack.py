@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, TextIO
 
 from services.common.settings import Settings
+from services.dashboard.config import DashboardSettings
 
 STOP_GRACE_SECONDS = 8.0
 BACKOFF_FIRST, BACKOFF_MAX, STEADY_SECONDS = 1.0, 30.0, 10.0
@@ -59,6 +60,14 @@ def services(settings: Settings) -> list[Service]:
         Service("relay", [*shouwen, "relay"], settings.relay_metrics_port),
         Service("intake", [*shouwen, "intake"], settings.intake_port),
         Service("routing", [*shouwen, "routing"]),
+        Service("ledger", [*shouwen, "ledger"], 8001),
+        Service("ledger-worker", [*shouwen, "ledger-worker"]),
+        Service("deadline-watch", [*shouwen, "deadline-watch"], 9103),
+        Service("mail-server", [*shouwen, "mail-server", "--dir", str(settings.data_dir / "mail")]),
+        Service("notification", [*shouwen, "notification"]),
+        Service("checkpoint", [*shouwen, "checkpoint", "--every", "30"]),
+        Service("exporter", [*shouwen, "dashboard", "exporter"],
+                DashboardSettings().exporter_port),
     ]
 
 
@@ -241,6 +250,7 @@ def masked(url: str) -> str:
 
 def prepare(settings: Settings, out: Output) -> None:
     """Migrations, topics, and a full republish when the broker came back empty."""
+    from services.calendar.store import startup_notes as calendar_notes
     from services.common.bus import ensure_topics
     from services.common.db import migrate
 
@@ -253,6 +263,8 @@ def prepare(settings: Settings, out: Output) -> None:
     loaded = load_demo_directory_if_empty(settings)
     if loaded:
         out.line("up", f"the directory was empty: loaded the demo city's ({loaded})")
+    for note in calendar_notes(settings.database_url):
+        out.line("up", note)
     count = republish_if_broker_empty(settings)
     if count:
         out.line("up", f"the broker was empty: re-published {count} event(s) from the store")

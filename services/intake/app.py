@@ -6,6 +6,7 @@
     /v1/public/...             citizens: status, rating, complaint         (routes/public.py)
     /open311/v2/...            Open311 GeoReport v2                        (routes/open311.py)
     /console/...               the staff console, server-rendered         (routes/console.py)
+    /v1/accountability, /v1/evaluation, /console/accountability   (routes/accountability*.py)
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from psycopg_pool import ConnectionPool
 
 from services.cases.repository import CaseNotFound, CaseRepository
 from services.common.eventstore import WrongExpectedVersion
+from services.common.metrics import instrument_http
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.domain.case import ActionNotAllowed
 from services.intake.deps import Wiring
 
-ROUTERS = ("cases", "public", "open311", "console")
+ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -54,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
             continue
         app.include_router(module.router)
     _install_error_handlers(app)
+    instrument_http(app, "intake")
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

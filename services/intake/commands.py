@@ -29,6 +29,8 @@ from pydantic import ValidationError
 
 from events import CloudEvent, EventPayload, new_event
 from events.case import CaseReceived
+from services.calendar.cache import CalendarCache
+from services.calendar.store import load_book
 from services.cases.repository import CaseNotFound, CaseRepository
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
@@ -114,9 +116,12 @@ def _refuse_brush_offs(body: models.Strict) -> None:
 
 
 def accept(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
-           actor: Person, case_id: str, body: models.Accept) -> CaseState:
+           actor: Person, case_id: str, body: models.Accept,
+           calendars: CalendarCache | None = None) -> CaseState:
+    book = calendars.get(conn) if calendars is not None else load_book(conn)
     return _act(repo, conn, directory, actor, case_id, "accept", body,
-                lambda lo: p.accepted(directory, actor, lo.state, body))
+                lambda lo: p.accepted(directory, actor, lo.state, body,
+                                      book.for_unit(lo.state.unit_id)))
 
 
 def one_time_notice(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,

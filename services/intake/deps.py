@@ -27,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
+from services.calendar.cache import CalendarCache
 from services.cases.repository import CaseRepository
 from services.common.auth import AuthError, verify_token
 from services.common.settings import Settings
@@ -40,6 +41,7 @@ class Wiring:
     directory: DirectoryCache
     repo: CaseRepository
     verified: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
+    calendars: CalendarCache = field(default_factory=CalendarCache)  # units' working days
 
 
 VERIFIED_FOR = 60.0

@@ -114,6 +114,7 @@ class RegisterInquiry(Strict):
     inquirer_work_unit: ShortText | None = None
     inquirer_id_number: IdNumber | None = None
     inquirer_email: Email | None = None
+    inquirer_language: Literal["zh-CN", "en"] | None = None  # of messages to the inquirer
 
     @model_validator(mode="after")
     def _ledger_fields(self) -> RegisterInquiry:

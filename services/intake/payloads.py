@@ -39,9 +39,9 @@ from events.case_referral import (
 )
 from events.fields import Channel, LeaderRef, LeaderRole, StaffMember
 from events.registry import EventPayload
+from services.calendar import WorkingCalendar
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
-from services.domain.calendar_stub import add_working_days, today
 from services.domain.case import CaseState, check_notice
 from services.intake import models
 from services.intake.errors import CommandRefused
@@ -73,12 +73,14 @@ def on_duty_person(directory: DirectoryIndex, staff_id: str, field: str) -> Pers
 
 
 def accepted(directory: DirectoryIndex, actor: Person, state: CaseState,
-             body: models.Accept) -> CaseAccepted:
+             body: models.Accept, calendar: WorkingCalendar) -> CaseAccepted:
+    """The due date counts working days in the unit's calendar, from the day after today."""
     days, basis = _time_limit(directory, state, body)
+    due = calendar.add_working_days(datetime.now(UTC), days)
     return CaseAccepted(
         handler=staff_member(actor), section_id=actor.staff.section or state.section_id,
-        time_limit=TimeLimit(working_days=days, due_date=add_working_days(today(), days),
-                             basis=basis),
+        time_limit=TimeLimit(working_days=days, due_date=due.day, basis=basis,
+                             provisional=due.provisional),
         on_the_spot=body.on_the_spot, handling_plan=body.handling_plan)
 
 

@@ -39,6 +39,7 @@ class Inquiry:
     inquirer_work_unit: str | None = None
     inquirer_id_number: str | None = None
     inquirer_email: str | None = None
+    inquirer_language: str | None = None
 
 
 def register_inquiry(
@@ -69,6 +70,7 @@ def register_inquiry(
         inquirer_work_unit=inquiry.inquirer_work_unit,
         inquirer_id_number=inquiry.inquirer_id_number,
         inquirer_email=inquiry.inquirer_email,
+        inquirer_language=inquiry.inquirer_language,
         first_responder_id=staff.id,
         first_responder_name=staff.name,
         first_responder_duty=staff.duty,

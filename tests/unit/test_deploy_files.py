@@ -86,10 +86,29 @@ def test_relay_metrics_port_agrees_everywhere():
     port = Settings.model_fields["relay_metrics_port"].default
     relay = next(c for c in containers("Deployment") if c["name"] == "relay")
     assert [p["containerPort"] for p in relay["ports"]] == [port]
+    assert scrape_targets()["shouwen-relay"] == [f"127.0.0.1:{port}"]
+
+
+def scrape_targets() -> dict[str, list[str]]:
     config = documents(PROMETHEUS / "prometheus.yml")[0]
-    targets = [t for job in config["scrape_configs"] if job["job_name"] == "shouwen-relay"
-               for sc in job["static_configs"] for t in sc["targets"]]
-    assert targets == [f"127.0.0.1:{port}"]
+    return {job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+            for job in config["scrape_configs"]}
+
+
+def test_every_service_port_is_scraped_by_its_own_job():
+    from services.dashboard.config import DashboardSettings
+    from services.deadline_watch.service import DeadlineSettings
+    from services.ledger.settings import LedgerSettings
+    from services.notification.settings import NotifySettings
+
+    ports = {"intake": Settings.model_fields["intake_port"].default,
+             "ledger": LedgerSettings.model_fields["port"].default,
+             "relay": Settings.model_fields["relay_metrics_port"].default,
+             "deadline-watch": DeadlineSettings.model_fields["metrics_port"].default,
+             "notification": NotifySettings.model_fields["metrics_port"].default,
+             "exporter": DashboardSettings.model_fields["exporter_port"].default}
+    assert scrape_targets() == {f"shouwen-{name}": [f"127.0.0.1:{port}"]
+                                for name, port in ports.items()}
 
 
 def test_alerts_use_metrics_the_relay_exports():
@@ -124,6 +143,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     ("check", "config", "prometheus.yml"),
     ("check", "rules", "alerts.yml"),
     ("test", "rules", "alerts.test.yml"),
+    ("test", "rules", "calendar.test.yml"),
 ], ids=" ".join)
 def test_promtool_accepts_the_prometheus_files(args: tuple[str, ...]):
     result = promtool(*args)

@@ -26,6 +26,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "first_responder_id": "S1001", "first_responder_name": "赵敏",
         "first_responder_duty": "综合窗口", "first_responder_contact": "0935-7654321",
         "inquirer_id_number": "62010219800101123X", "inquirer_email": "zhangsan@example.cn",
+        "inquirer_language": "zh-CN",
     },
     "shouwen.case.classified.v1": {
         "matter_type_code": "SB-03.2", "matter_type_name": "养老保险补缴",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
@@ -22,7 +23,7 @@ from pydantic import BaseModel
 
 from services.domain.case import CaseState, Status
 from services.intake import commands, models
-from services.intake.deps import DirectoryDep, PoolDep, RepoDep, StaffDep
+from services.intake.deps import DirectoryDep, PoolDep, RepoDep, StaffDep, WiringDep
 from services.intake.errors import CommandRefused, NotPermitted
 from services.intake.problems import responses
 from services.intake.queries import CaseDetail, CasePage, CaseSummary, case_detail, list_cases
@@ -102,8 +103,9 @@ def _route(path: str, summary: str) -> Callable[[Callable[..., Any]], Any]:
 
 @_route("accept", "Accept: handle it under the catalogue's time limit")
 def accept(case_id: CaseId, body: models.Accept, staff: StaffDep, pool: PoolDep,
-           repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.accept, case_id, body, staff, pool, repo, directory)
+           repo: RepoDep, directory: DirectoryDep, w: WiringDep) -> CaseSummary:
+    return _act(partial(commands.accept, calendars=w.calendars), case_id, body, staff, pool,
+                repo, directory)
 
 
 @_route("one-time-notice", "One-time notice of ALL missing materials")

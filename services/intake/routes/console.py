@@ -32,6 +32,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -45,11 +46,12 @@ from fastapi.templating import Jinja2Templates
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ValidationError
 
+from services.calendar import CIVIL_TIME
+from services.calendar.builtin import today
 from services.cases.repository import CaseNotFound
 from services.common.auth import AuthError, issue_token, verify_token
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
-from services.domain.calendar_stub import CIVIL_TIME, today
 from services.domain.case import ActionNotAllowed, Status
 from services.intake import access, commands, models
 from services.intake.commands import Loaded
@@ -504,8 +506,10 @@ def act(request: Request, case_id: CaseId, action: str, form: PostedDep,
     values = {k: v for k, v in form.values.items() if k != "back"}
     try:
         body = spec.model.model_validate(spec.shape(values))
+        command = (partial(spec.command, calendars=w.calendars) if spec.name == "accept"
+                   else spec.command)
         with w.pool.connection() as conn:
-            spec.command(w.repo, conn, session.directory, session.person, case_id, body)
+            command(w.repo, conn, session.directory, session.person, case_id, body)
     except CaseNotFound:
         return _not_found(request, session)
     except (ValidationError, CommandRefused, NotPermitted, ActionNotAllowed,
