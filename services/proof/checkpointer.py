@@ -25,6 +25,7 @@ import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.proof import merkle, note, tree_store
+from services.proof.metrics import CheckpointMetrics
 
 CHECKPOINT_LOCK = 0x5E0_0010
 log = logging.getLogger("shouwen.checkpoint")
@@ -120,7 +121,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def run(url: str, key: Ed25519PrivateKey, origin: str, directory: Path, every: float | None,
-        producer: object | None = None, topic: str | None = None) -> int:
+        producer: object | None = None, topic: str | None = None,
+        metrics: CheckpointMetrics | None = None) -> int:
     """Checkpoint now, and then every ``every`` seconds (None: once). Returns how many."""
     taken_count = 0
     while True:
@@ -132,6 +134,10 @@ def run(url: str, key: Ed25519PrivateKey, origin: str, directory: Path, every: f
                 taken_count += 1
                 cp = taken.checkpoint
                 log.info("checkpoint %d root %s", cp.tree_size, cp.root_hash.hex())
+                if metrics is not None:
+                    metrics.took()
+            if metrics is not None and newest is not None:
+                metrics.newest(newest.checkpoint)
             # Also after a crash between commit and publishing: the newest is always out.
             if newest is not None and not _published(directory, newest.checkpoint):
                 publish(newest, directory, producer, topic)

@@ -1,6 +1,7 @@
 """The proof commands, registered on ``shouwen`` by ``register(app)``:
 
-    checkpoint [--every SECONDS]    sign a checkpoint now (or every N seconds)
+    checkpoint [--every SECONDS]    sign a checkpoint now (or every N seconds, with metrics
+                                    on SHOUWEN_CHECKPOINT_METRICS_PORT, 9105)
     checkpoint export-key           print the checkpoint public key (PEM)
     bundle CASE --by STAFF [--out FILE]
     verify-bundle FILE --key PEM    offline; 0 good, 1 the first bad item, 2 unreadable
@@ -19,10 +20,12 @@ import orjson
 import psycopg
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
 
 from events.envelope import SUBJECT_RE
 from services.common.settings import Settings, get_settings
 from services.proof import note
+from services.proof.metrics import serve_metrics
 from services.proof.settings import ProofSettings, SigningKeyError, checkpoint_dir, signing_key
 
 checkpoint_app = typer.Typer(help="Signed Merkle checkpoints over the event store.")
@@ -31,6 +34,14 @@ checkpoint_app = typer.Typer(help="Signed Merkle checkpoints over the event stor
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def _proof() -> ProofSettings:
+    try:
+        return ProofSettings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise _fail(f"SHOUWEN_{str(error['loc'][0]).upper()}: {error['msg']}") from None
 
 
 def _db(settings: Settings) -> str:
@@ -59,7 +70,7 @@ def checkpoint(
         return
     from services.proof.checkpointer import InconsistentStore, run
 
-    settings, proof = get_settings(), ProofSettings()
+    settings, proof = get_settings(), _proof()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
     try:
         key = signing_key(settings, proof)
@@ -73,9 +84,10 @@ def checkpoint(
         ensure_topics(settings.kafka_bootstrap_servers, [proof.checkpoints_topic], 1,
                       settings.topic_replication_factor)
         producer = make_producer(settings.kafka_bootstrap_servers)
+    metrics = serve_metrics(proof.checkpoint_metrics_port) if every is not None else None
     try:
         taken = run(_db(settings), key, proof.checkpoint_origin, checkpoint_dir(settings, proof),
-                    every, producer, proof.checkpoints_topic)
+                    every, producer, proof.checkpoints_topic, metrics)
     except InconsistentStore as exc:
         raise _fail(str(exc), 1) from None
     typer.echo(f"{taken} checkpoint(s) signed; newest in {checkpoint_dir(settings, proof)}")
@@ -84,7 +96,7 @@ def checkpoint(
 @checkpoint_app.command("export-key")
 def export_key() -> None:
     """Print the public key that verifies checkpoints (PEM), and its fingerprint on stderr."""
-    settings, proof = get_settings(), ProofSettings()
+    settings, proof = get_settings(), _proof()
     try:
         public = signing_key(settings, proof).public_key()
     except SigningKeyError as exc:
@@ -104,7 +116,7 @@ def bundle(
     signed checkpoint, and its history as JSON and HTML. Recorded in the access audit."""
     from services.proof.bundle import BundleRefused, build, write_zip
 
-    settings, proof = get_settings(), ProofSettings()
+    settings, proof = get_settings(), _proof()
     if not SUBJECT_RE.match(case):
         raise _fail(f"CASE {case!r} is not a case id")
     if not SUBJECT_RE.match(by):
@@ -161,7 +173,7 @@ def verify_checkpoint(
     rewrite of the store, even one that recomputed every hash chain."""
     from services.proof.consistency import check
 
-    settings, proof = get_settings(), ProofSettings()
+    settings, proof = get_settings(), _proof()
     try:
         text = old.read_text()
         kept = (note.from_json(orjson.loads(text)) if text.lstrip().startswith("{")

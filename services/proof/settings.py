@@ -7,6 +7,7 @@
     SHOUWEN_CHECKPOINT_DIR          where signed notes are published (default data dir/proof)
     SHOUWEN_CHECKPOINT_EVERY_SECONDS
     SHOUWEN_CHECKPOINTS_TOPIC       also publish each note there (when a broker is configured)
+    SHOUWEN_CHECKPOINT_METRICS_PORT Prometheus metrics of `checkpoint --every` (9105; 0: none)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.settings import Settings
@@ -29,6 +31,7 @@ class ProofSettings(BaseSettings):
     checkpoint_dir: Path | None = None
     checkpoint_every_seconds: float = 60.0
     checkpoints_topic: str = "shouwen.checkpoints"
+    checkpoint_metrics_port: int = Field(default=9105, ge=0, le=65535)  # 0: not served
 
 
 class SigningKeyError(RuntimeError):
