@@ -7,6 +7,11 @@
     GET  /console/cases/{case_id}                  status, timeline, the forms I may use
     POST /console/cases/{case_id}/{action}         one command of services.intake.commands
     GET  /console/leader                           escalations to me, transfers, extensions
+    GET  /console/inbox  POST /console/inbox/read  my in-app notifications (console_inbox.py)
+
+The case page and My cases show the deadlines in force (deadline_set, console_deadlines.py)
+and deadline-watch's ladder; the navigation shows the unread count and, by role, the
+accountability pages and the leaders' dashboard (console_nav.py).
 
 Session: browsers send no bearer header, so the access token lives in a cookie (HttpOnly,
 SameSite=Strict, Path=/console, Secure outside development) and is checked on every request
@@ -31,7 +36,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,6 +51,7 @@ from fastapi.templating import Jinja2Templates
 from psycopg.rows import dict_row
 from pydantic import BaseModel, ValidationError
 
+from events.personal import mask_text
 from services.calendar import CIVIL_TIME
 from services.calendar.builtin import today
 from services.cases.repository import CaseNotFound
@@ -58,6 +64,7 @@ from services.intake.commands import Loaded
 from services.intake.deps import DirectoryDep, Wiring, WiringDep
 from services.intake.errors import CommandRefused, NotPermitted
 from services.intake.queries import case_detail
+from services.intake.routes import console_deadlines, console_nav, console_queries
 
 PREFIX = "/console"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -96,6 +103,10 @@ class Session:
     def is_leader(self) -> bool:
         return (self.person.has(*access.LEADERS)
                 or access.is_centre_leader(self.person, self.directory))
+
+    @property
+    def is_supervisor(self) -> bool:
+        return console_nav.may_supervise(self.person)
 
 
 def _csrf_of(token: str, jti: str) -> str:
@@ -159,7 +170,8 @@ PostedDep = Annotated[Posted, Depends(posted)]
 
 def _render(request: Request, name: str, context: dict[str, Any], *,
             session: Session | None = None, status_code: int = 200) -> HTMLResponse:
-    ctx = {"session": session, "error": None, "flash": None, "values": {}, **context}
+    ctx = {"session": session, "error": None, "flash": None, "values": {},
+           **console_nav.nav_context(request, session.person if session else None), **context}
     return templates.TemplateResponse(request, name, ctx, status_code=status_code,
                                        headers=_HEADERS)
 
@@ -170,12 +182,17 @@ def _message(request: Request, status_code: int, title: str, text: str,
                    session=session, status_code=status_code)
 
 
-def _civil(when: datetime) -> str:
-    """Times as the units read them (their civil time), not the server's."""
+def _civil(when: datetime | str) -> str:
+    """Times as the units read them (their civil time), not the server's; an event's data
+    holds them as ISO strings."""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when)
     return when.astimezone(CIVIL_TIME).strftime("%Y-%m-%d %H:%M")
 
 
 templates.env.filters["civil"] = _civil
+templates.env.filters["masked"] = mask_text  # addresses on the timeline, for everyone
+templates.env.filters["due"] = console_deadlines.due_text
 
 
 def _cookie_secure(w: Wiring) -> bool:
@@ -291,14 +308,21 @@ def my_cases(request: Request, session: SessionDep, w: WiringDep,
             f" WHERE {where} ORDER BY awaiting_handoff_to = %(me)s DESC NULLS LAST,"
             " due_date ASC NULLS LAST, opened_at DESC LIMIT 200",
             {**params, "me": session.me}).fetchall()
-    return _render(request, "cases.html", {"cases": [_row(session, r) for r in rows],
-                                           "closed": closed}, session=session)
+        facts = console_queries.deadline_facts(conn, [r["case_id"] for r in rows])
+    now = datetime.now(UTC)
+    return _render(request, "cases.html", {
+        "cases": [_row(session, r, facts[r["case_id"]], now) for r in rows], "closed": closed,
+        "name": lambda s: _name(session.directory, s)}, session=session)
 
 
-def _row(session: Session, row: dict[str, Any]) -> dict[str, Any]:
+def _row(session: Session, row: dict[str, Any], facts: list[console_deadlines.Fact],
+         now: datetime) -> dict[str, Any]:
     me, due = session.me, row["due_date"]
     running = Status(row["status"]) in _RUNNING
+    deadlines = console_deadlines.in_force(facts, now)
     return {**row, "handler": _name(session.directory, row["handler_id"]),
+            "deadlines": deadlines, "ladder": console_deadlines.ladder(facts),
+            "breached": console_deadlines.overdue(deadlines),
             "named": row["awaiting_handoff_to"] == me,
             "holds": me in (row["handler_id"], row["responsible_id"]),
             "registered": row["first_responder_id"] == me,
@@ -333,7 +357,9 @@ def _case_response(request: Request, w: Wiring, session: Session, case_id: str, 
             detail = case_detail(w.repo, conn, d, person, case_id)
     except CaseNotFound:
         return _not_found(request, session)
+    facts = [(e.type.split(".")[2], e.data, e.time) for e in detail.events]
     context = {
+        "deadlines": console_deadlines.in_force(facts, datetime.now(UTC)),
         "detail": detail, "received": detail.events[0].data, "actions": _available(session, loaded),
         "flash": flash, "error": error, "form": form, "values": values or {},
         "overdue": bool(detail.due_date and detail.status in _RUNNING
@@ -356,7 +382,9 @@ def _actor(directory: DirectoryIndex, actor: str) -> str:
     kind, _, who = actor.partition(":")
     if kind == "staff":
         return f"{_name(directory, who)} ({who})"
-    return {"inquirer": "群众 inquirer", "system": f"系统 system ({who})"}.get(kind, actor)
+    if kind in ("system", "service"):
+        return f"系统 system ({who})"
+    return {"inquirer": "群众 inquirer"}.get(kind, actor)
 
 
 def _choices(d: DirectoryIndex, loaded: Loaded) -> dict[str, Any]:
@@ -586,8 +614,10 @@ def _enqueue(queue: dict[str, list[dict[str, Any]]], session: Session, loaded: L
     mine = [e for e in loaded.events if e.type.split(".")[2] == "escalated"
             and e.data["leader"]["id"] == session.me]
     if mine:
-        queue["escalations"].append({**item, "asked": mine[-1].data,
-                                     "by": _actor(d, mine[-1].actor)})
+        facts = [(e.type.split(".")[2], e.data, e.time) for e in loaded.events]
+        queue["escalations"].append({
+            **item, "asked": mine[-1].data, "by": _actor(d, mine[-1].actor), "at": mine[-1].time,
+            "deadlines": console_deadlines.in_force(facts, datetime.now(UTC))})
     for kind, (flag, request_name, decision) in _PENDING.items():
         asked = loaded.last(request_name)
         if getattr(state, flag) and asked and _permitted(session, loaded, decision):
