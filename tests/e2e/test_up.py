@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,22 +42,38 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 SHOUWEN = str(Path(sys.executable).parent / "shouwen")
 CASE_EVENTS = "shouwen.case-events"
 DEAD_LETTER = "shouwen.dead-letter"
+PORT_VARIABLES = (
+    "SHOUWEN_BROKER_PORT", "SHOUWEN_RELAY_METRICS_PORT", "SHOUWEN_INTAKE_PORT",
+    "SHOUWEN_LEDGER_PORT", "SHOUWEN_DEADLINE_METRICS_PORT", "SHOUWEN_NOTIFY_METRICS_PORT",
+    "SHOUWEN_EXPORTER_PORT", "SHOUWEN_NOTIFY_MAIL_PORT", "SHOUWEN_NOTIFY_SMS_PORT",
+    "SHOUWEN_CHECKPOINT_METRICS_PORT",
+)
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(embedded.free_port())
+    return sorted(ports)
 
 
 class Up:
     """A running ``shouwen up``: its output lines, kept as they arrive."""
 
-    def __init__(self, workdir: Path, data_dir: Path) -> None:
+    def __init__(self, workdir: Path, data_dir: Path, **extra_env: str) -> None:
         self.data_dir = data_dir
-        self.broker_port = embedded.free_port()
-        self.metrics_port = embedded.free_port()
-        self.intake_port = embedded.free_port()
+        # every port up listens on, free ones: a running `make up` or another test is no matter
+        self.ports = dict(zip(PORT_VARIABLES, distinct_free_ports(len(PORT_VARIABLES)),
+                              strict=True))
+        self.broker_port = self.ports["SHOUWEN_BROKER_PORT"]
+        self.metrics_port = self.ports["SHOUWEN_RELAY_METRICS_PORT"]
+        self.intake_port = self.ports["SHOUWEN_INTAKE_PORT"]
         env = {k: v for k, v in os.environ.items()
                if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
                and not k.startswith("SHOUWEN_")}
-        env.update(SHOUWEN_DATA_DIR=str(data_dir), SHOUWEN_BROKER_PORT=str(self.broker_port),
-                   SHOUWEN_RELAY_METRICS_PORT=str(self.metrics_port),
-                   SHOUWEN_INTAKE_PORT=str(self.intake_port))
+        env.update({var: str(port) for var, port in self.ports.items()})
+        env.update(SHOUWEN_DATA_DIR=str(data_dir), **extra_env)
+        self.env = env
         self.proc = subprocess.Popen([SHOUWEN, "up"], cwd=workdir, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -114,9 +131,11 @@ class Up:
             self.proc.wait()
         for p in leftovers:
             p.kill()
-        with suppress(FileNotFoundError, ValueError, IndexError):
-            if alive(self.postmaster_pid()):
-                embedded.stop_postgres(self.data_dir / "pg")
+        with suppress(FileNotFoundError, ValueError, IndexError, ProcessLookupError):
+            postmaster = self.postmaster_pid()  # fast shutdown; pg_ctl refuses to run as root
+            os.kill(postmaster, signal.SIGINT)
+            with suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+                psutil.Process(postmaster).wait(15)
 
 
 @pytest.fixture
@@ -133,8 +152,8 @@ def workdir() -> Iterator[Path]:
 def start_up(workdir: Path) -> Iterator:
     started: list[Up] = []
 
-    def start(data_dir: Path) -> Up:
-        up = Up(workdir, data_dir)
+    def start(data_dir: Path, **extra_env: str) -> Up:
+        up = Up(workdir, data_dir, **extra_env)
         started.append(up)
         return up
 
@@ -230,8 +249,7 @@ def test_up_runs_the_suite_on_embedded_defaults_and_stops_everything(start_up, w
     assert took < 15
     assert [pid for pid in children if alive(pid)] == []
     assert not alive(postmaster)
-    assert not embedded.port_open("127.0.0.1", up.broker_port)
-    assert not embedded.port_open("127.0.0.1", up.metrics_port)
+    assert [p for p in up.ports.values() if embedded.port_open("127.0.0.1", p)] == []
 
 
 def test_a_restarted_up_keeps_the_store_and_republishes_it_to_the_fresh_broker(
@@ -263,3 +281,22 @@ def test_a_restarted_up_keeps_the_store_and_republishes_it_to_the_fresh_broker(
     assert len(ids) == len(set(ids)) >= published  # once each, not once per recoverer
     assert second.interrupt(signal.SIGTERM)[0] == 0, second.output()
     second.wait_for(r"^up\s+\| stopped$")
+
+
+def test_up_refuses_a_taken_port_naming_its_variable_and_starts_nothing(start_up, workdir):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        up = start_up(workdir / "data", SHOUWEN_LEDGER_PORT=str(taken))
+        assert up.proc.wait(30) == 2, up.output()
+    up.wait_for(rf"port {taken} \(ledger\) is already taken.*SHOUWEN_LEDGER_PORT")
+    assert not embedded.port_open("127.0.0.1", up.broker_port)  # no broker was started
+    assert not (workdir / "data" / "pg").exists()  # nor PostgreSQL
+
+
+def test_up_refuses_a_port_that_is_not_a_number_naming_its_variable(start_up, workdir):
+    up = start_up(workdir / "data", SHOUWEN_DEADLINE_METRICS_PORT="ninety")
+    assert up.proc.wait(30) == 2, up.output()
+    up.wait_for(r"error: SHOUWEN_DEADLINE_METRICS_PORT: .*integer")
+    assert not (workdir / "data").exists()  # nothing was started or written
