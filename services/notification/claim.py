@@ -6,7 +6,8 @@
       │          is retried and finally dead-lettered)
       │ limits.admit: per-recipient rate, daily cap per channel ─▶ deferred (no attempt)
       ▼
-    'sending', attempts+1, lease; found 'sending' already = resumed after a crash:
+    'sending', attempts+1, lease, claimed_by = the claimer (its session's id); found
+    'sending' already = resumed: its claimer's session is gone, or its lease ran out:
       delivered_at set            the channel took it: not sent again, only marked
       started_at set, not delivered   the one in flight: sent again; e-mail has no
                                   idempotency key, so it is flagged ``uncertain``
@@ -35,7 +36,7 @@ class Claimed:
     record: Record  # as it now stands in the table (attempts, address, uncertain)
     recipient_name: str | None
     problem: str | None  # why it cannot be sent (the attempt fails)
-    resumed: bool  # was 'sending' past its lease: its sender died mid-send
+    resumed: bool  # was 'sending': its sender died (or hung) mid-send
     delivered: bool = False  # ... after the channel took it: mark it, do not send again
 
 
@@ -74,8 +75,11 @@ def limits_of(s: NotifySettings) -> Limits:
         NotifyChannel.webhook: s.daily_cap_webhook})
 
 
-def claim(conn: psycopg.Connection, s: NotifySettings, directory: Directory) -> Batch:
-    """Inside the caller's transaction: lock, resolve, admit, mark 'sending'."""
+def claim(conn: psycopg.Connection, s: NotifySettings, directory: Directory,
+          claimer: int | None = None) -> Batch:
+    """Inside the caller's transaction: lock, resolve, admit, mark 'sending' by ``claimer``
+    (a SenderSession's id, the session ``conn`` belongs to; None: only the lease protects
+    the claim)."""
     rows = store.due(conn, s.batch_size)
     if not rows:
         return Batch([], [])
@@ -106,7 +110,7 @@ def claim(conn: psycopg.Connection, s: NotifySettings, directory: Directory) -> 
         claimed.append(Claimed(replace(r, attempts=r.attempts + 1, address=address,
                                        uncertain=uncertain, state="sending"),
                                name, problem, resumed, delivered))
-    store.mark_sending(conn, [c.record for c in claimed], s.lease_seconds)
+    store.mark_sending(conn, [c.record for c in claimed], s.lease_seconds, claimer)
     store.defer(conn, deferred, until)
     store.count_sends(conn, day, Counter(c.record.channel.value for c in claimed
                                          if c.record.channel is not NotifyChannel.in_app))

@@ -4,8 +4,9 @@
     shouwen_notification_uncertain_total{channel}            sent again after a crash lost
                                                             the mark, with no idempotency
                                                             key to stop a repeat (e-mail)
-    shouwen_notification_resumed_total{channel}              records found 'sending' past
-                                                            their lease (the crash window)
+    shouwen_notification_resumed_total{channel}              records taken over 'sending':
+                                                            their sender's session was gone
+                                                            (or, hung, its lease had ended)
     shouwen_notification_dead_letters_total{channel}
 
 Labels are channels and outcomes only: never an address, a phone number or a name.

@@ -3,6 +3,10 @@
     before sending k:  ONE UPDATE  delivered_at of k-1 (if it went out) + started_at of k
     after the round:   delivered_at of the last one
 
+The 'started' mark only lands while the record is still this round's (same attempts):
+when another sender took it over meanwhile, ``starting`` says so and it is not sent. It
+also renews the record's lease, so the lease bounds one send, not the whole round.
+
 Why: a crash then leaves at most ONE record started and not delivered: the single message
 whose fate is unknown. Delivered ones are only marked after a restart, never sent again;
 never-started ones are sent as if nothing happened. Holding k-1's mark back until k starts
@@ -25,29 +29,33 @@ log = logging.getLogger(__name__)
 _MARK = """
     UPDATE notification_deliveries d SET
         started_at = CASE WHEN p.kind = 'started' THEN now() ELSE d.started_at END,
+        next_attempt_at = CASE WHEN p.kind = 'started'
+                          THEN now() + make_interval(secs => %s) ELSE d.next_attempt_at END,
         delivered_at = CASE WHEN p.kind = 'delivered' THEN now() ELSE d.delivered_at END,
         provider_id = CASE WHEN p.kind = 'delivered' THEN p.provider_id ELSE d.provider_id END
     FROM (SELECT unnest(%s::text[]), unnest(%s::uuid[]), unnest(%s::text[]),
                  unnest(%s::text[]), unnest(%s::int[]), unnest(%s::text[]))
          AS p(kind, source_event_id, recipient, channel, attempts, provider_id)
     WHERE d.source_event_id = p.source_event_id AND d.recipient = p.recipient
-      AND d.channel = p.channel AND d.attempts = p.attempts
+      AND d.channel = p.channel AND d.attempts = p.attempts AND d.state = 'sending'
+    RETURNING p.kind
 """
 
 
 class Marks:
     """The marks of one sending round (one sender thread)."""
 
-    def __init__(self, connection: ConnectionSource) -> None:
-        self.connection = connection
+    def __init__(self, connection: ConnectionSource, lease: float = 120.0) -> None:
+        self.connection, self.lease = connection, lease
         self._held: tuple[Record, str | None] | None = None  # delivered, not yet marked
 
-    def starting(self, r: Record) -> None:
-        """Before sending ``r``; carries the held delivered mark. If it raises, do not send."""
+    def starting(self, r: Record) -> bool:
+        """Before sending ``r``; carries the held delivered mark. False: ``r`` is no longer
+        ours (taken over). If it raises or says False, do not send."""
         held, self._held = self._held, None
         rows = [("delivered", held[0], held[1])] if held else []
         try:
-            self._write([*rows, ("started", r, None)])
+            return "started" in self._write([*rows, ("started", r, None)])
         except Exception:
             self._held = held
             raise
@@ -67,10 +75,11 @@ class Marks:
             log.warning("notification: could not mark %s delivered (%s)", held[0].key,
                         type(exc).__name__)
 
-    def _write(self, rows: list[tuple[str, Record, str | None]]) -> None:
-        params: list[Any] = [[k for k, _, _ in rows], [r.source_event_id for _, r, _ in rows],
+    def _write(self, rows: list[tuple[str, Record, str | None]]) -> list[str]:
+        params: list[Any] = [self.lease, [k for k, _, _ in rows],
+                             [r.source_event_id for _, r, _ in rows],
                              [r.recipient for _, r, _ in rows],
                              [r.channel.value for _, r, _ in rows],
                              [r.attempts for _, r, _ in rows], [p for _, _, p in rows]]
         with self.connection() as conn:
-            conn.execute(_MARK, params)
+            return [row[0] for row in conn.execute(_MARK, params)]

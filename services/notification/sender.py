@@ -1,7 +1,8 @@
 """The sender loop: claim (commit) ─▶ render + send each ─▶ finish (one transaction).
 
     run_once()
-      1. claim.claim             due records -> 'sending', COMMIT   (before anything is sent)
+      1. claim.claim             due records -> 'sending' by this sender, COMMIT (before
+                                 anything is sent), on its SenderSession's connection
       2. per claimed record      render (StrictUndefined); mark started, send, mark
                                  delivered (services.notification.progress: one statement
                                  per message, asynchronous commit); in-app sends nothing yet
@@ -9,8 +10,10 @@
       4. ONE transaction         mark sent / failed / pending-with-backoff, in-app inbox rows,
                                  NotificationSent / NotificationFailed on the case streams
                                  (services.notification.outcomes)
-    A crash between 2 and 4 leaves records 'sending'; when their lease ends they are claimed
-    again (resumed): delivered ones are only marked; the one in flight (started, not
+    A crash between 2 and 4 leaves records 'sending' by a session that is gone; the next
+    claim takes them over at once (resumed; a sender hung though connected loses them when
+    their lease ends, and finds them taken at its next 'started' mark: not sent by it):
+    delivered ones are only marked; the one in flight (started, not
     delivered) goes again, SMS and webhook with the same Idempotency-Key, e-mail with the
     same Message-ID, flagged uncertain and counted (the SMTP side may keep two copies).
 
@@ -39,6 +42,7 @@ from services.notification.limits import gives_up
 from services.notification.metrics import NotifyMetrics
 from services.notification.progress import Marks
 from services.notification.render import Rendered, Renderer
+from services.notification.session import SenderSession
 from services.notification.settings import NotifySettings
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ class Result:
     rendered: Rendered | None = None
     provider_id: str | None = None
     error: str | None = None  # None: sent
+    taken_over: bool = False  # another sender took it over before we sent it: not ours
 
     @property
     def record(self) -> store.Record:
@@ -61,8 +66,10 @@ class Sender:
                  channels: dict[NotifyChannel, Channel], directory: claim.Directory,
                  metrics: NotifyMetrics, dead_letters: DeadLetters | None,
                  source_topic: str = "notification", renderer: Renderer | None = None,
-                 progress: ConnectionSource | None = None) -> None:
+                 progress: ConnectionSource | None = None,
+                 session: SenderSession | None = None) -> None:
         self.s, self.connection, self.repo, self.channels = s, connection, repo, channels
+        self.session = session  # None: claims carry no identity, only the lease guards them
         self.progress = progress or connection
         self.directory, self.metrics, self.dead_letters = directory, metrics, dead_letters
         self.source_topic = source_topic  # named in a dead letter's dlq_topic header
@@ -81,15 +88,20 @@ class Sender:
                 (idle or (lambda: stop.wait(self.s.idle_poll_seconds)))()
         for channel in self.channels.values():
             channel.close()
+        if self.session is not None:
+            self.session.close()
 
     def run_once(self, stop: threading.Event | None = None) -> int:
-        with self.connection() as conn, conn.transaction():
-            batch = claim.claim(conn, self.s, self.directory)
+        session = self.session or self.connection
+        with session() as conn, conn.transaction():
+            claimer = self.session.id if self.session is not None else None
+            batch = claim.claim(conn, self.s, self.directory, claimer)
         for record in batch.deferred:
             self.metrics.outcomes.labels(record.channel.value, "deferred").inc()
-        marks = Marks(self.progress)
+        marks = Marks(self.progress, self.s.lease_seconds)
         results = [self._send(c, marks) for c in batch.claimed]
         marks.flush()
+        results = [res for res in results if not res.taken_over]
         for res in results:
             if gives_up(res.record.attempts, self.s.max_attempts) and res.error is not None:
                 self._dead_letter(res, stop)
@@ -122,7 +134,10 @@ class Sender:
             if channel is None:
                 return Result(c, rendered, error=f"channel {r.channel.value} is not configured")
             out = Outgoing(r.key, r.address or "", rendered.subject, rendered.body)
-            marks.starting(r)
+            if not marks.starting(r):
+                log.warning("notification: %s was taken over by another sender; not sending it",
+                            r.key)
+                return Result(c, rendered, taken_over=True)
             provider_id = channel.send(out)
         except Exception as exc:
             return self._failed(c, exc)

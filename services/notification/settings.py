@@ -3,8 +3,9 @@
     channels     SMTP host/port/sender; SMS gateway URL (+ API key); webhook URL (+ HMAC
                  secret); staff e-mail domain (the directory keeps phones, not e-mails)
     delivery     max_attempts, retry_first_delay .. retry_max_delay (exponential backoff),
-                 batch_size, senders (threads), lease_seconds (how long a claimed record
-                 is someone's send)
+                 batch_size, senders (threads), lease_seconds (how long ONE send may take
+                 before its sender, though still connected, counts as hung: the last
+                 resort; a dead sender's records are taken over at once)
     limits       rate_per_recipient_per_hour, daily caps per channel (SMS costs money)
     dev servers  mail_dir / mail_port, sms_dir / sms_port (``shouwen mail-server``)
 """
@@ -38,7 +39,7 @@ class NotifySettings(BaseSettings):
     retry_max_delay: float = 300.0
     batch_size: int = 50
     senders: int = 4  # sender threads: an SMTP exchange mostly waits for the server
-    lease_seconds: float = 120.0
+    lease_seconds: float = 120.0  # >> smtp_timeout, http_timeout: never a slow living send
     idle_poll_seconds: float = 0.1
 
     rate_per_recipient_per_hour: int = 20

@@ -4,7 +4,9 @@
        ▲                                                         │
        └── failed attempt, backoff ◀── finish (one transaction) ─┼─▶ sent   + NotificationSent
                                                                  └─▶ failed + NotificationFailed
-    'sending' past its lease: the sender died between send and mark (the uncertain window)
+    'sending' whose claimer's session is gone (services.notification.session): its sender
+    died between claim and mark (the uncertain window); taken over at once. 'sending' past
+    its lease: its sender is hung though connected (the last resort)
 
 Every function runs on the caller's connection, inside the caller's transaction.
 """
@@ -24,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from events.notification import NotifyChannel, RecipientKind
 from services.notification.rules import CaseFacts, Intent
+from services.notification.session import ORPHANED
 
 RECEIVED = "shouwen.case.received.v1"
 
@@ -86,12 +89,21 @@ def record_intents(conn: psycopg.Connection, source_event_id: UUID, case_id: str
 
 
 def due(conn: psycopg.Connection, limit: int) -> list[Record]:
-    """Lock up to ``limit`` records due now (pending, or 'sending' past the lease)."""
+    """Lock up to ``limit`` records due now: orphaned ones first, then pending ones and
+    'sending' ones past the lease."""
+    orphans = _select(conn, ORPHANED, limit)
+    seen = {r.key for r in orphans}
+    rest = _select(conn, _DUE, limit - len(orphans)) if len(orphans) < limit else []
+    return orphans + [r for r in rest if r.key not in seen]
+
+
+_DUE = ("SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sending')"
+        " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED")
+
+
+def _select(conn: psycopg.Connection, query: str, limit: int) -> list[Record]:
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            "SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sending')"
-            " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT %s"
-            " FOR UPDATE SKIP LOCKED", (limit,))
+        cur.execute(query, (limit,))  # type: ignore[arg-type]
         return [_record(r) for r in cur]
 
 
@@ -137,11 +149,12 @@ def count_sends(conn: psycopg.Connection, day: datetime, by_channel: dict[str, i
             (day.date(), channel, n))
 
 
-def mark_sending(conn: psycopg.Connection, records: Sequence[Record], lease: float) -> None:
+def mark_sending(conn: psycopg.Connection, records: Sequence[Record], lease: float,
+                 claimer: int | None) -> None:
     _update(conn, "state = 'sending', attempts = d.attempts + 1, claimed_at = now(),"
             " next_attempt_at = now() + make_interval(secs => %s), address = p.address,"
-            " uncertain = d.uncertain OR p.uncertain",
-            records, [lease], extra=("address", "uncertain"))
+            " uncertain = d.uncertain OR p.uncertain, claimed_by = %s",
+            records, [lease, claimer], extra=("address", "uncertain"))
 
 
 def defer(conn: psycopg.Connection, records: Sequence[Record], until: Sequence[datetime]) -> None:
@@ -170,7 +183,7 @@ def _update(conn: psycopg.Connection, set_sql: str, records: Sequence[Record],
 def finish(conn: psycopg.Connection, r: Record, state: str, *, provider_id: str | None = None,
            error: str | None = None, retry_in: float | None = None) -> bool:
     """Mark one claimed record sent / failed / pending again (``retry_in`` seconds). False
-    when it is no longer ours (its lease ended and another sender took it over)."""
+    when it is no longer ours (another sender took it over: ours looked dead or hung)."""
     row = conn.execute(
         "UPDATE notification_deliveries SET state = %s, provider_id = coalesce(%s, provider_id),"
         " last_error = %s, finished_at = CASE WHEN %s IN ('sent', 'failed') THEN now() END,"

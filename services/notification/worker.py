@@ -5,7 +5,9 @@
         └─ batch_agent(case-events, consumer "notification", Planner.handle_batch)
              inbox rows + pending delivery records, ONE transaction per batch
       SHOUWEN_NOTIFY_SENDERS sender threads (started with the app, stopped before the pool
-      closes), each with its own SMTP connection; claims never overlap (SKIP LOCKED)
+      closes), each with its own SMTP connection and its own SenderSession (the identity
+      its claims carry; a killed worker's claims are taken over at once); claims never
+      overlap (SKIP LOCKED)
         └─ Sender.run: claim ─ send ─ finish, see services.notification.sender
       metrics on SHOUWEN_NOTIFY_METRICS_PORT (0: off)
     main()    ``python -m services.notification`` / ``shouwen notification``
@@ -39,6 +41,7 @@ from services.notification.channels import Channel, HttpChannel, SmtpChannel
 from services.notification.metrics import notify_metrics
 from services.notification.planner import CONSUMER, Planner
 from services.notification.sender import Sender
+from services.notification.session import SenderSession
 from services.notification.settings import NotifySettings, get_notify_settings
 from services.relay.metrics import serve
 from services.routing.faust_batch import batch_agent
@@ -99,7 +102,8 @@ def build(settings: Settings, s: NotifySettings, registry: CollectorRegistry | N
     metrics = notify_metrics(registry)
     senders = [Sender(s, connection, CaseRepository(pool), channels(s), directory, metrics,
                       dead_letters, settings.case_events_topic,
-                      progress=progress_connection(db_url)) for _ in range(s.senders)]
+                      progress=progress_connection(db_url), session=SenderSession(db_url))
+               for _ in range(s.senders)]
     stop = threading.Event()
     threads = [threading.Thread(target=sender.run, args=(stop,), daemon=True,
                                 name=f"notification-sender-{i}")

@@ -1,5 +1,6 @@
 """Crash recovery and rate limits of the notification sender (real PostgreSQL and SMTP):
-the one message in flight at a crash goes again, flagged; delivered ones never do; a
+the one message in flight at a crash goes again, flagged; delivered ones never do (taken
+over at once, with the default long lease: the dead sender's session is gone); a
 recipient over the hourly limit waits."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import psycopg
 from services.notification import claim
 from services.notification.channels import Outgoing
 from services.notification.progress import Marks
+from services.notification.session import SenderSession
 from tests.integration.test_notification_sender import (  # noqa: F401 (fixtures)
     Rig,
     mail_fixture,
@@ -19,12 +21,14 @@ from tests.integration.test_notification_sender import (  # noqa: F401 (fixtures
 
 
 def crash_after(r: Rig, *marks: str) -> None:
-    """Claim three receipts, send the first, and "die" after the given marks of it."""
+    """Claim three receipts, send the first, and "die" after the given marks of it (the
+    dying sender's session ends: its connection closes, as a killed process's would)."""
     events = [received(f"C-crash{i}", email=f"p{i}@example.cn") for i in range(3)]
     open_cases(r.url, events)
     r.plan(*events)
-    with r.pool.connection() as conn, conn.transaction():
-        claimed = claim.claim(conn, r.ns, lambda: None).claimed
+    dying = SenderSession(r.url)
+    with dying() as conn, conn.transaction():
+        claimed = claim.claim(conn, r.ns, lambda: None, dying.id).claimed
     first = min(claimed, key=lambda c: c.record.case_id).record
     progress = Marks(r.pool.connection)
     progress.starting(first)
@@ -32,11 +36,12 @@ def crash_after(r: Rig, *marks: str) -> None:
     if "delivered" in marks:
         progress.delivered(first, None)
         progress.flush()
+    dying.close()
 
 
 def test_the_one_message_in_flight_at_a_crash_goes_again_with_its_message_id_flagged(
         settings, mail, rig):
-    r = rig(lease_seconds=0.0)
+    r = rig()  # the default lease (120 s): not what lets it go
     crash_after(r, "started")
     r.drain()
     assert mail.received == 4 and len(mail.stored()) == 3 and mail.duplicates == 1
@@ -47,7 +52,7 @@ def test_the_one_message_in_flight_at_a_crash_goes_again_with_its_message_id_fla
 
 
 def test_a_message_delivered_before_a_crash_is_only_marked_not_sent_again(settings, mail, rig):
-    r = rig(lease_seconds=0.0)
+    r = rig()  # the default lease (120 s): not what lets it go
     crash_after(r, "started", "delivered")
     r.drain()
     assert mail.received == 3 and mail.duplicates == 0

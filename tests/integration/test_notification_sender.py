@@ -26,6 +26,7 @@ from services.notification.devservers import mail_server
 from services.notification.metrics import notify_metrics
 from services.notification.planner import Planner
 from services.notification.sender import Sender
+from services.notification.session import SenderSession
 from services.notification.settings import NotifySettings
 from services.notification.worker import channels, progress_connection
 from tests.integration.faust_app_fixture import dead_letters
@@ -93,7 +94,8 @@ class Rig:
         self.sender = Sender(self.ns, Reconnecting(self.url, "test"), CaseRepository(self.pool),
                              channels(self.ns), cache.get, notify_metrics(self.registry),
                              self.dead, settings.case_events_topic,
-                             progress=progress_connection(self.url))
+                             progress=progress_connection(self.url),
+                             session=SenderSession(self.url))
 
     def plan(self, *events: CloudEvent) -> None:
         with self.pool.connection() as conn, conn.transaction():
@@ -120,6 +122,8 @@ class Rig:
         return self.registry.get_sample_value(name, labels) or 0.0
 
     def close(self) -> None:
+        if self.sender.session is not None:
+            self.sender.session.close()
         self.dead.close()
         self.pool.close()
 
