@@ -1,15 +1,16 @@
 """Registering inquiries over HTTP, beside a bare FastAPI endpoint doing one INSERT.
 
     intake   POST /v1/cases as staff ZX005 (bearer JWT), served by ``shouwen intake``:
-             auth, validation, the received event appended to the store, the case index and
-             access code, one commit; 201 with the receipt = the event is committed
+             auth, validation, the received event, the case index row and the access code
+             in one statement on an autocommit connection (async endpoint, psycopg's async
+             pool); 201 with the receipt = the event is committed
     bare     POST /inquiries on a FastAPI app made here: the same body, validated by a
              pydantic model with the same fields, one INSERT (jsonb) into a plain table,
-             one commit; 201
+             one commit; 201 (a plain ``def`` endpoint, as FastAPI's tutorial writes it)
     both     uvicorn, 1 worker (as `shouwen intake` runs by default; a second worker gained
-             no more than the noise on 2 cores that PostgreSQL and the load also need), the
-             same connection pool (2..16), asyncio + h11, access log off, one PostgreSQL
-             (fsync on)
+             no more than the noise on 2 cores that PostgreSQL and the load also need), a
+             connection pool of 2..16, uvloop + httptools (uvicorn's choice, installed),
+             access log off, one PostgreSQL (fsync on)
 
     max throughput   closed loop: CLIENTS keep-alive connections, each sending the next
                      request when the last is answered; best of ROUNDS

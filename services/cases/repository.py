@@ -6,8 +6,10 @@
                                         -> CasesAppended: new states, and the cases that
                                            changed meanwhile (nothing written for those);
                                            one INSERT for all events, one index upsert batch
-    open_case(received_event, access_code)  the first event, the index row and the
-                                            citizen's hashed access code, atomically
+    open_case(received_event, access_code, conn)    the first event, the index row and
+    await open_case_async(received_event, ...)      the citizen's hashed access code: ONE
+                                                    statement, so atomic on its own (an
+                                                    autocommit connection: one round trip)
 
 Every writer (intake, routing, deadline-watch) appends through here, so the index never
 disagrees with the store.
@@ -25,11 +27,18 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from events import CloudEvent
-from services.common.eventstore import EventStore, WrongExpectedVersion
+from services.common.eventstore import (
+    GENESIS,
+    EventStore,
+    WrongExpectedVersion,
+    chain_hash,
+    validate,
+)
 from services.domain.case import CaseState, apply, fold
 
 ACCESS_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -76,33 +85,38 @@ class CaseRepository:
         within one; a restart leaves a gap, as a sequence does anyway."""
         with self._receipts_lock:
             if not self._receipts:
-                rows = conn.execute("SELECT nextval('receipt_number_seq')"
-                                    " FROM generate_series(1, %s)", (RECEIPT_BLOCK,)).fetchall()
+                rows = conn.execute(_RECEIPT_BLOCK, (RECEIPT_BLOCK,)).fetchall()
                 self._receipts = sorted((int(r[0]) for r in rows), reverse=True)
             number = self._receipts.pop()
-        day = (when or datetime.now(UTC)).astimezone().strftime("%Y%m%d")
-        return f"SW{day}{number:06d}"
+        return _receipt(number, when)
+
+    async def next_receipt_number_async(self, conn: AsyncConnection[Any]) -> str:
+        """``next_receipt_number`` on an async connection (the lock is never held across
+        the round trip: a block fetched meanwhile by another task is merged in)."""
+        while True:
+            with self._receipts_lock:
+                if self._receipts:
+                    return _receipt(self._receipts.pop(), None)
+            cur = await conn.execute(_RECEIPT_BLOCK, (RECEIPT_BLOCK,))
+            fetched = [int(r[0]) for r in await cur.fetchall()]
+            with self._receipts_lock:
+                self._receipts = sorted([*self._receipts, *fetched], reverse=True)
 
     def open_case(
         self, received: CloudEvent, access_code: str, conn: psycopg.Connection
     ) -> CaseState:
-        """Append the received event, index the case and store the hashed access code,
-        inside the caller's transaction (the index row and the access code: one statement)."""
-        if conn.autocommit:
-            with conn.transaction():
-                return self._open_case(received, access_code, conn)
-        return self._open_case(received, access_code, conn)
+        """Append the received event as version 1 of a new stream, index the case and
+        store the hashed access code, inside the caller's transaction if one is open.
+        A case that exists already: UniqueViolation, nothing written."""
+        state, params = _opening(received, access_code)
+        conn.execute(_OPEN_CASE, params)
+        return state
 
-    def _open_case(
-        self, received: CloudEvent, access_code: str, conn: psycopg.Connection
+    async def open_case_async(
+        self, received: CloudEvent, access_code: str, conn: AsyncConnection[Any]
     ) -> CaseState:
-        opened = CaseState(case_id=received.subject)
-        state = apply(opened, received.with_sequence(1))
-        # The index statement first: it opens the caller's transaction, so the append joins
-        # it (one statement, no savepoint) and all three commit together or not at all.
-        params = _index_params(state, received.time)
-        conn.execute(_OPEN_INDEX, {**params, "access": hash_access_code(access_code)})
-        self.store.append(opened.case_id, [received], opened.version, conn=conn)
+        state, params = _opening(received, access_code)
+        await conn.execute(_OPEN_CASE, params)
         return state
 
     def append(
@@ -191,11 +205,39 @@ _UPSERT_INDEX_MANY = _INDEX_INTO + """
         escalated_to text[], units text[], participants text[], version integer,
         "when" timestamptz)""" + _INDEX_ON_CONFLICT
 
-# A new case: its access code and its index row, one round trip.
-_OPEN_INDEX = """WITH access AS (
+
+
+# A new case in one statement: the access code, the index row and the received event as
+# version 1 (chained to the genesis hash), so it needs no transaction of its own.
+_OPEN_CASE = """WITH access AS (
     INSERT INTO case_access (case_id, receipt_number, access_code_hash)
-    VALUES (%(case_id)s, %(receipt_number)s, %(access)s))
-""" + _UPSERT_INDEX
+    VALUES (%(case_id)s, %(receipt_number)s, %(access)s)),
+  indexed AS (""" + _UPSERT_INDEX + """)
+    INSERT INTO events (event_id, stream_id, version, type, source, time, dataschema, actor,
+        causation_id, correlation_id, data, prev_hash, hash)
+    VALUES (%(id)s, %(case_id)s, 1, %(type)s, %(source)s, %(when)s, %(dataschema)s,
+        %(actor)s, %(causation)s, %(correlation)s, %(data)s, %(genesis)s, %(hash)s)"""
+_RECEIPT_BLOCK = "SELECT nextval('receipt_number_seq') FROM generate_series(1, %s)"
+
+
+def _receipt(number: int, when: datetime | None) -> str:
+    day = (when or datetime.now(UTC)).astimezone().strftime("%Y%m%d")
+    return f"SW{day}{number:06d}"
+
+
+def _opening(received: CloudEvent, access_code: str) -> tuple[CaseState, dict[str, Any]]:
+    """The new case's state and the parameters of _OPEN_CASE (the event validated and
+    hashed as the store would: the stream's first event)."""
+    validate(received)
+    first = received.with_sequence(1)
+    state = apply(CaseState(case_id=received.subject), first)
+    return state, {
+        **_index_params(state, received.time), "access": hash_access_code(access_code),
+        "id": first.id, "type": first.type, "source": first.source,
+        "dataschema": first.dataschema, "actor": first.actor, "causation": first.causationid,
+        "correlation": first.correlationid, "data": Jsonb(first.data, dumps=_json),
+        "genesis": GENESIS, "hash": chain_hash(GENESIS, first),
+    }
 
 
 def _json(value: Any) -> str:

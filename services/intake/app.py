@@ -21,7 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from services.cases.repository import CaseNotFound, CaseRepository
 from services.common.eventstore import WrongExpectedVersion
@@ -31,7 +31,8 @@ from services.directory.index import DirectoryCache
 from services.domain.case import ActionNotAllowed
 from services.intake.deps import Wiring
 
-ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console")
+ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console",
+           "console_inbox")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -39,10 +40,15 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url, "DATABASE_URL is required"
         pool = ConnectionPool(settings.database_url, min_size=2, max_size=16, open=True)
-        app.state.wiring = Wiring(settings, pool, DirectoryCache(pool), CaseRepository(pool))
+        apool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=16,
+                                    kwargs={"autocommit": True}, open=False)
+        await apool.open()
+        app.state.wiring = Wiring(settings, pool, DirectoryCache(pool), CaseRepository(pool),
+                                  apool=apool)
         try:
             yield
         finally:
+            await apool.close()
             pool.close()
 
     app = FastAPI(title="Shouwen intake", version="1.0.0", lifespan=lifespan,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -39,7 +40,7 @@ from services.domain.language import find_brush_off
 from services.intake import access, models
 from services.intake import payloads as p
 from services.intake.errors import CommandRefused, NotPermitted
-from services.intake.register import Inquiry, Receipt, register_inquiry
+from services.intake.register import Inquiry, Receipt, register_inquiry, register_inquiry_async
 
 SOURCE = "urn:shouwen:intake"
 
@@ -72,6 +73,12 @@ def load_visible(repo: CaseRepository, conn: psycopg.Connection, directory: Dire
 def register(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
              actor: Person, body: models.RegisterInquiry) -> Receipt:
     return register_inquiry(repo, conn, actor, Inquiry(**body.model_dump()), source=SOURCE)
+
+
+async def register_async(repo: CaseRepository, conn: psycopg.AsyncConnection[Any],
+                         actor: Person, body: models.RegisterInquiry) -> Receipt:
+    return await register_inquiry_async(repo, conn, actor, Inquiry(**body.model_dump()),
+                                        source=SOURCE)
 
 
 Build = Callable[[Loaded], EventPayload]

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from services.calendar.cache import CalendarCache
@@ -42,6 +42,8 @@ class Wiring:
     repo: CaseRepository
     verified: dict[str, tuple[dict[str, Any], float]] = field(default_factory=dict)
     calendars: CalendarCache = field(default_factory=CalendarCache)  # units' working days
+    # asyncio pool of autocommit connections, opened in the app's event loop: registering
+    apool: AsyncConnectionPool | None = None
 
 
 VERIFIED_FOR = 60.0

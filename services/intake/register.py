@@ -7,11 +7,12 @@ duty and contact go on the receipt, because the inquirer must be told them (å‘Šç
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import uuid6
 
-from events import new_event
+from events import CloudEvent, new_event
 from events.case import CaseReceived
 from events.fields import Channel
 from services.cases.repository import CaseRepository, new_access_code
@@ -55,9 +56,32 @@ def register_inquiry(
     """Open a case inside the caller's transaction; ``actor`` defaults to the first
     responder (an online submission names the inquirer instead: it takes the receipt
     number first, ``repo.next_receipt_number(conn)``, to write ``inquirer:<receipt>``)."""
-    case_id = f"C-{uuid6.uuid7().hex}"
     receipt_number = receipt_number or repo.next_receipt_number(conn)
-    access_code = new_access_code()
+    event, receipt = received_event(first_responder, inquiry, receipt_number, actor, source)
+    repo.open_case(event, receipt.access_code, conn)
+    return receipt
+
+
+async def register_inquiry_async(
+    repo: CaseRepository,
+    conn: psycopg.AsyncConnection[Any],
+    first_responder: Person,
+    inquiry: Inquiry,
+    *,
+    source: str = "urn:shouwen:intake",
+) -> Receipt:
+    """``register_inquiry`` on an async connection; on an autocommit one the case is
+    committed when this returns (one statement)."""
+    receipt_number = await repo.next_receipt_number_async(conn)
+    event, receipt = received_event(first_responder, inquiry, receipt_number, None, source)
+    await repo.open_case_async(event, receipt.access_code, conn)
+    return receipt
+
+
+def received_event(first_responder: Person, inquiry: Inquiry, receipt_number: str,
+                   actor: str | None, source: str) -> tuple[CloudEvent, Receipt]:
+    """The case's received event and the receipt to give the inquirer."""
+    case_id = f"C-{uuid6.uuid7().hex}"
     staff = first_responder.staff
     payload = CaseReceived(
         channel=inquiry.channel,
@@ -76,8 +100,8 @@ def register_inquiry(
         first_responder_duty=staff.duty,
         first_responder_contact=staff.contact,
     )
-    event = new_event(payload, subject=case_id, actor=actor or f"staff:{staff.id}", source=source)
-    event = event.model_copy(update={"correlationid": event.id})
-    repo.open_case(event, access_code, conn)
-    return Receipt(case_id, receipt_number, access_code, staff.name, staff.duty, staff.contact,
-                   first_responder.unit.name)
+    event_id = uuid6.uuid7()
+    event = new_event(payload, subject=case_id, actor=actor or f"staff:{staff.id}",
+                      source=source, id=event_id, correlationid=event_id)
+    return event, Receipt(case_id, receipt_number, new_access_code(), staff.name, staff.duty,
+                          staff.contact, first_responder.unit.name)

@@ -1,8 +1,9 @@
 """CaseRepository.open_case: the received event, the index row and the access code commit
-together or not at all, whatever the connection's mode."""
+together or not at all, whatever the connection's mode (sync or async)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import psycopg
@@ -13,7 +14,7 @@ from events import new_event
 from events.case import CaseReceived
 from events.fields import Channel
 from services.cases.repository import CaseRepository
-from services.common.eventstore import WrongExpectedVersion
+from services.common.eventstore import GENESIS, EventStore, WrongExpectedVersion, chain_hash
 
 
 @pytest.fixture
@@ -75,5 +76,40 @@ def test_receipt_numbers_are_unique_across_repositories(pool):
     first, second = CaseRepository(pool), CaseRepository(pool)
     with pool.connection() as conn:
         numbers = [repo.next_receipt_number(conn) for _ in range(30) for repo in (first, second)]
+
+    assert len(set(numbers)) == 60
+
+
+def test_opening_a_case_on_an_async_autocommit_connection_is_one_atomic_statement(
+        pool, database_url):
+    repo = CaseRepository(pool)
+    event = received("C-3", "R4")
+
+    async def open_twice() -> None:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            state = await repo.open_case_async(event, "ABCD234567", conn)
+            assert (state.version, state.receipt_number) == (1, "R4")
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                await repo.open_case_async(received("C-3", "R5"), "EFGH234567", conn)
+
+    asyncio.run(open_twice())
+
+    assert counts(database_url, "C-3") == (1, 1, 1)
+    stored = EventStore(pool).read_stream("C-3")
+    assert [r.event.id for r in stored] == [event.id]
+    assert stored[0].prev_hash == GENESIS
+    assert stored[0].hash == chain_hash(GENESIS, stored[0].event)  # as the store chains
+
+
+def test_receipt_numbers_are_unique_across_sync_and_async_takers(pool, database_url):
+    repo = CaseRepository(pool)
+
+    async def take(n: int) -> list[str]:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+            return [await repo.next_receipt_number_async(conn) for _ in range(n)]
+
+    with pool.connection() as conn:
+        numbers = [repo.next_receipt_number(conn) for _ in range(15)]
+    numbers += asyncio.run(take(45))  # the sync block's last 5, then two blocks of its own
 
     assert len(set(numbers)) == 60
