@@ -6,7 +6,7 @@
     baseline  a faust agent on that topic doing no work (``events()`` + ``ack``, as the
               routing agent iterates), timed inside the process from its first message to
               its Nth: same consumer technology, no decoding, no database
-    routing   ``python -m services.routing`` (the faust worker, batches of up to 500 in one
+    routing   ``python -m services.routing`` (the faust worker, batches of up to 1000 in one
               transaction, decisions of a batch appended with one append_many) routes the
               same N; the rate is what was handled between the start of the first
               transaction and the start of the last (inbox processed_at), over that span;
@@ -18,7 +18,7 @@
     single    the same with ``--batch-size 1`` (one transaction per message: faust_base's
               inbox_agent) over N/5 fresh cases on a fresh topic, for comparison
     ceiling   N more cases whose decisions are worked out first, then only appended,
-              500 per transaction: through CaseRepository.append_many (what routing does),
+              BATCH per transaction: through CaseRepository.append_many (what routing does),
               and case by case through CaseRepository.append; what the store allows any
               router, whatever its consumer
 
@@ -60,13 +60,14 @@ from services.domain.case import fold
 from services.intake.register import Inquiry, register_inquiry
 from services.relay.relay import run as run_relay
 from services.routing.router import OpenCounts, Router
+from services.routing.worker import BATCH_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "deploy" / "demo" / "directory.yaml"
 EVENTS = 5_000
 QUICK_EVENTS = 300
 ROUNDS = 3
-BATCH = 500  # the routing worker's default batch size
+BATCH = BATCH_SIZE  # the routing worker's default batch size
 QUICK_BATCH = 100  # 300 events in one batch could not be timed
 SINGLE_SHARE = 5  # the one-by-one run routes a fifth as many (it is that much slower)
 PARTITIONS = 6
@@ -112,7 +113,7 @@ def city(settings: Settings) -> DirectoryIndex:
 
 
 def register(settings: Settings, n: int) -> list[CloudEvent]:
-    """``n`` received cases in the store, 500 per transaction; their received events."""
+    """``n`` received cases in the store, BATCH per transaction; their received events."""
     directory, mix = city(settings), cycle(MIX)
     received: list[CloudEvent] = []
     with ConnectionPool(str(settings.database_url), min_size=1, max_size=1) as pool:

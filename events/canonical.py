@@ -7,13 +7,16 @@ Speed: the ``rfc8785`` package is pure Python (~30 µs an event). For documents 
 of strings, booleans, nulls, integers within ±(2^53 - 1), lists and objects with ASCII keys
 — every Shouwen payload — orjson with sorted keys produces the very same bytes (RFC 8785
 then reduces to: sorted keys, no whitespace, minimal escapes, UTF-8), ten times faster.
-Floats besides (a classification's confidence): orjson for all but the numbers, rfc8785
-for each number. Any other document takes the reference path. A property test holds the
-paths equal.
+Floats besides (a classification's confidence): each float value is looked at once (and
+remembered): orjson writes most as rfc8785 does (the shortest round-trip digits); 1.0 is
+written as the integer 1; the rest (1e21, 1e-7) get rfc8785's text spliced into orjson's
+output. Any other document takes the reference path. One walk decides; a property test
+holds the paths equal.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -40,76 +43,82 @@ def canonical_dict(event: CloudEvent) -> dict[str, Any]:
 
 
 _SAFE_INT = 2**53 - 1
-
-
-def _plain(value: Any) -> bool:
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return -_SAFE_INT <= value <= _SAFE_INT
-    if kind is dict:
-        return all(type(k) is str and k.isascii() and _plain(v) for k, v in value.items())
-    if kind is list:
-        return all(_plain(v) for v in value)
-    return False
+_NOT_PLAIN = object()
+# A float orjson would write otherwise than rfc8785 and that is not an integer either
+# (1e21, 1e-7): a marker string in orjson's output, replaced by rfc8785's text; a marker's
+# text occurring in the document otherwise (its count is not 1) leaves it to the reference.
+_MARK = "\x00rfc8785 float {}\x00"
 
 
 def canonical_json(document: Any) -> bytes:
     """RFC 8785 bytes of ``document``."""
-    if _plain(document):
+    marked: list[bytes] = []
+    plain = _plain(document, marked)
+    if plain is not _NOT_PLAIN:
         try:
-            return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+            out = orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # e.g. a lone surrogate: let the reference decide
-            pass
-    else:
-        spliced = _with_floats(document)
-        if spliced is not None:
-            return spliced
+            return rfc8785.dumps(document)
+        for i, number in enumerate(marked):
+            mark = orjson.dumps(_MARK.format(i))
+            if out.count(mark) != 1:
+                return rfc8785.dumps(document)
+            out = out.replace(mark, number)
+        return out
     return rfc8785.dumps(document)
 
 
-# Plain but for floats (a classification's confidence): each float is written by rfc8785
-# itself into orjson's output, in place of a marker string; a marker's text occurring in
-# the document otherwise (its count is not 1) leaves the document to the reference path.
-_NOT_PLAIN = object()
-_MARK = "\x00rfc8785 float {}\x00"
-
-
-def _with_floats(document: Any) -> bytes | None:
-    floats: list[float] = []
-    masked = _masked(document, floats)
-    if masked is _NOT_PLAIN or not floats:
-        return None
-    try:
-        out = orjson.dumps(masked, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:
-        return None
-    for i, number in enumerate(floats):
-        mark = orjson.dumps(_MARK.format(i))
-        if out.count(mark) != 1:
-            return None
-        out = out.replace(mark, rfc8785.dumps(number))
-    return out
-
-
-def _masked(value: Any, floats: list[float]) -> Any:
+def _plain(value: Any, marked: list[bytes]) -> Any:
+    """One walk: ``value`` as orjson may write it (itself, unless a float had to be put as
+    rfc8785 writes it: then copies of the containers on its path), or _NOT_PLAIN."""
     kind = type(value)
-    if kind is float:
-        floats.append(value)
-        return _MARK.format(len(floats) - 1)
     if kind is dict:
-        out = {}
+        out = None
         for k, v in value.items():
-            item = _masked(v, floats)
-            if type(k) is not str or not k.isascii() or item is _NOT_PLAIN:
+            if type(k) is not str or not k.isascii():
                 return _NOT_PLAIN
-            out[k] = item
-        return out
+            kv = type(v)
+            if kv is str or kv is bool or v is None:
+                continue
+            item = _plain(v, marked)
+            if item is not v:
+                if item is _NOT_PLAIN:
+                    return _NOT_PLAIN
+                out = out if out is not None else dict(value)
+                out[k] = item
+        return value if out is None else out
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if -_SAFE_INT <= value <= _SAFE_INT else _NOT_PLAIN
+    if kind is float:
+        how = _float_as(value.hex())  # hex: -0.0 and 0.0 are not one key
+        if type(how) is bytes:
+            marked.append(how)
+            return _MARK.format(len(marked) - 1)
+        return value if how is None else how
     if kind is list:
-        items = [_masked(v, floats) for v in value]
-        return _NOT_PLAIN if any(i is _NOT_PLAIN for i in items) else items
-    return value if _plain(value) else _NOT_PLAIN
+        items = [_plain(v, marked) for v in value]
+        if any(i is _NOT_PLAIN for i in items):
+            return _NOT_PLAIN
+        return value if all(i is v for i, v in zip(items, value, strict=True)) else items
+    return _NOT_PLAIN
+
+
+@lru_cache(maxsize=4096)
+def _float_as(bits: str) -> Any:
+    """How a float goes to orjson: None (as it is: orjson writes rfc8785's text), an int
+    (1.0 is written "1"), rfc8785's bytes (to be spliced in), or _NOT_PLAIN (NaN, inf)."""
+    number = float.fromhex(bits)
+    try:
+        text = rfc8785.dumps(number)
+    except rfc8785.CanonicalizationError:
+        return _NOT_PLAIN
+    if orjson.dumps(number) == text:
+        return None
+    if number.is_integer() and abs(number) <= _SAFE_INT and orjson.dumps(int(number)) == text:
+        return int(number)
+    return text
 
 
 def canonical_bytes(event: CloudEvent) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from uuid import UUID
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 ACTOR_RE = re.compile(r"^(staff|inquirer|service|system):[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+_TYPE_RE = re.compile(r"^shouwen\.[a-z_.]+\.v[0-9]+$")
 
 
 def _check_actor(value: str) -> str:
@@ -51,7 +53,7 @@ class CloudEvent(BaseModel):
     specversion: Literal["1.0"] = "1.0"
     id: UUID
     source: str = Field(min_length=1)
-    type: str = Field(pattern=r"^shouwen\.[a-z_.]+\.v[0-9]+$")
+    type: str = Field(pattern=_TYPE_RE.pattern)
     subject: Subject
     time: UtcTime
     datacontenttype: Literal["application/json"] = "application/json"
@@ -63,7 +65,26 @@ class CloudEvent(BaseModel):
     data: dict[str, Any]
 
     def with_sequence(self, sequence: int) -> CloudEvent:
-        return self.model_copy(update={"sequence": sequence})
+        """A copy stamped with its stream version (``model_copy(update=...)``, which the
+        store calls for every event, without its generic work)."""
+        return _built(
+            {**self.__dict__, "sequence": sequence}, self.__pydantic_fields_set__ | _SEQUENCE
+        )
+
+
+_SEQUENCE = frozenset({"sequence"})
+_NEW_EVENT_FIELDS = frozenset({"id", "source", "type", "subject", "time", "dataschema", "actor",
+                               "causationid", "correlationid", "data"})
+
+
+def _built(fields: dict[str, Any], fields_set: set[str] | frozenset[str]) -> CloudEvent:
+    """A CloudEvent of values known to be valid, as pydantic's own copy makes one."""
+    event = CloudEvent.__new__(CloudEvent)
+    object.__setattr__(event, "__dict__", fields)
+    object.__setattr__(event, "__pydantic_fields_set__", set(fields_set))
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event
 
 
 def schema_uri(event_type: str) -> str:
@@ -81,17 +102,50 @@ def new_event(
     time: datetime | None = None,
     id: UUID | None = None,
 ) -> CloudEvent:
-    """Wrap a payload in an envelope with a fresh time-ordered (v7) id."""
+    """Wrap a payload in an envelope with a fresh time-ordered (v7) id.
+
+    The payload is a validated model and its dump plain JSON, so when every envelope value
+    passes the checks CloudEvent's validation would make (``_valid_envelope``: the same
+    patterns), the event is built without validating it again; otherwise the validating
+    constructor runs and says what is wrong."""
     event_type = type(payload).event_type
-    return CloudEvent(
-        id=id or uuid6.uuid7(),
-        source=source,
-        type=event_type,
-        subject=subject,
-        time=time or datetime.now(UTC),
-        dataschema=schema_uri(event_type),
-        actor=actor,
-        causationid=causationid,
-        correlationid=correlationid,
-        data=payload.model_dump(mode="json"),
-    )
+    fields: dict[str, Any] = {
+        "id": id or uuid6.uuid7(), "source": source, "type": event_type, "subject": subject,
+        "time": time or datetime.now(UTC), "dataschema": schema_uri(event_type),
+        "actor": actor, "causationid": causationid, "correlationid": correlationid,
+        "data": payload.model_dump(mode="json"),
+    }
+    if not _valid_envelope(fields):
+        return CloudEvent(**fields)
+    return _built({"specversion": "1.0", "id": fields["id"], "source": source,
+                   "type": event_type, "subject": subject,
+                   "time": fields["time"].astimezone(UTC), "datacontenttype": "application/json",
+                   "dataschema": fields["dataschema"], "actor": actor, "causationid": causationid,
+                   "correlationid": correlationid, "sequence": None, "data": fields["data"]},
+                  _NEW_EVENT_FIELDS)
+
+
+def _valid_envelope(f: dict[str, Any]) -> bool:
+    return (type(f["id"]) in _UUIDS and _plain_str(f["source"]) and bool(f["source"])
+            and _plain_str(f["subject"]) and SUBJECT_RE.fullmatch(f["subject"]) is not None
+            and _valid_type(f["type"]) and _plain_str(f["actor"]) and _valid_actor(f["actor"])
+            and type(f["time"]) is datetime and f["time"].tzinfo is not None
+            and all(type(f[k]) in _UUIDS or f[k] is None for k in ("causationid",
+                                                                 "correlationid")))
+
+
+_UUIDS = (UUID, uuid6.UUID)
+
+
+def _plain_str(value: Any) -> bool:
+    return type(value) is str
+
+
+@lru_cache(maxsize=256)
+def _valid_type(event_type: str) -> bool:
+    return _TYPE_RE.fullmatch(event_type) is not None  # as pydantic's (Rust) pattern
+
+
+@lru_cache(maxsize=1024)
+def _valid_actor(actor: str) -> bool:
+    return ACTOR_RE.match(actor) is not None  # as _check_actor

@@ -279,7 +279,7 @@ def directory_load(
 
 @app.command()
 def routing(
-    batch_size: int = typer.Option(500, min=1, help="Messages per transaction (1: one each)."),
+    batch_size: int = typer.Option(1000, min=1, help="Messages per transaction (1: one each)."),
 ) -> None:
     """Run the routing worker (faust): classify each received case against the matter
     catalogue and refer it to a handler, or escalate it when unclear (请示领导)."""

@@ -104,13 +104,6 @@ _INSERT_INTO = (
     " causation_id, correlation_id, data, prev_hash, hash)"
 )
 _INSERT_ONE = _INSERT_INTO + " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-# Many rows in one statement (one array per column, sent binary: text arrays of JSON
-# need slow quoting), so that it is atomic on its own.
-_INSERT_MANY = _INSERT_INTO + (
-    " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int[], %b::text[], %b::text[],"
-    " %b::timestamptz[], %b::text[], %b::text[], %b::uuid[], %b::uuid[], %b::jsonb[],"
-    " %b::bytea[], %b::bytea[])"
-)
 # The common case in one statement: one event, at a known expected version. The previous
 # event's hash is read and the chain hash computed (sha256(prev || canonical bytes)) inside
 # the INSERT; no row comes back when the stream is not at the expected version (the
@@ -133,16 +126,17 @@ _HEADS_AND_KNOWN = (
     " UNION ALL SELECT stream_id, version, NULL, event_id FROM events"
     " WHERE event_id = ANY(%s::uuid[])"
 )
-# append_many's rows as one JSON array (orjson: far less Python per row than binary arrays
-# of 13 columns); hashes in hex. Conflicting rows are skipped and seen missing from RETURNING.
-_INSERT_JSON = _INSERT_INTO + (
+# Many rows in one statement (so that it is atomic on its own), as one JSON array (orjson:
+# far less Python per row than binary arrays of 13 columns); hashes in hex. append_many's
+# conflicting rows are skipped and seen missing from RETURNING.
+_INSERT_ROWS = _INSERT_INTO + (
     " SELECT event_id, stream_id, version, type, source, time, dataschema, actor,"
     " causation_id, correlation_id, data, decode(prev_hash, 'hex'), decode(hash, 'hex')"
     " FROM jsonb_to_recordset(%s) AS r(event_id uuid, stream_id text, version integer,"
     " type text, source text, time timestamptz, dataschema text, actor text,"
     " causation_id uuid, correlation_id uuid, data jsonb, prev_hash text, hash text)"
-    " ON CONFLICT DO NOTHING RETURNING event_id, position, recorded_at"
 )
+_INSERT_JSON = _INSERT_ROWS + " ON CONFLICT DO NOTHING RETURNING event_id, position, recorded_at"
 # One round trip for "were any of these ids appended already?" and the stream head.
 _KNOWN_AND_HEAD = (
     "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%s)), h.version, h.hash"
@@ -263,18 +257,12 @@ class EventStore:
         version, prev = (head[1], bytes(head[2])) if head[1] is not None else (0, GENESIS)
         if expected_version is not None and expected_version != version:
             raise WrongExpectedVersion(stream_id, expected_version, version)
-        rows, stamped = [], []
-        for event in events:
-            version += 1
-            event = event.with_sequence(version)
-            digest = chain_hash(prev, event)
-            rows.append(_insert_params(event, prev, digest))
-            stamped.append((event, prev, digest))
-            prev = digest
-        inserted = _insert(c, rows, atomic)
-        if inserted != len(rows):
-            return self._lost_race(c, stream_id, ids, expected_version, version - len(rows),
-                                   inserted)
+        stamped = _chained(events, version, prev)
+        version += len(stamped)
+        inserted = _insert(c, stamped, atomic)
+        if inserted != len(stamped):
+            return self._lost_race(c, stream_id, ids, expected_version,
+                                   version - len(stamped), inserted)
         now = datetime.now().astimezone()
         return [RecordedEvent(e, 0, d, p, now) for e, p, d in stamped]
 
@@ -588,7 +576,7 @@ def _append_one_chained(
         "id": event.id, "stream": event.subject, "version": version, "type": event.type,
         "source": event.source, "time": event.time, "dataschema": event.dataschema,
         "actor": event.actor, "causation": event.causationid,
-        "correlation": event.correlationid, "data": Jsonb(event.data),
+        "correlation": event.correlationid, "data": Jsonb(event.data, dumps=_orjson),
         "canonical": canonical_bytes(event), "genesis": GENESIS,
     }
     sql = _INSERT_CHAINED + (" ON CONFLICT DO NOTHING" if not atomic else "")
@@ -602,14 +590,14 @@ def _append_one_chained(
     return RecordedEvent(event, row[0], bytes(row[2]), bytes(row[1]), row[3])
 
 
-def _insert(c: psycopg.Connection, rows: list[tuple[Any, ...]], atomic: bool) -> int:
-    """Insert ``rows`` with one statement; return how many went in. ``atomic`` (autocommit,
+def _insert(c: psycopg.Connection, stamped: _Planned, atomic: bool) -> int:
+    """Insert the rows with one statement; return how many went in. ``atomic`` (autocommit,
     no transaction open): the statement is its own transaction, so a conflict fails it
     whole and nothing goes in. Otherwise conflicting rows are skipped (ON CONFLICT DO
     NOTHING: no savepoint, no aborted transaction) and the caller sees fewer rows."""
     sql, params = (
-        (_INSERT_ONE, rows[0]) if len(rows) == 1
-        else (_INSERT_MANY, [list(column) for column in zip(*rows, strict=True)])
+        (_INSERT_ONE, _insert_params(*stamped[0])) if len(stamped) == 1
+        else (_INSERT_ROWS, (Jsonb([_json_row(*r) for r in stamped], dumps=_orjson),))
     )
     if not atomic:
         return c.execute(sql + " ON CONFLICT DO NOTHING", params).rowcount
@@ -631,7 +619,7 @@ def _insert_params(event: CloudEvent, prev: bytes, digest: bytes) -> tuple[Any, 
         event.actor,
         event.causationid,
         event.correlationid,
-        Jsonb(event.data),
+        Jsonb(event.data, dumps=_orjson),
         prev,
         digest,
     )

@@ -82,6 +82,7 @@ class _Catalogue:
     matters: tuple[Matter, ...]
     users: dict[str, tuple[int, ...]]  # term -> indexes of the matters using it
     letters: tuple[tuple[str, frozenset[str], Counter[str]], ...]  # loose-pass terms
+    by_first: dict[str, tuple[int, ...]]  # a character -> the loose-pass terms it begins
     # at every position, the longest term starting there (a lookahead, so matches overlap)
     pattern: re.Pattern[str]
 
@@ -95,9 +96,13 @@ def _catalogue(directory: DirectoryIndex) -> _Catalogue:
         for term in {normalise(t) for t in (*matter.keywords, matter.name)} - {""}:
             users.setdefault(term, []).append(i)
     letters = tuple((t, frozenset(t), Counter(t)) for t in users if len(t) >= LOOSE_MIN_LENGTH)
+    by_first: dict[str, list[int]] = {}
+    for i, (term, _, _) in enumerate(letters):
+        by_first.setdefault(term[0], []).append(i)
     longest_first = sorted(users, key=lambda t: (-len(t), t))
     pattern = re.compile("(?=(" + "|".join(map(re.escape, longest_first)) + "))")
-    return _Catalogue(matters, {t: tuple(ms) for t, ms in users.items()}, letters, pattern)
+    return _Catalogue(matters, {t: tuple(ms) for t, ms in users.items()}, letters,
+                      {c: tuple(ts) for c, ts in by_first.items()}, pattern)
 
 
 def _surviving_terms(text: str, pattern: re.Pattern[str]) -> set[str]:
@@ -125,9 +130,14 @@ def _score(catalogue: _Catalogue, found: dict[str, int]) -> Scores:
 
 
 def _loose(text: str, catalogue: _Catalogue) -> dict[str, int]:
+    """Only terms whose first character occurs in the text can have all of theirs there."""
     chars, have = frozenset(text), Counter(text)
-    return {t: len(t) - 1 for t, kinds, need in catalogue.letters
-            if kinds <= chars and not need - have}
+    found: dict[str, int] = {}
+    for i in sorted(i for c in chars for i in catalogue.by_first.get(c, ())):
+        term, kinds, need = catalogue.letters[i]
+        if kinds <= chars and not need - have:
+            found[term] = len(term) - 1
+    return found
 
 
 def classify(matter_text: str, directory: DirectoryIndex) -> Classification:

@@ -26,6 +26,7 @@ for one transaction and counts the referrals made in it, so a batch spreads its 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -87,6 +88,17 @@ class RoutingConflict(RuntimeError):
 
 def decision_id(received_id: uuid.UUID, index: int) -> uuid.UUID:
     return uuid.uuid5(DECISIONS, f"{received_id}/{index}")
+
+
+def decision_ids(received_id: uuid.UUID, n: int) -> list[uuid.UUID]:
+    """``[decision_id(received_id, i) for i in range(n)]``, the common prefix hashed once."""
+    prefix = hashlib.sha1(DECISIONS.bytes + f"{received_id}/".encode())
+    ids = []
+    for i in range(n):
+        digest = prefix.copy()
+        digest.update(str(i).encode())
+        ids.append(uuid.UUID(bytes=digest.digest()[:16], version=5))
+    return ids
 
 
 class OpenCounts:
@@ -230,9 +242,8 @@ class Router:
         correlation = received.correlationid or received.id
         return [
             new_event(p, subject=received.subject, actor=ACTOR, source=SOURCE,
-                      causationid=received.id, correlationid=correlation,
-                      id=decision_id(received.id, i))
-            for i, p in enumerate(payloads)
+                      causationid=received.id, correlationid=correlation, id=id)
+            for p, id in zip(payloads, decision_ids(received.id, len(payloads)), strict=True)
         ]
 
 

@@ -1,0 +1,71 @@
+"""The hot paths that skip pydantic's generic work build exactly what the validating
+constructor builds, and refuse exactly what it refuses."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from events import CloudEvent, new_event
+from events.case import CaseClassified, ClassificationMethod, Jurisdiction
+from services.domain.case import CaseState, Status, _evolve
+from services.routing.router import decision_id, decision_ids
+
+PAYLOAD = CaseClassified(
+    matter_type_code="M-1", matter_type_name="补办社保卡", jurisdiction=Jurisdiction.own_unit,
+    handling_unit_id="U-1", handling_section_id="S-1", method=ClassificationMethod.catalogue,
+    confidence=1.0,
+)
+BEIJING = timezone(timedelta(hours=8))
+
+
+def validated(event: CloudEvent) -> CloudEvent:
+    """The same event through the validating constructor."""
+    return CloudEvent(**{name: getattr(event, name) for name in event.model_fields_set})
+
+
+def test_new_event_equals_the_validated_event_field_for_field():
+    event = new_event(PAYLOAD, subject="C-20261127-1", actor="service:routing",
+                      causationid=uuid.uuid4(), time=datetime(2026, 11, 27, 9, tzinfo=BEIJING))
+    twin = validated(event)
+    assert event == twin
+    assert list(event.__dict__) == list(twin.__dict__)
+    assert event.model_fields_set == twin.model_fields_set
+    assert event.time.tzinfo is not None and event.time.utcoffset() == timedelta(0)
+    assert event.model_dump_json() == twin.model_dump_json()
+
+
+@pytest.mark.parametrize("bad", [
+    {"subject": "C-1\n"}, {"subject": ""}, {"subject": "有空格 的"},
+    {"actor": "bob"}, {"actor": "staff:"}, {"source": ""},
+    {"time": datetime(2026, 11, 27, 9)},  # no timezone
+    {"causationid": "not-a-uuid"},
+])
+def test_new_event_refuses_what_the_constructor_refuses(bad):
+    fields = {"subject": "C-1", "actor": "service:routing", **bad}
+    with pytest.raises(ValidationError):
+        new_event(PAYLOAD, **fields)
+
+
+def test_with_sequence_is_model_copy_with_the_sequence():
+    event = new_event(PAYLOAD, subject="C-1", actor="service:routing")
+    stamped = event.with_sequence(7)
+    assert stamped == event.model_copy(update={"sequence": 7})
+    assert stamped.model_fields_set == event.model_fields_set | {"sequence"}
+    assert event.sequence is None and stamped.sequence == 7
+
+
+def test_evolve_is_dataclasses_replace():
+    state = CaseState(case_id="C-1", version=2, units=("U-1",))
+    changes = {"status": Status.in_handling, "handler_id": "S-9", "version": 3}
+    assert _evolve(state, changes) == replace(state, **changes)
+    assert state.status is Status.received  # the original is untouched
+
+
+def test_decision_ids_are_the_one_by_one_ids():
+    received = uuid.uuid4()
+    assert decision_ids(received, 12) == [decision_id(received, i) for i in range(12)]
