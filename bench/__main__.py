@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few events: a smoke test")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="run only bench/NAME_bench.py (e.g. --only relay); repeatable")
+                        help="only bench/NAME_bench.py (--only relay, --only append); repeatable")
     args = parser.parse_args(argv)
     only = [f"bench.{n}_bench" for n in args.only]
     # A plain kill must still stop the broker and drop the databases (the `finally`s).
@@ -112,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SHOUWEN_BENCH_QUICK"] = "1"
     with postgres() as admin_url:
         rows: list[dict[str, Any]] = []
-        if not only:
+        if not only or "bench.append_bench" in only:
             with fresh_database(admin_url) as url:
                 rows = append_bench.run(url, quick=args.quick)
-        for name in only or MODULES:
+        for name in [m for m in only or MODULES if m != "bench.append_bench"]:
             rows += module_rows(admin_url, name, args.quick)
         path = write_results(rows, admin_url, args.quick)
     print_table(rows)
