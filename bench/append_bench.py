@@ -5,6 +5,9 @@
     batch    8 writers, 100 events of one stream per append (one commit)
              vs the same rows in one multi-row INSERT (one JSON array of rows, as the store;
              the rows' JSON is built inside the timed loop, as the store builds its own)
+    processes  the single and batch runs again with each writer a process of its own (as
+             intake and routing replicas are), store and raw alike: no interpreter lock
+             shared by the 8 writers; both layouts carry the goals
     verify   ``verify_store`` over the store the two runs built (best of 3)
              vs sha256 over the same canonical bytes in a bare loop (best of 3)
 
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from typing import Any
 
 import psycopg
@@ -147,6 +152,66 @@ def append_figures(url: str, name: str, prefix: str, appends: int, size: int,
     return figure(name, store_rate, "events/s", raw_rate, goal_min=goal_min, goal_ratio=0.5)
 
 
+# -- writers as processes ---------------------------------------------------------------------
+START_MARGIN = 3.0  # seconds for every process to build its plan and connect before the start
+
+
+def _wait_until(at: float) -> float:
+    ready = time.time()
+    time.sleep(max(0.0, at - ready))
+    return ready
+
+
+def _store_process(url: str, prefix: str, w: int, appends: int, size: int, at: float
+                   ) -> tuple[float, float]:
+    plans = plan(prefix, w, appends, size)
+    store = EventStore(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        ready = _wait_until(at)
+        versions: dict[str, int] = {}
+        for case_id, events in plans:
+            version = versions.get(case_id, 0)
+            store.append(case_id, events, expected_version=version, conn=conn)
+            versions[case_id] = version + len(events)
+    return ready, time.time()
+
+
+def _raw_process(url: str, prefix: str, w: int, appends: int, size: int, at: float
+                 ) -> tuple[float, float]:
+    batches = raw_rows(plan(prefix, w, appends, size))
+    with psycopg.connect(url, autocommit=True) as conn:
+        ready = _wait_until(at)
+        for rows in batches:
+            if len(rows) == 1:
+                conn.execute(_RAW_ONE, rows[0])
+            else:
+                conn.execute(_RAW_MANY, (Jsonb([_row_json(r) for r in rows], dumps=_orjson),))
+    return ready, time.time()
+
+
+def in_processes(fn: Any, url: str, prefix: str, appends: int, size: int) -> float:
+    """Seconds from a common start to the last of WRITERS processes running ``fn``."""
+    with ProcessPoolExecutor(WRITERS, mp_context=get_context("spawn")) as pool:
+        pool.submit(time.sleep, 0).result()
+        at = time.time() + START_MARGIN + 0.25 * WRITERS
+        futures = [pool.submit(fn, url, prefix, w, appends, size, at) for w in range(WRITERS)]
+        spans = [f.result() for f in futures]
+    late = max(ready for ready, _ in spans) - at
+    if late > 0:
+        raise RuntimeError(f"a writer process was ready {late:.2f} s after the start")
+    return max(end for _, end in spans) - at
+
+
+def process_figures(url: str, name: str, prefix: str, appends: int, size: int,
+                    goal_min: float) -> dict[str, Any]:
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute(_RAW_TABLE)
+    events = WRITERS * appends * size
+    raw_rate = events / in_processes(_raw_process, url, prefix, appends, size)
+    store_rate = events / in_processes(_store_process, url, prefix, appends, size)
+    return figure(name, store_rate, "events/s", raw_rate, goal_min=goal_min, goal_ratio=0.5)
+
+
 def verify_figure(url: str) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True) as conn:
         while sequence_pass(conn, limit=20_000):
@@ -191,5 +256,9 @@ def run(pg_url: str, quick: bool = False) -> list[dict[str, Any]]:
                        singles, 1, goal_min=3_000),
         append_figures(pg_url, f"append, {BATCH} events per commit, {WRITERS} writers", "B",
                        batches, BATCH, goal_min=20_000),
+        process_figures(pg_url, f"append, 1 event per commit, {WRITERS} writer processes",
+                        "SP", singles, 1, goal_min=3_000),
+        process_figures(pg_url, f"append, {BATCH} events per commit, {WRITERS} writer processes",
+                        "BP", batches, BATCH, goal_min=20_000),
         verify_figure(pg_url),
     ]
