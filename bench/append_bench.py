@@ -250,7 +250,7 @@ def _canonical_blobs(url: str) -> list[bytes]:
 
 def run(pg_url: str, quick: bool = False) -> list[dict[str, Any]]:
     """``pg_url``: a migrated, empty database of its own."""
-    singles, batches = (25, 2) if quick else (1_500, 25)
+    singles, batches = (25, 2) if quick else (1_500, 100)
     return [
         append_figures(pg_url, f"append, 1 event per commit, {WRITERS} writers", "S",
                        singles, 1, goal_min=3_000),
