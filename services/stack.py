@@ -71,6 +71,8 @@ class Layout:
     ledger_host: str
     ledger: int
     relay_metrics: int
+    routing_metrics: int
+    ledger_metrics: int
     deadline_metrics: int
     notify_metrics: int
     exporter: int
@@ -94,6 +96,8 @@ class Layout:
             "SHOUWEN_INTAKE_HOST": self.host, "SHOUWEN_INTAKE_PORT": str(self.intake),
             "SHOUWEN_LEDGER_HOST": self.ledger_host, "SHOUWEN_LEDGER_PORT": str(self.ledger),
             "SHOUWEN_RELAY_METRICS_PORT": str(self.relay_metrics),
+            "SHOUWEN_ROUTING_METRICS_PORT": str(self.routing_metrics),
+            "SHOUWEN_LEDGER_METRICS_PORT": str(self.ledger_metrics),
             "SHOUWEN_DEADLINE_METRICS_PORT": str(self.deadline_metrics),
             "SHOUWEN_NOTIFY_METRICS_PORT": str(self.notify_metrics),
             "SHOUWEN_EXPORTER_PORT": str(self.exporter),
@@ -112,6 +116,8 @@ class Layout:
             ("intake", "SHOUWEN_INTAKE_PORT", self.intake),
             ("ledger", "SHOUWEN_LEDGER_PORT", self.ledger),
             ("relay metrics", "SHOUWEN_RELAY_METRICS_PORT", self.relay_metrics),
+            ("routing metrics", "SHOUWEN_ROUTING_METRICS_PORT", self.routing_metrics),
+            ("ledger-worker metrics", "SHOUWEN_LEDGER_METRICS_PORT", self.ledger_metrics),
             ("deadline-watch metrics", "SHOUWEN_DEADLINE_METRICS_PORT", self.deadline_metrics),
             ("notification metrics", "SHOUWEN_NOTIFY_METRICS_PORT", self.notify_metrics),
             ("exporter", "SHOUWEN_EXPORTER_PORT", self.exporter),
@@ -132,6 +138,7 @@ def layout(settings: Settings) -> Layout:
         host=settings.intake_host, intake=settings.intake_port,
         ledger_host=ledger.host, ledger=ledger.port,
         relay_metrics=settings.relay_metrics_port,
+        routing_metrics=settings.routing_metrics_port, ledger_metrics=ledger.metrics_port,
         deadline_metrics=_read(DeadlineSettings).metrics_port,
         notify_metrics=notify.metrics_port, exporter=_read(DashboardSettings).exporter_port,
         smtp=notify.mail_port, sms=notify.sms_port,
@@ -160,9 +167,9 @@ def services(settings: Settings, where: Layout | None = None) -> list[Service]:
     return [
         Service("relay", [*shouwen, "relay"], at.relay_metrics or None),
         Service("intake", [*shouwen, "intake"], at.intake),
-        Service("routing", [*shouwen, "routing"]),
+        Service("routing", [*shouwen, "routing"], at.routing_metrics or None),
         Service("ledger", [*shouwen, "ledger"], at.ledger),
-        Service("ledger-worker", [*shouwen, "ledger-worker"]),
+        Service("ledger-worker", [*shouwen, "ledger-worker"], at.ledger_metrics or None),
         Service("deadline-watch", [*shouwen, "deadline-watch"], at.deadline_metrics or None),
         Service("mail-server", [*shouwen, "mail-server", *mail]),
         Service("notification", [*shouwen, "notification"], at.notify_metrics or None),

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     relay_batch_size: int = 1000
     relay_idle_poll_seconds: float = 0.02
     relay_metrics_port: int = 9101
+    routing_metrics_port: int = Field(default=9102, ge=0, le=65535)  # 0: not served
 
     log_level: str = "INFO"
 

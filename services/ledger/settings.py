@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,4 +12,5 @@ class LedgerSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8001
+    metrics_port: int = Field(default=9107, ge=0, le=65535)  # the worker's /metrics (0: none)
     batch_size: int = 500  # the consumer's messages per transaction

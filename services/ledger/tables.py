@@ -17,7 +17,7 @@ run beside a live consumer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import psycopg
@@ -108,9 +108,10 @@ def truncate(conn: psycopg.Connection) -> None:
     conn.execute("TRUNCATE case_summary, ledger_rows")
 
 
-def apply_events(conn: psycopg.Connection, events: list[CloudEvent]) -> int:
+def apply_events(conn: psycopg.Connection, events: list[CloudEvent],
+                 on_gap: Callable[[], None] | None = None) -> int:
     """Apply a batch (in delivery order) inside the caller's transaction; returns how many
-    cases changed."""
+    cases changed. ``on_gap`` is called for every gap read from the store (metrics)."""
     by_case: dict[str, list[CloudEvent]] = {}
     for event in events:
         if is_case_event(event):
@@ -120,15 +121,15 @@ def apply_events(conn: psycopg.Connection, events: list[CloudEvent]) -> int:
     for case_id, case_events in by_case.items():
         view = views.get(case_id)
         for event in case_events:
-            view = advance(conn, view, event)
+            view = advance(conn, view, event, on_gap)
         if view is not None and view is not views.get(case_id):
             changed[case_id] = view
     save_views(conn, changed.values())
     return len(changed)
 
 
-def advance(conn: psycopg.Connection, view: CaseView | None,
-            event: Event) -> CaseView | None:
+def advance(conn: psycopg.Connection, view: CaseView | None, event: Event,
+            on_gap: Callable[[], None] | None = None) -> CaseView | None:
     """``view`` after ``event``: unchanged when that version is applied already; a gap
     before it (a message the topic no longer holds) is read from the store first."""
     if not is_case_event(event):
@@ -140,6 +141,8 @@ def advance(conn: psycopg.Connection, view: CaseView | None,
     if version > have + 1:
         log.warning("ledger: case %s jumps from version %d to %d; reading the gap from the"
                     " store", event.subject, have, version)
+        if on_gap is not None:
+            on_gap()
         for recorded in read_streams(conn, [event.subject]).get(event.subject, []):
             if have < (recorded.event.sequence or 0) < version:
                 view = project(view, recorded.event)

@@ -7,6 +7,8 @@
            inbox rows + tables.apply_events (load the touched cases' rows FOR UPDATE,
            advance each case in stream order, upsert); a failing batch is redone message by
            message, a message that still fails goes to the dead-letter topic
+      Prometheus metrics (services.ledger.metrics) on SHOUWEN_LEDGER_METRICS_PORT (9107;
+      0: none), served once the app starts
     main()    ``python -m services.ledger.worker`` / ``shouwen ledger-worker``
 
 Idempotent twice over: the inbox absorbs a redelivered message, and each case row's
@@ -16,40 +18,63 @@ version skips what is applied already (e.g. by ``shouwen rebuild`` running meanw
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
 import faust
 import psycopg
+from prometheus_client import CollectorRegistry
 
 from events import CloudEvent
 from services.common.faust_base import inbox_agent, make_app, run_worker
 from services.common.settings import Settings, get_settings
+from services.ledger.metrics import LedgerMetrics, ledger_metrics
+from services.ledger.settings import LedgerSettings
 from services.ledger.tables import apply_events
 from services.routing.faust_batch import batch_agent
+from services.routing.metrics import serve_metrics
 
 CONSUMER = "ledger"
 BATCH_SIZE = 500
 BATCH_WAIT = 0.05
 
 
-def handle(conn: psycopg.Connection, event: CloudEvent) -> None:
-    apply_events(conn, [event])
+class Projector:
+    """The consumer's handlers, counting the gaps they fill from the store."""
+
+    def __init__(self, metrics: LedgerMetrics | None = None) -> None:
+        self.on_gap = metrics.gap_fills.inc if metrics is not None else None
+
+    def handle(self, conn: psycopg.Connection, event: CloudEvent) -> None:
+        apply_events(conn, [event], self.on_gap)
+
+    def handle_batch(self, conn: psycopg.Connection, events: list[CloudEvent]) -> None:
+        apply_events(conn, events, self.on_gap)
 
 
-def handle_batch(conn: psycopg.Connection, events: list[CloudEvent]) -> None:
-    apply_events(conn, events)
-
-
-def build_app(settings: Settings, batch_size: int = BATCH_SIZE, **overrides: Any) -> faust.App:
+def build_app(settings: Settings, batch_size: int = BATCH_SIZE,
+              registry: CollectorRegistry | None = None,
+              metrics_port: int | None = None, **overrides: Any) -> faust.App:
+    """``registry``: where the metrics go (a fresh one if not given), served on
+    ``metrics_port`` (default: SHOUWEN_LEDGER_METRICS_PORT)."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, not {batch_size}")
+    port = LedgerSettings().metrics_port if metrics_port is None else metrics_port
     app = make_app(settings, CONSUMER, **overrides)
+    registry = CollectorRegistry() if registry is None else registry
+    metrics = ledger_metrics(registry)
+    projector = Projector(metrics)
     if batch_size == 1:
-        inbox_agent(app, settings, CONSUMER, handle)
+        inbox_agent(app, settings, CONSUMER, projector.handle)
     else:
-        batch_agent(app, settings, CONSUMER, handle, handle_batch, max_size=batch_size,
-                    max_wait=BATCH_WAIT)
+        batch_agent(app, settings, CONSUMER, projector.handle, projector.handle_batch,
+                    max_size=batch_size, max_wait=BATCH_WAIT, observe=metrics.batch)
+
+    @app.task
+    async def _serve_metrics() -> None:
+        await asyncio.to_thread(serve_metrics, port, registry, "SHOUWEN_LEDGER_METRICS_PORT")
+
     return app
 
 

@@ -6,6 +6,7 @@
     timer:       every max_wait: the oldest pending waited max_wait? ─▶ flush, started as
                  a task (the timer itself returns at once; one flush runs at a time)
     flush:       (one at a time) BatchHandling.process in a worker thread: ONE transaction
+                 ─▶ observe(deliveries, outcomes, seconds) if given (metrics)
                  ─▶ then ack each event, so faust may commit past them
 
 Collector: a batch makes hundreds of thousands of short-lived objects (events, states,
@@ -34,6 +35,7 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import faust
@@ -41,7 +43,7 @@ from faust.types import AgentT, EventT, StreamT
 from psycopg_pool import ConnectionPool
 
 from services.common.consumer import Backoff, Handler, InboxHandling, Outcome, Stopped, required
-from services.common.deadletter import DeadLetters
+from services.common.deadletter import DeadLetters, Delivery
 from services.common.faust_base import delivery_of
 from services.common.settings import Settings
 from services.routing.batch import BatchHandler, BatchHandling
@@ -50,10 +52,15 @@ log = logging.getLogger(__name__)
 
 GC_THRESHOLD = 20_000  # allocations between young-generation collections (Python: 700)
 
+# Told of every finished batch, after its commit: (deliveries, their outcomes, seconds).
+Observer = Callable[[list[Delivery], list[Outcome], float], None]
+
 
 class Batcher:
-    def __init__(self, handling: BatchHandling, pool: ConnectionPool, max_size: int) -> None:
+    def __init__(self, handling: BatchHandling, pool: ConnectionPool, max_size: int,
+                 observe: Observer | None = None) -> None:
         self.handling, self.pool, self.max_size = handling, pool, max_size
+        self.observe = observe
         self.pending: list[EventT] = []
         self.since = 0.0
         self.stream: StreamT | None = None
@@ -109,7 +116,11 @@ class Batcher:
 
         def work() -> list[Outcome]:
             self.pool.open()
-            return self.handling.process(deliveries, self.pool.connection, stop=self.stop)
+            began = time.perf_counter()
+            outcomes = self.handling.process(deliveries, self.pool.connection, stop=self.stop)
+            if self.observe is not None:
+                self.observe(deliveries, outcomes, time.perf_counter() - began)
+            return outcomes
 
         try:
             return await asyncio.to_thread(work)
@@ -134,6 +145,7 @@ def batch_agent(
     max_size: int = 500,
     max_wait: float = 0.05,
     backoff: Backoff | None = None,
+    observe: Observer | None = None,
 ) -> AgentT:
     """Declare an agent on the case-events topic running ``batch_handler`` exactly-once in
     effect for consumer ``name``; ``handler`` is its one-message form (the fallback)."""
@@ -146,7 +158,7 @@ def batch_agent(
         db_url, min_size=1, max_size=2, open=False,
         kwargs={"autocommit": True, "application_name": f"shouwen-{name}"},
     )
-    batcher = Batcher(BatchHandling(single, batch_handler), pool, max_size)
+    batcher = Batcher(BatchHandling(single, batch_handler), pool, max_size, observe)
     channel = app.topic(settings.case_events_topic, key_serializer="raw",
                         value_serializer="raw", allow_empty=True)
 

@@ -45,6 +45,7 @@ from services.routing.rules import decide, section_staff
 
 if TYPE_CHECKING:
     from services.directory.index import DirectoryIndex
+    from services.routing.metrics import RoutingMetrics
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +148,16 @@ def case_events(
 
 class Router:
     def __init__(
-        self, repo: CaseRepository, directory: Callable[[], DirectoryIndex | None]
+        self, repo: CaseRepository, directory: Callable[[], DirectoryIndex | None],
+        metrics: RoutingMetrics | None = None,
     ) -> None:
-        self.repo, self.directory = repo, directory
+        self.repo, self.directory, self.metrics = repo, directory, metrics
 
     def handle(self, conn: psycopg.Connection, event: CloudEvent) -> None:
         if event.type == RECEIVED:
-            self.route(conn, event)
+            decided = self.route(conn, event)
+            if self.metrics is not None:
+                self.metrics.routed(1, decided)
 
     def handle_batch(self, conn: psycopg.Connection, events: list[CloudEvent]) -> None:
         """Route every received event of a batch in the caller's one transaction: the
@@ -187,8 +191,13 @@ class Router:
             event, _, decided = plans[case_id]
             _count(counts, decided, -1)
             again.append(event)
+            del plans[case_id]
+            self._conflict()
+        decisions = [e for _, _, d in plans.values() for e in d]
         for event in sorted(again, key=received.index):
-            self.route(conn, event, counts)
+            decisions += self.route(conn, event, counts)
+        if self.metrics is not None:
+            self.metrics.routed(len(received), decisions)
 
     def route(
         self,
@@ -215,11 +224,16 @@ class Router:
                 self.repo.append(state, events, conn)
             except WrongExpectedVersion:
                 log.info("case %s changed while routing it; looking again", received.subject)
+                self._conflict()
                 recorded = None
                 continue
             _count(counts, events, 1)
             return events
         raise RoutingConflict(f"case {received.subject} changed {ATTEMPTS} times while routing")
+
+    def _conflict(self) -> None:
+        if self.metrics is not None:
+            self.metrics.conflicts.inc()
 
     def _directory(self) -> DirectoryIndex:
         directory = self.directory()

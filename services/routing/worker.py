@@ -7,6 +7,8 @@
              inbox rows + routing's decisions; a failing batch is redone message by message
         └─ batch_size 1: the faust base's inbox_agent, one transaction per message
       a small psycopg pool of its own for the directory cache (re-read every few seconds)
+      Prometheus metrics (services.routing.metrics) on SHOUWEN_ROUTING_METRICS_PORT (9102;
+      0: none), served once the app starts
     main()    ``python -m services.routing [--batch-size N]`` / ``shouwen routing``
 
 Why batches: a transaction per message spends most of its time on the commit and the round
@@ -25,6 +27,7 @@ import sys
 from typing import Any
 
 import faust
+from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
 from services.cases.repository import CaseRepository
@@ -33,13 +36,16 @@ from services.common.faust_base import inbox_agent, make_app, run_worker
 from services.common.settings import Settings, get_settings
 from services.directory.index import DirectoryCache, DirectoryIndex
 from services.routing.faust_batch import batch_agent
+from services.routing.metrics import RoutingMetrics, routing_metrics, serve_metrics
 from services.routing.router import CONSUMER, Router
 
 BATCH_SIZE = 1000  # measured: a fifth more cases/s than 500 (bench/routing_bench.py)
 BATCH_WAIT = 0.05  # seconds a message may wait for its batch to fill
 
 
-def make_router(settings: Settings) -> tuple[Router, ConnectionPool]:
+def make_router(
+    settings: Settings, metrics: RoutingMetrics | None = None
+) -> tuple[Router, ConnectionPool]:
     """The router and the pool it reads the directory through (opened on first use)."""
     db_url, _ = required(settings)
     pool = ConnectionPool(
@@ -52,19 +58,28 @@ def make_router(settings: Settings) -> tuple[Router, ConnectionPool]:
         pool.open()
         return cache.get()
 
-    return Router(CaseRepository(pool), directory), pool
+    return Router(CaseRepository(pool), directory, metrics), pool
 
 
-def build_app(settings: Settings, batch_size: int = BATCH_SIZE, **overrides: Any) -> faust.App:
+def build_app(settings: Settings, batch_size: int = BATCH_SIZE,
+              registry: CollectorRegistry | None = None, **overrides: Any) -> faust.App:
+    """``registry``: where the metrics go (a fresh one if not given), served on the port."""
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, not {batch_size}")
     app = make_app(settings, CONSUMER, **overrides)
-    router, pool = make_router(settings)
+    registry = CollectorRegistry() if registry is None else registry
+    metrics = routing_metrics(registry)
+    router, pool = make_router(settings, metrics)
     if batch_size == 1:
         inbox_agent(app, settings, CONSUMER, router.handle)
     else:
         batch_agent(app, settings, CONSUMER, router.handle, router.handle_batch,
-                    max_size=batch_size, max_wait=BATCH_WAIT)
+                    max_size=batch_size, max_wait=BATCH_WAIT, observe=metrics.batch)
+
+    @app.task
+    async def _serve_metrics() -> None:
+        await asyncio.to_thread(serve_metrics, settings.routing_metrics_port, registry,
+                                "SHOUWEN_ROUTING_METRICS_PORT")
 
     @app.on_before_shutdown.connect
     async def _close(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
@@ -79,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
                         help="messages per transaction (1: one transaction per message)")
     args = parser.parse_args(argv)
-    settings = get_settings()
     try:
+        settings = get_settings()  # a bad SHOUWEN_ROUTING_METRICS_PORT: ValidationError
         app = build_app(settings, batch_size=args.batch_size)
-    except ValueError as exc:  # DATABASE_URL or KAFKA_BOOTSTRAP_SERVERS missing
+    except ValueError as exc:  # DATABASE_URL or KAFKA_BOOTSTRAP_SERVERS missing, bad setting
         print(f"error: {exc}", file=sys.stderr)
         return 2
     run_worker(app, loglevel=settings.log_level)

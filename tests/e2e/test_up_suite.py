@@ -158,9 +158,15 @@ def test_one_phone_inquiry_goes_through_every_service_of_up(up: Up):
                  "deadline-watch": f"{port(up, 'SHOUWEN_DEADLINE_METRICS_PORT')}/metrics",
                  "notification": f"{port(up, 'SHOUWEN_NOTIFY_METRICS_PORT')}/metrics",
                  "checkpoint": f"{port(up, 'SHOUWEN_CHECKPOINT_METRICS_PORT')}/metrics",
-                 "exporter": f"{exporter}/metrics"}
+                 "exporter": f"{exporter}/metrics",
+                 "routing": f"{port(up, 'SHOUWEN_ROUTING_METRICS_PORT')}/metrics",
+                 "ledger-worker": f"{port(up, 'SHOUWEN_LEDGER_METRICS_PORT')}/metrics"}
     for name, endpoint in answering.items():
         assert call(endpoint), name
+    counted = {"routing": r'^shouwen_routing_decisions_total\{kind="referred"\} [1-9]',
+               "ledger-worker": r"^shouwen_ledger_events_projected_total [1-9]"}
+    for name, line in counted.items():  # the case went through both workers
+        assert re.search(line, call(answering[name]), re.M), name
     with smtplib.SMTP("127.0.0.1", up.ports["SHOUWEN_NOTIFY_MAIL_PORT"], timeout=5) as smtp:
         assert smtp.noop()[0] == 250
     with pytest.raises(urllib.error.HTTPError):  # the SMS gateway answers (it takes POST only)

@@ -8,12 +8,15 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from events import upcast
 from events.kafka import from_kafka
 from services.common import bus
+from services.ledger.metrics import ledger_metrics
 from services.ledger.rebuild import rebuild_from_store, rebuild_from_topic
 from services.ledger.tables import apply_events
+from services.ledger.worker import Projector
 from services.relay.relay import run as run_relay
 from tests.integration.ledger_cases import append_cases
 
@@ -103,12 +106,14 @@ def test_a_gap_in_the_delivered_stream_is_read_from_the_store(settings, publishe
     url, events = published
     case_id = "case-00000"  # shape 0: 13 events
     mine = [e for e in events if e.subject == case_id]
-    with psycopg.connect(url) as conn, conn.transaction():
-        apply_events(conn, [mine[0], mine[-1]])  # versions 2..12 never delivered
+    registry = CollectorRegistry()
+    with psycopg.connect(url) as conn, conn.transaction():  # versions 2..12 never delivered
+        Projector(ledger_metrics(registry)).handle_batch(conn, [mine[0], mine[-1]])
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT version, status, rating FROM case_summary"
                            " WHERE case_id = %s", (case_id,)).fetchone()
     assert row == (13, "closed", "非常满意")
+    assert registry.get_sample_value("shouwen_ledger_gap_fills_total") == 1
 
 
 def test_summary_rows_name_the_missing_haves_and_the_stats_count_them(settings,

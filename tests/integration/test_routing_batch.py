@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
+from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
 from events import CloudEvent, new_event
@@ -19,6 +20,7 @@ from services.common.deadletter import DeadLetters, Delivery, header
 from services.directory.index import DirectoryIndex
 from services.intake.register import Inquiry, register_inquiry
 from services.routing.batch import BatchHandling
+from services.routing.metrics import routing_metrics
 from services.routing.router import CONSUMER, Router
 from tests.integration.faust_app_fixture import dead_letters, inbox_ids, received
 
@@ -132,10 +134,16 @@ def accepted(case_id: str) -> CloudEvent:
 def test_a_case_acted_on_during_a_batch_is_looked_at_again_and_the_rest_routed(pool, city):
     cases = [register(pool, city, "ZX005", "补办社保卡") for _ in range(3)]
     repo = ActsFirstOnOne(pool, cases[1].subject)
+    registry = CollectorRegistry()
     with pool.connection() as conn, conn.transaction():
-        Router(repo, lambda: city).handle_batch(conn, cases)
+        Router(repo, lambda: city, routing_metrics(registry)).handle_batch(conn, cases)
 
     assert repo.conflicts == 1
+    counted = [registry.get_sample_value(name, labels) for name, labels in (
+        ("shouwen_routing_conflicts_total", {}), ("shouwen_routing_received_total", {}),
+        ("shouwen_routing_decisions_total", {"kind": "classified"}),
+        ("shouwen_routing_decisions_total", {"kind": "referred"}))]
+    assert counted == [1, 3, 2, 2]  # the lost case's decisions: not counted
     assert routed(pool, cases[1].subject) == []  # re-read: the first responder has it now
     assert [routed(pool, c.subject) for c in (cases[0], cases[2])] == [
         ["classified", "referred"], ["classified", "referred"]]

@@ -25,11 +25,12 @@ from events.case import CaseAccepted, TimeLimit
 from events.fields import Channel, StaffMember
 from events.kafka import to_kafka
 from services.cases.repository import CaseRepository
-from services.common import bus
+from services.common import bus, embedded
 from services.directory.index import DirectoryIndex
 from services.intake.register import Inquiry, register_inquiry
 from services.relay.relay import run as run_relay
 from tests.integration.faust_app_fixture import inbox_ids
+from tests.integration.scrape import scrape
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = StaffMember(id="ZX005", name="李娜", duty="窗口受理", contact="0935-8100105")
@@ -84,8 +85,9 @@ def relay(settings) -> Iterator[None]:
 def routing(env_for, tmp_path, relay) -> Iterator[Callable[..., Routing]]:
     started: list[Routing] = []
 
-    def start(*args: str) -> Routing:
-        env = {**env_for, "SHOUWEN_DATA_DIR": str(tmp_path / "data")}
+    def start(*args: str, metrics_port: int = 0) -> Routing:
+        env = {**env_for, "SHOUWEN_DATA_DIR": str(tmp_path / "data"),
+               "SHOUWEN_ROUTING_METRICS_PORT": str(metrics_port)}
         started.append(Routing(env, tmp_path / f"routing-{len(started)}.log", *args))
         return started[-1]
 
@@ -179,3 +181,24 @@ def test_routing_stays_out_of_an_accepted_case_and_escalates_an_unclear_one(
     assert data["leader"] == {"id": "ZX004", "role": "section_head", "name": "张晓燕"}
     assert data["reason"] == "unclear_jurisdiction" and data["ladder_step"] == 1
     assert worker.stop() == 0, worker.log()  # SIGTERM: a clean stop
+
+
+def test_the_metrics_port_counts_what_routing_decided(settings, city, repo, routing):
+    url = str(settings.database_url)
+    referred = register(repo, city, "ZX005", "我的社保卡坏了，来补办社保卡")
+    unclear = register(repo, city, "ZX005", "阿巴阿巴，啦啦啦")
+    port = embedded.free_port()
+    worker = routing(metrics_port=port)
+    wait_for(lambda: {referred.id, unclear.id} <= inbox_ids(url, "routing"), "both cases",
+             worker)
+    wait_for(lambda: scrape(port).get("shouwen_routing_received_total") == 2,
+             "both counted", worker)
+
+    figures = scrape(port)
+    assert [figures[f'shouwen_routing_decisions_total{{kind="{kind}"}}']
+            for kind in ("classified", "referred", "escalated")] == [1, 1, 1]
+    assert figures["shouwen_routing_batches_total"] >= 1
+    assert figures["shouwen_routing_batch_seconds_count"] == figures[
+        "shouwen_routing_batches_total"]
+    assert figures["shouwen_routing_dead_letters_total"] == 0
+    assert figures["shouwen_routing_conflicts_total"] == 0

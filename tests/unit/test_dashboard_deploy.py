@@ -72,11 +72,14 @@ def _exported(registry: CollectorRegistry) -> dict[str, str]:
 def test_metrics_md_agrees_with_what_the_code_exports():
     from services.common.metrics import http_duration
     from services.deadline_watch.metrics import deadline_metrics
+    from services.ledger.metrics import ledger_metrics
     from services.notification.metrics import notify_metrics
     from services.relay.metrics import relay_metrics
+    from services.routing.metrics import routing_metrics
 
     registry = CollectorRegistry()
-    for build in (relay_metrics, deadline_metrics, notify_metrics, http_duration):
+    for build in (relay_metrics, routing_metrics, deadline_metrics, notify_metrics,
+                  ledger_metrics, http_duration):
         build(registry)
     exporter = Exporter("unused", None)
     exporter.years = {("CN", 2026): 1}

@@ -106,10 +106,12 @@ def test_every_service_port_is_scraped_by_its_own_job():
     ports = {"intake": Settings.model_fields["intake_port"].default,
              "ledger": LedgerSettings.model_fields["port"].default,
              "relay": Settings.model_fields["relay_metrics_port"].default,
+             "routing": Settings.model_fields["routing_metrics_port"].default,
              "deadline-watch": DeadlineSettings.model_fields["metrics_port"].default,
              "notification": NotifySettings.model_fields["metrics_port"].default,
              "checkpointer": ProofSettings.model_fields["checkpoint_metrics_port"].default,
-             "exporter": DashboardSettings.model_fields["exporter_port"].default}
+             "exporter": DashboardSettings.model_fields["exporter_port"].default,
+             "ledger-worker": LedgerSettings.model_fields["metrics_port"].default}
     assert scrape_targets() == {f"shouwen-{name}": [f"127.0.0.1:{port}"]
                                 for name, port in ports.items()}
 

@@ -54,8 +54,8 @@ PORTS: dict[str, tuple[type[BaseSettings], str] | None] = {
     "notification": (NotifySettings, "metrics_port"),
     "checkpointer": (ProofSettings, "checkpoint_metrics_port"),
     "exporter": (DashboardSettings, "exporter_port"),
-    "routing": None,
-    "ledger-worker": None,
+    "routing": (Settings, "routing_metrics_port"),
+    "ledger-worker": (LedgerSettings, "metrics_port"),
 }
 REPLICAS = {"intake": 3, "ledger": 2, "routing": 2, "deadline-watch": 2, "notification": 2,
             "relay": 2, "ledger-worker": 2, "exporter": 1, "checkpointer": 1}
@@ -195,7 +195,8 @@ def test_http_probes_ask_the_apps_own_endpoints():
         assert paths == {"/readyz", "/healthz"}
         for path in paths:
             assert f'@app.get("{path}"' in source, (name, path)
-    for name in ("relay", "deadline-watch", "notification", "checkpointer", "exporter"):
+    for name in ("relay", "routing", "deadline-watch", "notification", "checkpointer",
+                 "exporter", "ledger-worker"):
         c = deployment(name)["spec"]["template"]["spec"]["containers"][0]
         assert c["livenessProbe"]["httpGet"]["path"] == "/metrics"
 

@@ -81,3 +81,20 @@ def test_stop_sends_sigterm_then_kills_a_service_that_ignores_it():
     supervisor.stop_all(grace=1)
     assert time.monotonic() - started < 5
     assert "still running after 1 s: killing it" in out.getvalue()
+
+
+def test_the_workers_metrics_ports_are_checked_handed_down_and_shown(monkeypatch):
+    from services.common.settings import Settings
+    from services.stack import layout, services
+
+    monkeypatch.setenv("SHOUWEN_ROUTING_METRICS_PORT", "19102")
+    monkeypatch.setenv("SHOUWEN_LEDGER_METRICS_PORT", "19107")
+    at = layout(Settings())
+    listening = {var: port for _, var, port in at.listeners()}
+    assert listening["SHOUWEN_ROUTING_METRICS_PORT"] == 19102
+    assert listening["SHOUWEN_LEDGER_METRICS_PORT"] == 19107
+    env = at.env()
+    assert (env["SHOUWEN_ROUTING_METRICS_PORT"], env["SHOUWEN_LEDGER_METRICS_PORT"]) == (
+        "19102", "19107")
+    ports = {s.name: s.metrics_port for s in services(Settings(), at)}
+    assert (ports["routing"], ports["ledger-worker"]) == (19102, 19107)
