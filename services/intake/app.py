@@ -19,12 +19,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse, Response
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from services.cases.repository import CaseNotFound, CaseRepository
 from services.common.eventstore import WrongExpectedVersion
+from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
@@ -64,22 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
     instrument_http(app, "intake")
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    def readyz(request: Request) -> JSONResponse:
-        w: Wiring = request.app.state.wiring
-        with w.pool.connection() as conn:
-            conn.execute("SELECT 1")
-        ready = w.directory.get() is not None
-        return JSONResponse({"database": "ok", "directory": "loaded" if ready else "missing"},
-                            status_code=200 if ready else 503)
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    add_health_routes(app)
 
     return app
 

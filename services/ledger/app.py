@@ -20,12 +20,13 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from fastapi.responses import HTMLResponse, Response
+from prometheus_client import Counter, Histogram
 from psycopg_pool import ConnectionPool
 
 from events.envelope import SUBJECT_RE
 from services.cases.repository import CaseRepository
+from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
 from services.common.settings import Settings
 from services.dashboard.wiring import mount as mount_dashboard
@@ -116,21 +117,6 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(export(rows, format, personal), media_type=MEDIA_TYPES[format],
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    def readyz(request: Request) -> JSONResponse:
-        w: Wiring = request.app.state.wiring
-        with w.pool.connection() as conn:
-            conn.execute("SELECT 1")
-        ready = w.directory.get() is not None
-        return JSONResponse({"database": "ok", "directory": "loaded" if ready else "missing"},
-                            status_code=200 if ready else 503)
-
-    @app.get("/metrics", include_in_schema=False)
-    def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    add_health_routes(app)
 
     return app

@@ -188,13 +188,16 @@ def test_ports_probes_and_annotations_are_the_settings_defaults():
 
 
 def test_http_probes_ask_the_apps_own_endpoints():
-    for name, module in (("intake", "intake"), ("ledger", "ledger")):
+    from services.common.settings import Settings
+    from services.intake.app import create_app as intake_app
+    from services.ledger.app import create_app as ledger_app
+
+    for name, make in (("intake", intake_app), ("ledger", ledger_app)):
         c = deployment(name)["spec"]["template"]["spec"]["containers"][0]
-        source = (ROOT / "services" / module / "app.py").read_text()
+        served = {getattr(r, "path", None) for r in make(Settings()).routes}
         paths = {c["readinessProbe"]["httpGet"]["path"], c["livenessProbe"]["httpGet"]["path"]}
         assert paths == {"/readyz", "/healthz"}
-        for path in paths:
-            assert f'@app.get("{path}"' in source, (name, path)
+        assert paths <= served, (name, paths - served)
     for name in ("relay", "routing", "deadline-watch", "notification", "checkpointer",
                  "exporter", "ledger-worker"):
         c = deployment(name)["spec"]["template"]["spec"]["containers"][0]
