@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
@@ -44,7 +43,8 @@ _RAW_TABLE = (
     " dataschema text, actor text, causation_id uuid, correlation_id uuid, data jsonb,"
     " prev_hash bytea, hash bytea)"
 )
-# The same statements the store uses (eventstore._INSERT_ONE / _INSERT_MANY), other table.
+# The same statements the store uses (eventstore._INSERT_CHAINED's columns, _INSERT_ROWS),
+# into another table.
 _RAW_INTO = (
     "INSERT INTO raw_events (event_id, stream_id, version, type, source, time, dataschema,"
     " actor, causation_id, correlation_id, data, prev_hash, hash)"
@@ -93,8 +93,9 @@ def raw_rows(appends: list[tuple[str, list[CloudEvent]]]) -> list[list[tuple[Any
     return out
 
 
-_JSON_COLUMNS = ("event_id", "stream_id", "version", "type", "source", "time", "dataschema",
-                 "actor", "causation_id", "correlation_id", "data", "prev_hash", "hash")
+# The keys of the store's many-row INSERT (its rows are the events' canonical JSON).
+_JSON_COLUMNS = ("id", "subject", "sequence", "type", "source", "time", "dataschema",
+                 "actor", "causationid", "correlationid", "data", "prev_hash", "hash")
 
 
 def _row_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -153,53 +154,53 @@ def append_figures(url: str, name: str, prefix: str, appends: int, size: int,
 
 
 # -- writers as processes ---------------------------------------------------------------------
-START_MARGIN = 3.0  # seconds for every process to build its plan and connect before the start
-
-
-def _wait_until(at: float) -> float:
-    ready = time.time()
-    time.sleep(max(0.0, at - ready))
-    return ready
-
-
-def _store_process(url: str, prefix: str, w: int, appends: int, size: int, at: float
-                   ) -> tuple[float, float]:
+def _store_process(url: str, prefix: str, w: int, appends: int, size: int, start: Any,
+                   out: Any) -> None:
     plans = plan(prefix, w, appends, size)
     store = EventStore(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        ready = _wait_until(at)
+        start.wait()
         versions: dict[str, int] = {}
         for case_id, events in plans:
             version = versions.get(case_id, 0)
             store.append(case_id, events, expected_version=version, conn=conn)
             versions[case_id] = version + len(events)
-    return ready, time.time()
+    out.put(time.time())
 
 
-def _raw_process(url: str, prefix: str, w: int, appends: int, size: int, at: float
-                 ) -> tuple[float, float]:
+def _raw_process(url: str, prefix: str, w: int, appends: int, size: int, start: Any,
+                 out: Any) -> None:
     batches = raw_rows(plan(prefix, w, appends, size))
     with psycopg.connect(url, autocommit=True) as conn:
-        ready = _wait_until(at)
+        start.wait()
         for rows in batches:
             if len(rows) == 1:
                 conn.execute(_RAW_ONE, rows[0])
             else:
                 conn.execute(_RAW_MANY, (Jsonb([_row_json(r) for r in rows], dumps=_orjson),))
-    return ready, time.time()
+    out.put(time.time())
 
 
 def in_processes(fn: Any, url: str, prefix: str, appends: int, size: int) -> float:
-    """Seconds from a common start to the last of WRITERS processes running ``fn``."""
-    with ProcessPoolExecutor(WRITERS, mp_context=get_context("spawn")) as pool:
-        pool.submit(time.sleep, 0).result()
-        at = time.time() + START_MARGIN + 0.25 * WRITERS
-        futures = [pool.submit(fn, url, prefix, w, appends, size, at) for w in range(WRITERS)]
-        spans = [f.result() for f in futures]
-    late = max(ready for ready, _ in spans) - at
-    if late > 0:
-        raise RuntimeError(f"a writer process was ready {late:.2f} s after the start")
-    return max(end for _, end in spans) - at
+    """Seconds from a common start to the last of WRITERS processes running ``fn``: each
+    process builds its rows and connects, then all wait at one barrier (with the clock's
+    owner) and are released together."""
+    ctx = get_context("spawn")
+    start, out = ctx.Barrier(WRITERS + 1), ctx.Queue()
+    procs = [ctx.Process(target=fn, args=(url, prefix, w, appends, size, start, out))
+             for w in range(WRITERS)]
+    for p in procs:
+        p.start()
+    try:
+        start.wait(timeout=300)
+        began = time.time()
+        ends = [out.get(timeout=600) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+    if any(p.exitcode != 0 for p in procs):
+        raise RuntimeError(f"a writer process failed: {[p.exitcode for p in procs]}")
+    return max(ends) - began
 
 
 def process_figures(url: str, name: str, prefix: str, appends: int, size: int,

@@ -14,7 +14,7 @@
     accountability                      the procedure a complaint opens (ledger)
 """
 
-from events.envelope import Actor, CloudEvent, new_event
+from events.envelope import Actor, CloudEvent, new_event, new_id
 from events.registry import (
     EventPayload,
     UnknownEventType,
@@ -33,6 +33,7 @@ __all__ = [
     "decode_payload",
     "model_for",
     "new_event",
+    "new_id",
     "register",
     "registered_types",
     "upcast",

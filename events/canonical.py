@@ -16,8 +16,10 @@ holds the paths equal.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 import orjson
 import rfc8785
@@ -43,6 +45,7 @@ def canonical_dict(event: CloudEvent) -> dict[str, Any]:
 
 
 _SAFE_INT = 2**53 - 1
+_LEAVES = frozenset({str, bool, type(None)})
 _NOT_PLAIN = object()
 # A float orjson would write otherwise than rfc8785 and that is not an integer either
 # (1e21, 1e-7): a marker string in orjson's output, replaced by rfc8785's text; a marker's
@@ -73,10 +76,17 @@ def _plain(value: Any, marked: list[bytes]) -> Any:
     rfc8785 writes it: then copies of the containers on its path), or _NOT_PLAIN."""
     kind = type(value)
     if kind is dict:
+        # The common payload, all at once: ASCII string keys, strings, booleans and nulls.
+        try:
+            ascii_keys = "".join(value).isascii()
+        except TypeError:  # a key that is not a string
+            return _NOT_PLAIN
+        if not ascii_keys:
+            return _NOT_PLAIN
+        if set(map(type, value.values())) <= _LEAVES:
+            return value
         out = None
         for k, v in value.items():
-            if type(k) is not str or not k.isascii():
-                return _NOT_PLAIN
             kv = type(v)
             if kv is str or kv is bool or v is None:
                 continue
@@ -122,4 +132,34 @@ def _float_as(bits: str) -> Any:
 
 
 def canonical_bytes(event: CloudEvent) -> bytes:
-    return canonical_json(canonical_dict(event))
+    return canonical_envelope(event, canonical_json(event.data))
+
+
+def canonical_envelope(event: CloudEvent, data: bytes) -> bytes:
+    """The event's canonical bytes, given its data's (``canonical_json(event.data)``): the
+    data is walked and written once, and the same bytes can go on to storage. The envelope
+    holds only ASCII keys, strings, a small integer and nulls, which orjson (sorted keys)
+    writes as RFC 8785 does; a string orjson refuses (a lone surrogate) takes the
+    reference path for the whole document. UUIDs and a UTC time with microseconds go to
+    orjson as they are: it writes them as ``canonical_dict`` does (the time ending in Z),
+    in its own code rather than Python's."""
+    envelope = {
+        "id": _uuid(event.id), "source": event.source, "type": event.type,
+        "subject": event.subject, "time": _time(event.time), "dataschema": event.dataschema,
+        "actor": event.actor, "causationid": _uuid(event.causationid),
+        "correlationid": _uuid(event.correlationid), "sequence": event.sequence,
+        "data": orjson.Fragment(data),
+    }
+    try:
+        return orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z)
+    except orjson.JSONEncodeError:
+        return canonical_json(canonical_dict(event))
+
+
+def _uuid(value: UUID | None) -> UUID | str | None:
+    return value if value is None or type(value) is UUID else str(value)
+
+
+def _time(value: datetime) -> datetime | str:
+    # orjson leaves out a zero fraction, canonical_dict does not: that one is written here
+    return value if value.tzinfo is UTC and value.microsecond else format_time(value)

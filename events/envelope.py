@@ -87,6 +87,12 @@ def _built(fields: dict[str, Any], fields_set: set[str] | frozenset[str]) -> Clo
     return event
 
 
+def new_id() -> UUID:
+    """A fresh time-ordered (v7) event id, as a plain ``uuid.UUID`` (what psycopg reads back,
+    and what orjson writes natively)."""
+    return UUID(int=uuid6.uuid7().int)
+
+
 def schema_uri(event_type: str) -> str:
     return f"urn:shouwen:schema:{event_type}"
 
@@ -110,7 +116,7 @@ def new_event(
     constructor runs and says what is wrong."""
     event_type = type(payload).event_type
     fields: dict[str, Any] = {
-        "id": id or uuid6.uuid7(), "source": source, "type": event_type, "subject": subject,
+        "id": id or new_id(), "source": source, "type": event_type, "subject": subject,
         "time": time or datetime.now(UTC), "dataschema": schema_uri(event_type),
         "actor": actor, "causationid": causationid, "correlationid": correlationid,
         "data": payload.model_dump(mode="json"),

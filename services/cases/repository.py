@@ -36,7 +36,8 @@ from services.common.eventstore import (
     GENESIS,
     EventStore,
     WrongExpectedVersion,
-    chain_hash,
+    hashed,
+    stored_data,
     validate,
 )
 from services.domain.case import CaseState, apply, fold
@@ -230,13 +231,14 @@ def _opening(received: CloudEvent, access_code: str) -> tuple[CaseState, dict[st
     hashed as the store would: the stream's first event)."""
     validate(received)
     first = received.with_sequence(1)
+    digest, data = hashed(GENESIS, first)
     state = apply(CaseState(case_id=received.subject), first)
     return state, {
         **_index_params(state, received.time), "access": hash_access_code(access_code),
         "id": first.id, "type": first.type, "source": first.source,
         "dataschema": first.dataschema, "actor": first.actor, "causation": first.causationid,
-        "correlation": first.correlationid, "data": Jsonb(first.data, dumps=_json),
-        "genesis": GENESIS, "hash": chain_hash(GENESIS, first),
+        "correlation": first.correlationid, "data": stored_data(data),
+        "genesis": GENESIS, "hash": digest,
     }
 
 

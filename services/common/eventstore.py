@@ -42,7 +42,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
 from events import CloudEvent, UnknownEventType, model_for
-from events.canonical import canonical_bytes
+from events.canonical import canonical_bytes, canonical_envelope, canonical_json
 
 GENESIS = b"\x00" * 32
 ANY = None  # expected_version meaning "whatever the stream is at"
@@ -73,9 +73,32 @@ class RecordedEvent:
     recorded_at: datetime
     seq: int | None = None  # global commit-order position, once sequenced
 
+    @classmethod
+    def appended(cls, event: CloudEvent, position: int, hash: bytes, prev_hash: bytes,
+                 recorded_at: datetime) -> RecordedEvent:
+        """One just appended, built as the frozen dataclass's copy would be (its generated
+        ``__init__`` sets each field through ``object.__setattr__``: a third of the time)."""
+        recorded = cls.__new__(cls)
+        object.__setattr__(recorded, "__dict__", {
+            "event": event, "position": position, "hash": hash, "prev_hash": prev_hash,
+            "recorded_at": recorded_at, "seq": None})
+        return recorded
+
 
 def chain_hash(prev_hash: bytes, event: CloudEvent) -> bytes:
     return hashlib.sha256(prev_hash + canonical_bytes(event)).digest()
+
+
+def hashed(prev_hash: bytes, event: CloudEvent) -> tuple[bytes, bytes]:
+    """(``chain_hash(prev_hash, event)``, the data's canonical JSON): the data is walked
+    and written once, then hashed inside the envelope and stored as it is (``stored_data``)."""
+    data = canonical_json(event.data)
+    return hashlib.sha256(prev_hash + canonical_envelope(event, data)).digest(), data
+
+
+def stored_data(data: bytes) -> Jsonb:
+    """A jsonb parameter of data already written as JSON (``hashed``'s second half)."""
+    return Jsonb(data, dumps=_as_is)
 
 
 def validate(event: CloudEvent) -> None:
@@ -103,7 +126,6 @@ _INSERT_INTO = (
     "INSERT INTO events (event_id, stream_id, version, type, source, time, dataschema, actor,"
     " causation_id, correlation_id, data, prev_hash, hash)"
 )
-_INSERT_ONE = _INSERT_INTO + " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 # The common case in one statement: one event, at a known expected version. The previous
 # event's hash is read and the chain hash computed (sha256(prev || canonical bytes)) inside
 # the INSERT; no row comes back when the stream is not at the expected version (the
@@ -126,23 +148,21 @@ _HEADS_AND_KNOWN = (
     " UNION ALL SELECT stream_id, version, NULL, event_id FROM events"
     " WHERE event_id = ANY(%s::uuid[])"
 )
-# Many rows in one statement (so that it is atomic on its own), as one JSON array (orjson:
-# far less Python per row than binary arrays of 13 columns); hashes in hex. append_many's
-# conflicting rows are skipped and seen missing from RETURNING.
+# Many rows in one statement (so that it is atomic on its own), as one JSON array whose
+# rows are the events' canonical JSON (the very bytes each hash is computed over, the
+# envelope's RFC 8785 keys) with the two hashes added in hex: no row is written twice.
+# append_many's conflicting rows are skipped and seen missing from RETURNING.
 _INSERT_ROWS = _INSERT_INTO + (
-    " SELECT event_id, stream_id, version, type, source, time, dataschema, actor,"
-    " causation_id, correlation_id, data, decode(prev_hash, 'hex'), decode(hash, 'hex')"
-    " FROM jsonb_to_recordset(%s) AS r(event_id uuid, stream_id text, version integer,"
+    " SELECT id, subject, sequence, type, source, time, dataschema, actor,"
+    " causationid, correlationid, data, decode(prev_hash, 'hex'), decode(hash, 'hex')"
+    " FROM jsonb_to_recordset(%s) AS r(id uuid, subject text, sequence integer,"
     " type text, source text, time timestamptz, dataschema text, actor text,"
-    " causation_id uuid, correlation_id uuid, data jsonb, prev_hash text, hash text)"
+    " causationid uuid, correlationid uuid, data jsonb, prev_hash text, hash text)"
 )
 _INSERT_JSON = _INSERT_ROWS + " ON CONFLICT DO NOTHING RETURNING event_id, position, recorded_at"
-# One round trip for "were any of these ids appended already?" and the stream head.
-_KNOWN_AND_HEAD = (
-    "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = ANY(%s)), h.version, h.hash"
-    " FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT version, hash FROM events"
-    " WHERE stream_id = %s ORDER BY version DESC LIMIT 1) AS h ON true"
-)
+# The stream head. Whether the events were appended before (a re-append: a no-op) is asked
+# only when the head or the INSERT says something is off, never on the common path.
+_HEAD = "SELECT version, hash FROM events WHERE stream_id = %s ORDER BY version DESC LIMIT 1"
 
 
 StreamBatch = tuple[str, Sequence[CloudEvent], int | None]  # stream, events, expected version
@@ -250,12 +270,12 @@ class EventStore:
             if fast is not None:
                 return [fast]
         ids = [e.id for e in events]
-        head = c.execute(_KNOWN_AND_HEAD, (ids, stream_id)).fetchone()
-        assert head is not None
-        if head[0]:
-            return self._same_or_refuse(c, stream_id, ids, self._existing(c, ids))
-        version, prev = (head[1], bytes(head[2])) if head[1] is not None else (0, GENESIS)
+        head = c.execute(_HEAD, (stream_id,)).fetchone()
+        version, prev = (head[0], bytes(head[1])) if head is not None else (0, GENESIS)
         if expected_version is not None and expected_version != version:
+            existing = self._existing(c, ids)
+            if existing:  # appended before (a no-op), or partly: refused
+                return self._same_or_refuse(c, stream_id, ids, existing)
             raise WrongExpectedVersion(stream_id, expected_version, version)
         stamped = _chained(events, version, prev)
         version += len(stamped)
@@ -264,7 +284,7 @@ class EventStore:
             return self._lost_race(c, stream_id, ids, expected_version,
                                    version - len(stamped), inserted)
         now = datetime.now().astimezone()
-        return [RecordedEvent(e, 0, d, p, now) for e, p, d in stamped]
+        return [RecordedEvent.appended(e, 0, d, p, now) for e, p, d, _ in stamped]
 
     def _lost_race(
         self,
@@ -277,8 +297,8 @@ class EventStore:
     ) -> list[RecordedEvent]:
         """A concurrent writer took these versions, or appended these very events. Raising
         rolls back any rows that did go in (append's transaction block)."""
-        if inserted == 0 and self._existing(c, ids) == set(ids):
-            return self._same_or_refuse(c, stream_id, ids, set(ids))
+        if inserted == 0 and (existing := self._existing(c, ids)):
+            return self._same_or_refuse(c, stream_id, ids, existing)
         actual = c.execute(
             "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s", (stream_id,)
         ).fetchone()
@@ -375,7 +395,8 @@ class EventStore:
 
 
 # -- append_many ---------------------------------------------------------------------------
-_Planned = list[tuple[CloudEvent, bytes, bytes]]  # (event with its version, prev hash, hash)
+# (event with its version, prev hash, hash, its canonical bytes: hashed, then stored)
+_Planned = list[tuple[CloudEvent, bytes, bytes, bytes]]
 _Known = dict[UUID, tuple[str, int]]  # stored event id -> (stream, version)
 
 
@@ -417,9 +438,8 @@ def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch]) -> Appen
     for stream_id, rows in planned.items():
         if stream_id not in lost:
             result.recorded[stream_id] = [
-                RecordedEvent(e, position=stored[e.id][0], hash=d, prev_hash=p,
-                              recorded_at=stored[e.id][1])
-                for e, p, d in rows
+                RecordedEvent.appended(e, stored[e.id][0], d, p, stored[e.id][1])
+                for e, p, d, _ in rows
             ]
     if lost:
         replayed += _sort_out_lost(c, [b for b in todo if b[0] in lost], heads, result)
@@ -468,8 +488,9 @@ def _chained(events: Sequence[CloudEvent], version: int, prev: bytes) -> _Planne
     for event in events:
         version += 1
         event = event.with_sequence(version)
-        digest = chain_hash(prev, event)
-        rows.append((event, prev, digest))
+        canonical = canonical_bytes(event)
+        digest = hashlib.sha256(prev + canonical).digest()
+        rows.append((event, prev, digest, canonical))
         prev = digest
     return rows
 
@@ -484,34 +505,35 @@ def _insert_streams(
     batches waiting on each other's rows cannot deadlock."""
     lost: set[str] = set()
     while True:
-        rows = [
-            _json_row(e, p, d)
-            for stream_id in sorted(planned) if stream_id not in lost
-            for e, p, d in planned[stream_id]
-        ]
+        rows = [row for stream_id in sorted(planned) if stream_id not in lost
+                for row in planned[stream_id]]
         if not rows:
             return {}, lost
         with c.transaction() as savepoint:
-            stored = {r[0]: (r[1], r[2])
-                      for r in c.execute(_INSERT_JSON, (Jsonb(rows, dumps=_orjson),))}
+            stored = {r[0]: (r[1], r[2]) for r in c.execute(_INSERT_JSON, (_json_rows(rows),))}
             if len(stored) == len(rows):
                 return stored, lost
-            lost.update(row["stream_id"] for row in rows if row["event_id"] not in stored)
+            lost.update(e.subject for e, *_ in rows if e.id not in stored)
             raise psycopg.Rollback(savepoint)
 
 
-def _json_row(event: CloudEvent, prev: bytes, digest: bytes) -> dict[str, Any]:
-    return {
-        "event_id": event.id, "stream_id": event.subject, "version": event.sequence,
-        "type": event.type, "source": event.source, "time": event.time,
-        "dataschema": event.dataschema, "actor": event.actor,
-        "causation_id": event.causationid, "correlation_id": event.correlationid,
-        "data": event.data, "prev_hash": prev.hex(), "hash": digest.hex(),
-    }
+def _json_rows(rows: _Planned) -> Jsonb:
+    """The rows for _INSERT_ROWS: each event's canonical bytes, the hashes added."""
+    return Jsonb(b"[" + b",".join(
+        b'%b,"prev_hash":"%b","hash":"%b"}' % (canonical[:-1], prev.hex().encode(),
+                                                digest.hex().encode())
+        for _, prev, digest, canonical in rows
+    ) + b"]", dumps=_as_is)
 
 
-def _orjson(value: Any) -> str:
-    return orjson.dumps(value, default=_uuid_text).decode()
+def _orjson(value: Any) -> bytes:
+    """JSON as UTF-8 bytes, which psycopg sends as they are (a str would be encoded again)."""
+    return orjson.dumps(value, default=_uuid_text)
+
+
+def _as_is(data: bytes) -> bytes:
+    """Jsonb's dumps for data already written (its canonical JSON)."""
+    return data
 
 
 def _uuid_text(value: Any) -> str:
@@ -572,12 +594,13 @@ def _append_one_chained(
     """One event at ``version`` in one statement; None when it did not go in (a conflict,
     a wrong expected version, or the event was appended before): the general path decides."""
     event = event.with_sequence(version)
+    data = canonical_json(event.data)  # written once: hashed (in the INSERT) and stored
     params = {
         "id": event.id, "stream": event.subject, "version": version, "type": event.type,
         "source": event.source, "time": event.time, "dataschema": event.dataschema,
         "actor": event.actor, "causation": event.causationid,
-        "correlation": event.correlationid, "data": Jsonb(event.data, dumps=_orjson),
-        "canonical": canonical_bytes(event), "genesis": GENESIS,
+        "correlation": event.correlationid, "data": stored_data(data),
+        "canonical": canonical_envelope(event, data), "genesis": GENESIS,
     }
     sql = _INSERT_CHAINED + (" ON CONFLICT DO NOTHING" if not atomic else "")
     sql += " RETURNING position, prev_hash, hash, recorded_at"
@@ -595,31 +618,10 @@ def _insert(c: psycopg.Connection, stamped: _Planned, atomic: bool) -> int:
     no transaction open): the statement is its own transaction, so a conflict fails it
     whole and nothing goes in. Otherwise conflicting rows are skipped (ON CONFLICT DO
     NOTHING: no savepoint, no aborted transaction) and the caller sees fewer rows."""
-    sql, params = (
-        (_INSERT_ONE, _insert_params(*stamped[0])) if len(stamped) == 1
-        else (_INSERT_ROWS, (Jsonb([_json_row(*r) for r in stamped], dumps=_orjson),))
-    )
+    sql, params = _INSERT_ROWS, (_json_rows(stamped),)
     if not atomic:
         return c.execute(sql + " ON CONFLICT DO NOTHING", params).rowcount
     try:
         return c.execute(sql, params).rowcount
     except psycopg.errors.UniqueViolation:
         return 0
-
-
-def _insert_params(event: CloudEvent, prev: bytes, digest: bytes) -> tuple[Any, ...]:
-    return (
-        event.id,
-        event.subject,
-        event.sequence,
-        event.type,
-        event.source,
-        event.time,
-        event.dataschema,
-        event.actor,
-        event.causationid,
-        event.correlationid,
-        Jsonb(event.data, dumps=_orjson),
-        prev,
-        digest,
-    )

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import uuid6
 
-from events import CloudEvent, new_event
+from events import CloudEvent, new_event, new_id
 from events.case import CaseReceived
 from events.fields import Channel
 from services.cases.repository import CaseRepository, new_access_code
@@ -100,7 +100,7 @@ def received_event(first_responder: Person, inquiry: Inquiry, receipt_number: st
         first_responder_duty=staff.duty,
         first_responder_contact=staff.contact,
     )
-    event_id = uuid6.uuid7()
+    event_id = new_id()
     event = new_event(payload, subject=case_id, actor=actor or f"staff:{staff.id}",
                       source=source, id=event_id, correlationid=event_id)
     return event, Receipt(case_id, receipt_number, new_access_code(), staff.name, staff.duty,

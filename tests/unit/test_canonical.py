@@ -49,3 +49,33 @@ def test_documents_outside_the_fast_path_take_the_reference_path():
 def test_integers_beyond_the_double_range_are_refused_as_rfc8785_refuses_them():
     with pytest.raises(rfc8785.CanonicalizationError):
         canonical_json({"a": 2**60})
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents, st.text(min_size=1, max_size=12), st.integers(1, SAFE),
+       st.integers(0, 999_999), st.sampled_from(["stdlib", "uuid6", None]))
+def test_an_event_composed_from_its_data_bytes_equals_rfc8785_of_the_whole(
+        data, source, sequence, microsecond, correlation):
+    from datetime import UTC, datetime
+    from uuid import UUID
+
+    import uuid6
+
+    from events.canonical import canonical_bytes, canonical_dict
+    from events.envelope import CloudEvent, new_id
+
+    event = CloudEvent(id=new_id(), time=datetime(2026, 11, 27, 3, 4, 5, microsecond, tzinfo=UTC),
+                       type="shouwen.case.received.v1", source=source, subject="C-1",
+                       actor="staff:S-1", sequence=sequence,
+                       causationid=uuid6.uuid7(),
+                       correlationid={"stdlib": UUID(int=2**100 + microsecond),
+                                      "uuid6": uuid6.uuid7(), None: None}[correlation],
+                       data=data if isinstance(data, dict) else {"v": data})
+    try:
+        expected = rfc8785.dumps(canonical_dict(event))
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            canonical_bytes(event)
+        return
+    assert canonical_bytes(event) == expected
