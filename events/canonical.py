@@ -132,6 +132,8 @@ def _float_as(bits: str) -> Any:
 
 
 def canonical_bytes(event: CloudEvent) -> bytes:
+    if _plain(event.data, []) is event.data:  # orjson writes it as it is: in one go
+        return _envelope_bytes(event, event.data)
     return canonical_envelope(event, canonical_json(event.data))
 
 
@@ -143,12 +145,18 @@ def canonical_envelope(event: CloudEvent, data: bytes) -> bytes:
     reference path for the whole document. UUIDs and a UTC time with microseconds go to
     orjson as they are: it writes them as ``canonical_dict`` does (the time ending in Z),
     in its own code rather than Python's."""
+    return _envelope_bytes(event, orjson.Fragment(data))
+
+
+def _envelope_bytes(event: CloudEvent, data: Any) -> bytes:
+    """``data``: the data's canonical JSON as a Fragment, or the data itself when orjson
+    writes it as RFC 8785 does (``_plain`` left it as it is)."""
     envelope = {
         "id": _uuid(event.id), "source": event.source, "type": event.type,
         "subject": event.subject, "time": _time(event.time), "dataschema": event.dataschema,
         "actor": event.actor, "causationid": _uuid(event.causationid),
         "correlationid": _uuid(event.correlationid), "sequence": event.sequence,
-        "data": orjson.Fragment(data),
+        "data": data,
     }
     try:
         return orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z)

@@ -126,18 +126,25 @@ _INSERT_INTO = (
     "INSERT INTO events (event_id, stream_id, version, type, source, time, dataschema, actor,"
     " causation_id, correlation_id, data, prev_hash, hash)"
 )
-# The common case in one statement: one event, at a known expected version. The previous
-# event's hash is read and the chain hash computed (sha256(prev || canonical bytes)) inside
-# the INSERT; no row comes back when the stream is not at the expected version (the
-# predecessor is missing, or the version is taken: unique (stream_id, version)), and the
-# general path then says why.
+# The common case in one statement: one event, at a known expected version, sent as one
+# parameter: its canonical bytes (RFC 8785 JSON of the envelope). The columns are read out
+# of them, the previous event's hash is read and the chain hash computed (sha256(prev ||
+# canonical bytes)) inside the INSERT, so what is stored is what was hashed. No row comes
+# back when the stream is not at the expected version (the predecessor is missing, or the
+# version is taken: unique (stream_id, version)), and the general path then says why.
+_ENVELOPE_RECORD = (
+    "r(id uuid, subject text, sequence integer, type text, source text, time timestamptz,"
+    " dataschema text, actor text, causationid uuid, correlationid uuid, data jsonb)"
+)
 _INSERT_CHAINED = _INSERT_INTO + (
-    " SELECT %(id)s, %(stream)s, %(version)s, %(type)s, %(source)s, %(time)s,"
-    " %(dataschema)s, %(actor)s, %(causation)s, %(correlation)s, %(data)s,"
-    " p.hash, sha256(p.hash || %(canonical)s)"
-    " FROM (SELECT %(genesis)s::bytea AS hash WHERE %(version)s = 1"
-    " UNION ALL SELECT hash FROM events WHERE stream_id = %(stream)s"
-    " AND version = %(version)s - 1 AND %(version)s > 1) AS p"
+    " SELECT r.id, r.subject, r.sequence, r.type, r.source, r.time, r.dataschema, r.actor,"
+    " r.causationid, r.correlationid, r.data, p.hash, sha256(p.hash || c.canonical)"
+    " FROM (SELECT %s::bytea AS canonical) AS c"
+    " CROSS JOIN LATERAL jsonb_to_record(convert_from(c.canonical, 'UTF8')::jsonb) AS "
+    + _ENVELOPE_RECORD
+    + " CROSS JOIN LATERAL (SELECT decode(repeat('00', 32), 'hex') AS hash WHERE r.sequence = 1"
+    " UNION ALL SELECT e.hash FROM events e WHERE e.stream_id = r.subject"
+    " AND e.version = r.sequence - 1 AND r.sequence > 1) AS p"
 )
 # append_many: every stream's head, and every one of the ids already stored (and where), in
 # one round trip. Rows: (stream, head version, head hash, NULL) or (stream, version, NULL, id).
@@ -594,14 +601,7 @@ def _append_one_chained(
     """One event at ``version`` in one statement; None when it did not go in (a conflict,
     a wrong expected version, or the event was appended before): the general path decides."""
     event = event.with_sequence(version)
-    data = canonical_json(event.data)  # written once: hashed (in the INSERT) and stored
-    params = {
-        "id": event.id, "stream": event.subject, "version": version, "type": event.type,
-        "source": event.source, "time": event.time, "dataschema": event.dataschema,
-        "actor": event.actor, "causation": event.causationid,
-        "correlation": event.correlationid, "data": stored_data(data),
-        "canonical": canonical_envelope(event, data), "genesis": GENESIS,
-    }
+    params = (canonical_bytes(event),)
     sql = _INSERT_CHAINED + (" ON CONFLICT DO NOTHING" if not atomic else "")
     sql += " RETURNING position, prev_hash, hash, recorded_at"
     try:
