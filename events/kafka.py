@@ -10,10 +10,11 @@ Any CloudEvents SDK reads this (tests prove it with the Python SDK's ``from_bina
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from events.envelope import CloudEvent
 
@@ -37,7 +38,7 @@ def to_kafka(event: CloudEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
             continue
         text = format_time(value) if isinstance(value, datetime) else str(value)
         headers.append((f"ce_{name}", text.encode()))
-    value_bytes = json.dumps(event.data, ensure_ascii=False, separators=(",", ":")).encode()
+    value_bytes = orjson.dumps(event.data)  # UTF-8, no spaces, no escapes of Chinese text
     return event.subject.encode(), value_bytes, headers
 
 
@@ -57,8 +58,8 @@ def from_kafka(
     if value is None:
         raise UndecodableMessage("message has no value (data)")
     try:
-        data = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
         raise UndecodableMessage(f"data is not JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise UndecodableMessage("data must be a JSON object")
@@ -66,3 +67,4 @@ def from_kafka(
         return CloudEvent.model_validate({**attrs, "data": data})
     except ValueError as exc:
         raise UndecodableMessage(f"invalid CloudEvent: {exc}") from exc
+

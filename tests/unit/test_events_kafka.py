@@ -75,3 +75,23 @@ def test_chinese_text_travels_as_utf8_not_escapes() -> None:
     key, value, headers = to_kafka(_event("shouwen.case.replied.v1"))
 
     assert "养老保险".encode() in value
+
+
+@pytest.mark.parametrize(("header", "raw", "says"), [
+    ("ce_time", b"2026-11-31T10:00:00Z", "time"),          # no 31st of November
+    ("ce_time", b"2026-11-27T10:00:00", "time"),           # no timezone
+    ("ce_time", "٢٠٢٦-11-27T10:00:00Z".encode(), "time"),   # digits, but not ASCII ones
+    ("ce_id", b"not-a-uuid", "id"),
+    ("ce_sequence", b"0", "sequence"),
+    ("ce_actor", b"somebody", "actor"),
+    ("ce_subject", b"a case with spaces", "subject"),
+    ("ce_color", b"blue", "color"),                         # an attribute we do not know
+])
+def test_a_message_with_a_bad_attribute_is_refused_naming_it(
+        header: str, raw: bytes, says: str) -> None:
+    from events.kafka import UndecodableMessage
+
+    _, value, headers = to_kafka(_event("shouwen.case.received.v1"))
+    headers = [(n, v) for n, v in headers if n != header] + [(header, raw)]
+    with pytest.raises(UndecodableMessage, match=says):
+        from_kafka(value, headers)
