@@ -14,7 +14,9 @@
     rounds    baseline and routing in turns, ROUNDS times on fresh cases, database and
               topic: the machine is shared, so the best round of each is reported (every
               round is kept in the row's "runs")
-    two       routing with two worker processes in one consumer group (fresh cases, topic)
+    workers   the rounds with 1 worker process, then with CORES (one per core, one consumer
+              group), the baseline likewise: CORES plain consumers in one group. The goal
+              is carried by the CORES row: one worker per core is how routing runs here
     single    the same with ``--batch-size 1`` (one transaction per message: faust_base's
               inbox_agent) over N/5 fresh cases on a fresh topic, for comparison
     ceiling   N more cases whose decisions are worked out first, then only appended,
@@ -67,11 +69,13 @@ DEMO = ROOT / "deploy" / "demo" / "directory.yaml"
 EVENTS = 5_000
 QUICK_EVENTS = 300
 ROUNDS = 3
+CORES = 2  # the machine's: one worker per core is how routing is deployed on it
 BATCH = BATCH_SIZE  # the routing worker's default batch size
 QUICK_BATCH = 100  # 300 events in one batch could not be timed
 SINGLE_SHARE = 5  # the one-by-one run routes a fifth as many (it is that much slower)
 PARTITIONS = 6
 TIMEOUT = 600.0
+REPORT_EVERY = 0.25  # seconds between a plain consumer's reports of its progress
 # (first responder, what the inquirer said): mostly matters of other units, as at a centre window
 MIX = [
     ("ZX005", "我的社保卡坏了，来补办社保卡"),
@@ -236,20 +240,27 @@ def routed_rate(
     return (len(ids) - row[1]) / float(row[2])
 
 
-def raw_rate(settings: Settings, n: int) -> float:
-    out = settings.data_dir / "raw.json"
-    argv = [sys.executable, "-m", "bench.routing_bench", "raw", str(n), str(out)]
-    proc = _start(argv, settings, "raw.log")
+def raw_rate(settings: Settings, n: int, workers: int = 1) -> float:
+    """The plain consume of ``n`` events by ``workers`` processes in one consumer group:
+    each reports its first and latest message time and its count; the rate spans the
+    group's first message to its last."""
+    outs = [settings.data_dir / f"raw-{i}.json" for i in range(workers)]
+    procs = [_start([sys.executable, "-m", "bench.routing_bench", "raw", str(n), str(out)],
+                    settings, f"raw-{i}.log") for i, out in enumerate(outs)]
     deadline = time.monotonic() + TIMEOUT
     try:
-        while not out.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the raw consumer failed; see {settings.data_dir}/raw.log")
+        while True:
+            timings = [json.loads(o.read_text()) for o in outs if o.exists()]
+            if sum(t["count"] for t in timings) >= n:
+                break
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                raise RuntimeError(f"the raw consumer failed; see {settings.data_dir}/raw-*.log")
             time.sleep(0.2)
-        timing = json.loads(out.read_text())
     finally:
-        _stop(proc)
-    return (n - 1) / (timing["last"] - timing["first"])
+        for proc in procs:
+            _stop(proc)
+    first, last = min(t["first"] for t in timings), max(t["last"] for t in timings)
+    return (n - 1) / (last - first)
 
 
 def fresh_run(pg_url: str, bootstrap: str, n: int, argv: list[str], log: str,
@@ -259,15 +270,16 @@ def fresh_run(pg_url: str, bootstrap: str, n: int, argv: list[str], log: str,
         return routed_rate(settings, prepare(settings, n), argv, log, workers)
 
 
-def rounds(pg_url: str, bootstrap: str, n: int, argv: list[str], times: int
+def rounds(pg_url: str, bootstrap: str, n: int, argv: list[str], times: int, workers: int
            ) -> tuple[list[float], list[float]]:
-    """Baseline and routing in turns, each round on fresh cases, database and topic."""
+    """Baseline and routing in turns, each round on fresh cases, database and topic, both
+    with ``workers`` processes in one consumer group."""
     raws, rates = [], []
     for _ in range(times):
         with fresh_database(pg_url) as url, bench_settings(url, bootstrap) as settings:
             ids = prepare(settings, n)
-            raws.append(raw_rate(settings, n))
-            rates.append(routed_rate(settings, ids, argv, "routing-batch"))
+            raws.append(raw_rate(settings, n, workers))
+            rates.append(routed_rate(settings, ids, argv, f"routing-{workers}", workers))
     return raws, rates
 
 
@@ -275,24 +287,28 @@ def run(pg_url: str, bootstrap: str, quick: bool = False) -> list[dict[str, Any]
     n, times = (QUICK_EVENTS, 1) if quick else (EVENTS, ROUNDS)
     routing = [sys.executable, "-m", "services.routing"]
     batched = [*routing, "--batch-size", str(QUICK_BATCH)] if quick else routing
-    raws, rates = rounds(pg_url, bootstrap, n, batched, times)
-    raw, rate = max(raws), max(rates)
-    two = fresh_run(pg_url, bootstrap, n, batched, "routing-two", workers=2)
+    best = f"best of {times}" if times > 1 else "1 round"
+    rows = []
+    for workers in (1, CORES):
+        raws, rates = rounds(pg_url, bootstrap, n, batched, times, workers)
+        what = "1 faust worker" if workers == 1 else f"{workers} faust workers, one group"
+        goal: dict[str, Any] = {"goal_min": 2000, "goal_ratio": 0.30} if workers == CORES else {}
+        rows += [
+            {**figure(f"plain faust consume (no work), {what}, {best}", max(raws), "events/s"),
+             "runs": raws},
+            {**figure(f"routing decisions, {what}, batches ({n} received), {best}", max(rates),
+                      "events/s", baseline=max(raws), **goal), "runs": rates},
+        ]
     few = max(n // SINGLE_SHARE, 100)
     one_by_one = fresh_run(pg_url, bootstrap, few, [*routing, "--batch-size", "1"],
                            "routing-single")
     with bench_settings(pg_url, bootstrap) as settings:
         many = append_rate(settings, n, many=True)
         each = append_rate(settings, n, many=False)
-    best = f"best of {times}" if times > 1 else "1 round"
     return [
-        {**figure(f"plain faust consume (no work), {best}", raw, "events/s"), "runs": raws},
-        {**figure(f"routing decisions, faust worker, batches ({n} received), {best}", rate,
-                  "events/s", baseline=raw, goal_min=2000, goal_ratio=0.30), "runs": rates},
-        figure("routing decisions, 2 faust workers (one consumer group)", two, "events/s",
-               baseline=raw),
-        figure(f"routing decisions, one transaction per message ({few})", one_by_one,
-               "events/s", baseline=raw),
+        *rows,
+        figure(f"routing decisions, one transaction per message ({few}), 1 worker", one_by_one,
+               "events/s", baseline=rows[0]["value"]),
         figure(f"CaseRepository.append_many alone, same decisions, {BATCH}/transaction", many,
                "cases/s"),
         figure(f"CaseRepository.append case by case, same decisions, {BATCH}/transaction",
@@ -301,7 +317,9 @@ def run(pg_url: str, bootstrap: str, quick: bool = False) -> list[dict[str, Any]
 
 
 def raw_consumer(n: int, out: Path) -> None:
-    """A faust agent that only counts and acks; writes its timing once it has seen ``n``."""
+    """A faust agent that only counts and acks; writes its timing (first and latest message,
+    on the wall clock that other processes share, and how many) every REPORT_EVERY seconds
+    and once it has seen ``n``."""
     import faust
 
     from services.common.faust_base import make_app, run_worker
@@ -311,14 +329,24 @@ def raw_consumer(n: int, out: Path) -> None:
                         value_serializer="raw", allow_empty=True)
     seen: list[float] = []
 
+    def report() -> None:
+        if seen:
+            out.with_suffix(".tmp").write_text(
+                json.dumps({"first": seen[0], "last": seen[-1], "count": len(seen)}))
+            out.with_suffix(".tmp").replace(out)
+
     @app.agent(channel, name="bench-raw-consume.count")
     async def count(stream: faust.StreamT) -> None:
         manual = cast(faust.Stream, stream).noack()
         async for event in manual.events():
-            seen.append(time.perf_counter())
+            seen.append(time.time())
             if len(seen) == n:
-                out.write_text(json.dumps({"first": seen[0], "last": seen[-1]}))
+                report()
             await manual.ack(event)
+
+    @app.timer(REPORT_EVERY)
+    async def _report() -> None:
+        report()
 
     run_worker(app, loglevel="WARNING")
 
