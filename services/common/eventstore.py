@@ -146,8 +146,15 @@ _INSERT_CHAINED = _INSERT_INTO + (
     " UNION ALL SELECT e.hash FROM events e WHERE e.stream_id = r.subject"
     " AND e.version = r.sequence - 1 AND r.sequence > 1) AS p"
 )
-# append_many: every stream's head, and every one of the ids already stored (and where), in
-# one round trip. Rows: (stream, head version, head hash, NULL) or (stream, version, NULL, id).
+# append_many: every stream's head (the common path: which ids are stored already is asked
+# only for the streams not at their expected version, or whose rows did not all go in).
+_HEADS = (
+    "SELECT s.stream_id, h.version, h.hash"
+    " FROM unnest(%s::text[]) AS s(stream_id) CROSS JOIN LATERAL (SELECT version, hash"
+    " FROM events e WHERE e.stream_id = s.stream_id ORDER BY version DESC LIMIT 1) AS h"
+)
+# ... and with them every one of the ids already stored (and where), in one round trip.
+# Rows: (stream, head version, head hash, NULL) or (stream, version, NULL, id).
 _HEADS_AND_KNOWN = (
     "SELECT s.stream_id, h.version, h.hash, NULL::uuid"
     " FROM unnest(%s::text[]) AS s(stream_id) CROSS JOIN LATERAL (SELECT version, hash"
@@ -429,7 +436,9 @@ def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch]) -> Appen
     result = AppendedMany()
     todo = [b for b in batches if b[1]]
     result.recorded.update((b[0], []) for b in batches if not b[1])
-    heads, known = _heads_and_known(c, todo)
+    heads = _heads(c, todo)
+    off = [b for b in todo if b[2] is not None and b[2] != heads.get(b[0], (0, b""))[0]]
+    known = _heads_and_known(c, off)[1] if off else {}  # a no-op re-append, or a conflict
     planned: dict[str, _Planned] = {}
     replayed: list[StreamBatch] = []
     for stream_id, events, expected in todo:
@@ -452,6 +461,14 @@ def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch]) -> Appen
         replayed += _sort_out_lost(c, [b for b in todo if b[0] in lost], heads, result)
     _replay(c, replayed, result)
     return result
+
+
+def _heads(c: psycopg.Connection, batches: Sequence[StreamBatch]) -> dict[str, tuple[int, bytes]]:
+    """Every stream's (version, hash) at its head: one query."""
+    if not batches:
+        return {}
+    rows = c.execute(_HEADS, ([b[0] for b in batches],))
+    return {stream_id: (version, bytes(digest)) for stream_id, version, digest in rows}
 
 
 def _heads_and_known(

@@ -92,14 +92,21 @@ def decision_id(received_id: uuid.UUID, index: int) -> uuid.UUID:
 
 
 def decision_ids(received_id: uuid.UUID, n: int) -> list[uuid.UUID]:
-    """``[decision_id(received_id, i) for i in range(n)]``, the common prefix hashed once."""
-    prefix = hashlib.sha1(DECISIONS.bytes + f"{received_id}/".encode())
+    """``[decision_id(received_id, i) for i in range(n)]``, the common prefix hashed once
+    and the version and variant bits set on the integer (``uuid.uuid5``'s own steps)."""
+    prefix = hashlib.sha1(_DECISIONS_BYTES + f"{received_id}/".encode())
     ids = []
     for i in range(n):
         digest = prefix.copy()
-        digest.update(str(i).encode())
-        ids.append(uuid.UUID(bytes=digest.digest()[:16], version=5))
+        digest.update(b"%d" % i)
+        number = int.from_bytes(digest.digest()[:16])
+        ids.append(uuid.UUID(int=number & _KEEP | _VERSION_5))
     return ids
+
+
+_DECISIONS_BYTES = DECISIONS.bytes
+_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & (2**128 - 1)  # clear the version and variant
+_VERSION_5 = (5 << 76) | (0x8000 << 48)  # version 5, RFC 4122 variant
 
 
 class OpenCounts:
