@@ -253,6 +253,21 @@ def test_up_runs_the_suite_on_embedded_defaults_and_stops_everything(start_up, w
     assert [p for p in up.ports.values() if embedded.port_open("127.0.0.1", p)] == []
 
 
+def _published_past(url: str, event_id: uuid.UUID, timeout: float = 30.0) -> int:
+    """The relay's published_seq, once it is at or past ``event_id``'s commit position."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT r.published_seq, l.seq FROM relay_state r"
+                " LEFT JOIN commit_log l ON l.event_id = %s WHERE r.name = 'main'", (event_id,)
+            ).fetchone()
+            if row is not None and row[1] is not None and row[0] >= row[1]:
+                return int(row[0])
+            assert time.monotonic() < deadline, f"the relay's cursor stayed at {row}"
+            time.sleep(0.1)
+
+
 def test_a_restarted_up_keeps_the_store_and_republishes_it_to_the_fresh_broker(
     start_up, workdir
 ):
@@ -264,8 +279,9 @@ def test_a_restarted_up_keeps_the_store_and_republishes_it_to_the_fresh_broker(
     event = received(case_id)
     EventStore(url).append(case_id, [event], expected_version=0)
     assert read_case_events(first.bootstrap, case_id)[0].id == event.id
-    with psycopg.connect(url) as conn:  # (stopping up stops its PostgreSQL too)
-        published = conn.execute("SELECT published_seq FROM relay_state").fetchone()[0]
+    # the relay moves its cursor once the broker has acknowledged, which a consumer may see
+    # first: wait until the cursor covers the event (stopping up stops its PostgreSQL too)
+    published = _published_past(url, event.id)
     assert first.interrupt()[0] == 0, first.output()
 
     second = start_up(data_dir)
