@@ -56,7 +56,11 @@ _MARK = "\x00rfc8785 float {}\x00"
 def canonical_json(document: Any) -> bytes:
     """RFC 8785 bytes of ``document``."""
     marked: list[bytes] = []
-    plain = _plain(document, marked)
+    return _written(document, _plain(document, marked), marked)
+
+
+def _written(document: Any, plain: Any, marked: list[bytes]) -> bytes:
+    """RFC 8785 bytes of ``document``, given what its one walk (``_plain``) found."""
     if plain is not _NOT_PLAIN:
         try:
             out = orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)
@@ -132,9 +136,11 @@ def _float_as(bits: str) -> Any:
 
 
 def canonical_bytes(event: CloudEvent) -> bytes:
-    if _plain(event.data, []) is event.data:  # orjson writes it as it is: in one go
+    marked: list[bytes] = []
+    plain = _plain(event.data, marked)
+    if plain is event.data:  # orjson writes it as it is: with its envelope, in one go
         return _envelope_bytes(event, event.data)
-    return canonical_envelope(event, canonical_json(event.data))
+    return canonical_envelope(event, _written(event.data, plain, marked))
 
 
 def canonical_envelope(event: CloudEvent, data: bytes) -> bytes:

@@ -550,20 +550,9 @@ def _json_rows(rows: _Planned) -> Jsonb:
     ) + b"]", dumps=_as_is)
 
 
-def _orjson(value: Any) -> bytes:
-    """JSON as UTF-8 bytes, which psycopg sends as they are (a str would be encoded again)."""
-    return orjson.dumps(value, default=_uuid_text)
-
-
 def _as_is(data: bytes) -> bytes:
     """Jsonb's dumps for data already written (its canonical JSON)."""
     return data
-
-
-def _uuid_text(value: Any) -> str:
-    if isinstance(value, UUID):  # a subclass (uuid6's v7 ids): orjson takes only UUID itself
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _sort_out_lost(
