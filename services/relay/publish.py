@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaConnectionError
+from psycopg.types.json import set_json_loads
 
-from events.envelope import CloudEvent
-from events.kafka import to_kafka
+from events.kafka import binary_message
 from services.common.bus import ensure_topics, producer
 from services.common.settings import Settings
 
@@ -59,14 +60,13 @@ class Outgoing:
 
 
 def _outgoing(row: tuple[Any, ...]) -> Outgoing:
-    """A stored row as its CloudEvent's Kafka message. ``model_construct``: the store
-    validated the event on append; validating it again would double the relay's own cost."""
+    """A stored row as its CloudEvent's Kafka message, straight from its columns: the store
+    validated the event on append; building and validating it again would double the
+    relay's own cost (tests hold the message equal to ``to_kafka`` of the event read back)."""
     seq, id_, source, type_, subject, time_, schema, actor, cause, corr, version, data, at = row
-    event = CloudEvent.model_construct(
-        id=id_, source=source, type=type_, subject=subject, time=time_, dataschema=schema,
-        actor=actor, causationid=cause, correlationid=corr, sequence=version, data=data,
+    key, value, headers = binary_message(
+        id_, source, type_, subject, time_, schema, actor, cause, corr, version, data
     )
-    key, value, headers = to_kafka(event)
     return Outgoing(seq, key, value, headers, at)
 
 
@@ -75,7 +75,9 @@ def fetch(
 ) -> list[Outgoing]:
     """Up to ``limit`` sequenced events with seq in (after_seq, up_to], in seq order."""
     ceiling = up_to if up_to is not None else 2**63 - 1
-    rows = conn.execute(_FETCH, (after_seq, ceiling, limit)).fetchall()
+    with conn.cursor() as cur:
+        set_json_loads(orjson.loads, cur)  # a batch's worth of data: the quicker parser
+        rows = cur.execute(_FETCH, (after_seq, ceiling, limit)).fetchall()
     return [_outgoing(r) for r in rows]
 
 
