@@ -22,6 +22,9 @@ _CONTENT_TYPE, _JSON = "content-type", b"application/json"  # datacontenttype: a
 _SPECVERSION, _V1 = "ce_specversion", b"1.0"
 
 
+_VALIDATE = CloudEvent.__pydantic_validator__.validate_python
+
+
 class UndecodableMessage(ValueError):
     """A Kafka message that is not a Shouwen CloudEvent."""
 
@@ -83,7 +86,9 @@ def from_kafka(
     if not isinstance(data, dict):
         raise UndecodableMessage("data must be a JSON object")
     try:
-        return CloudEvent.model_validate({**attrs, "data": data})
+        # model_validate without its keyword arguments (all None): the same validation,
+        # about 1 µs less on every message consumed
+        return _VALIDATE({**attrs, "data": data})
     except ValueError as exc:
         raise UndecodableMessage(f"invalid CloudEvent: {exc}") from exc
 

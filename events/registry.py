@@ -80,4 +80,4 @@ def upcast(event: CloudEvent) -> CloudEvent:
 def decode_payload(event: CloudEvent) -> EventPayload:
     """The typed payload of an event, upcast to its newest version."""
     lifted = upcast(event)
-    return model_for(lifted.type).model_validate(lifted.data)
+    return model_for(lifted.type).__pydantic_validator__.validate_python(lifted.data)

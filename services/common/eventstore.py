@@ -108,7 +108,9 @@ def validate(event: CloudEvent) -> None:
     except UnknownEventType as exc:
         raise EventValidationError(f"{exc}; field 'type'") from None
     try:
-        model.model_validate(event.data)
+        # model_validate is this call with six keyword arguments, all None: the same
+        # validation, about 1 µs (a quarter) less without them, on every event appended
+        model.__pydantic_validator__.validate_python(event.data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "data"
