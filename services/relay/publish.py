@@ -9,7 +9,8 @@
     endpoints / connect / relay_producer  the relay's database session and producer
     broker_listening                   a quick TCP check before kafka-python's long waits
 
-A message is a CloudEvent in the Kafka binary binding (events.kafka.to_kafka), key = case id,
+A message is a CloudEvent in the Kafka binary binding (events.kafka.binary_message, what
+to_kafka writes, built from the stored row's columns), key = case id,
 so each case's events keep their order on one partition.
 """
 

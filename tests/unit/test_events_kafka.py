@@ -95,3 +95,21 @@ def test_a_message_with_a_bad_attribute_is_refused_naming_it(
     headers = [(n, v) for n, v in headers if n != header] + [(header, raw)]
     with pytest.raises(UndecodableMessage, match=says):
         from_kafka(value, headers)
+
+
+def test_absent_optional_attributes_send_no_header_and_come_back_absent() -> None:
+    full = _event("shouwen.case.replied.v1")
+    bare = CloudEvent(
+        id=full.id, source=full.source, type=full.type, subject=full.subject, time=full.time,
+        actor=full.actor, data=full.data,
+    )
+
+    key, value, headers = to_kafka(bare)
+
+    names = [name for name, _ in headers]
+    assert names == ["content-type", "ce_specversion", "ce_id", "ce_source", "ce_type",
+                     "ce_subject", "ce_time", "ce_actor"]
+    assert from_kafka(value, headers) == bare
+    full_names = [name for name, _ in to_kafka(full)[2]]
+    assert {"ce_dataschema", "ce_causationid", "ce_correlationid", "ce_sequence"} <= set(
+        full_names)
