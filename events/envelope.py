@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 import uuid6
@@ -85,6 +85,16 @@ def _built(fields: dict[str, Any], fields_set: set[str] | frozenset[str]) -> Clo
     object.__setattr__(event, "__pydantic_extra__", None)
     object.__setattr__(event, "__pydantic_private__", None)
     return event
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def validated(model: type[_M], data: Any) -> _M:
+    """``model.model_validate(data)``: the same validation, without model_validate's six
+    keyword arguments (all None), which cost the validator about 1 µs to take in. For the
+    hot paths: every event appended, every message consumed."""
+    return model.__pydantic_validator__.validate_python(data)  # type: ignore[no-any-return]
 
 
 def new_id() -> UUID:

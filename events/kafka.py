@@ -16,13 +16,10 @@ from typing import Any
 
 import orjson
 
-from events.envelope import CloudEvent
+from events.envelope import CloudEvent, validated
 
 _CONTENT_TYPE, _JSON = "content-type", b"application/json"  # datacontenttype: always JSON
 _SPECVERSION, _V1 = "ce_specversion", b"1.0"
-
-
-_VALIDATE = CloudEvent.__pydantic_validator__.validate_python
 
 
 class UndecodableMessage(ValueError):
@@ -86,9 +83,7 @@ def from_kafka(
     if not isinstance(data, dict):
         raise UndecodableMessage("data must be a JSON object")
     try:
-        # model_validate without its keyword arguments (all None): the same validation,
-        # about 1 µs less on every message consumed
-        return _VALIDATE({**attrs, "data": data})
+        return validated(CloudEvent, {**attrs, "data": data})
     except ValueError as exc:
         raise UndecodableMessage(f"invalid CloudEvent: {exc}") from exc
 

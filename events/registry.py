@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from events.envelope import CloudEvent
+from events.envelope import CloudEvent, validated
 
 
 class UnknownEventType(LookupError):
@@ -80,4 +80,4 @@ def upcast(event: CloudEvent) -> CloudEvent:
 def decode_payload(event: CloudEvent) -> EventPayload:
     """The typed payload of an event, upcast to its newest version."""
     lifted = upcast(event)
-    return model_for(lifted.type).__pydantic_validator__.validate_python(lifted.data)
+    return validated(model_for(lifted.type), lifted.data)
