@@ -5,6 +5,7 @@
                                         for Kafka), web server off unless a port is given,
                                         local state under settings.data_dir/faust/<name>
     run_worker(app)                     run it until SIGTERM, web server as configured
+    worker_for(app)                     the worker run_worker runs (no terminal spinner)
     inbox_agent(app, settings, name, handler)
         agent on settings.case_events_topic
           async for event in stream.noack().events()        raw value, headers, coordinates
@@ -152,4 +153,16 @@ def run_worker(app: faust.App, loglevel: str = "INFO") -> None:
 
     Unlike ``faust worker`` (whose ``--with-web`` default switches the web server on), this
     keeps the app's own ``web_enabled``, so two services on one host do not fight over 6066."""
-    faust.Worker(app, loglevel=loglevel).execute_from_commandline()
+    worker_for(app, loglevel).execute_from_commandline()
+
+
+def worker_for(app: faust.App, loglevel: str = "INFO") -> faust.Worker:
+    """The worker ``run_worker`` runs, without faust's terminal spinner. At WARNING and
+    above faust keeps the spinner, and to spin it on every log record it sets the root
+    logger to DEBUG: every ``log.debug`` in the process (a timer's every tick, the Kafka
+    client's every request) then builds its record and goes through the handlers, only
+    to be dropped there. A service's output goes to a log, not a terminal: no spinner, and
+    the root logger stays at ``loglevel``."""
+    worker = faust.Worker(app, loglevel=loglevel)
+    worker.spinner = None
+    return worker
