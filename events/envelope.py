@@ -9,6 +9,7 @@ Extensions (lower-case alphanumerics, as CloudEvents requires):
 
 from __future__ import annotations
 
+import builtins
 import re
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -68,8 +69,28 @@ class CloudEvent(BaseModel):
         """A copy stamped with its stream version (``model_copy(update=...)``, which the
         store calls for every event, without its generic work)."""
         return _built(
-            {**self.__dict__, "sequence": sequence}, self.__pydantic_fields_set__ | _SEQUENCE
+            {**self.__dict__, "sequence": sequence}, self.__pydantic_fields_set__ | _SEQUENCE,
+            self.__pydantic_private__,
         )
+
+    def __eq__(self, other: Any) -> bool:
+        """Equal when every field is: pydantic's own test for a model without private
+        attributes or extras, which this is, but blind to ``payload_checked``'s note."""
+        if not isinstance(other, BaseModel):
+            return NotImplemented
+        return type(other) is CloudEvent and self.__dict__ == other.__dict__
+
+    __hash__ = BaseModel.__hash__  # a class that defines __eq__ must say what hashes it
+
+    def payload_checked(self, model: builtins.type[BaseModel]) -> bool:
+        """Whether ``data`` is, as it is, the dump of a ``model`` instance that was validated
+        (``new_event`` notes that): then validating it again cannot fail, and the store
+        skips doing so. Data replaced since (``model_copy(update=...)``) is another object
+        and does not carry the note; data changed in place would, which is why event data
+        is never changed in place (an event is immutable, its data with it)."""
+        note = self.__pydantic_private__
+        checked = note.get(_CHECKED) if note is not None else None
+        return checked is not None and checked[0] is model and checked[1] is self.data
 
 
 _SEQUENCE = frozenset({"sequence"})
@@ -77,13 +98,17 @@ _NEW_EVENT_FIELDS = frozenset({"id", "source", "type", "subject", "time", "datas
                                "causationid", "correlationid", "data"})
 
 
-def _built(fields: dict[str, Any], fields_set: set[str] | frozenset[str]) -> CloudEvent:
+_CHECKED = "checked"  # new_event's note: (the payload's model, the very dict dumped from it)
+
+
+def _built(fields: dict[str, Any], fields_set: set[str] | frozenset[str],
+           note: dict[str, Any] | None = None) -> CloudEvent:
     """A CloudEvent of values known to be valid, as pydantic's own copy makes one."""
     event = CloudEvent.__new__(CloudEvent)
     object.__setattr__(event, "__dict__", fields)
     object.__setattr__(event, "__pydantic_fields_set__", set(fields_set))
     object.__setattr__(event, "__pydantic_extra__", None)
-    object.__setattr__(event, "__pydantic_private__", None)
+    object.__setattr__(event, "__pydantic_private__", note)
     return event
 
 
@@ -120,16 +145,19 @@ def new_event(
 ) -> CloudEvent:
     """Wrap a payload in an envelope with a fresh time-ordered (v7) id.
 
-    The payload is a validated model and its dump plain JSON, so when every envelope value
-    passes the checks CloudEvent's validation would make (``_valid_envelope``: the same
-    patterns), the event is built without validating it again; otherwise the validating
-    constructor runs and says what is wrong."""
+    The payload is a validated model (built by its constructor or ``model_validate``, never
+    ``model_construct``) and its dump plain JSON, so when every envelope value passes the
+    checks CloudEvent's validation would make (``_valid_envelope``: the same patterns), the
+    event is built without validating it again, and notes that its data was dumped from a
+    validated payload (``CloudEvent.payload_checked``: the store does not validate it a
+    second time); otherwise the validating constructor runs and says what is wrong."""
     event_type = type(payload).event_type
+    data = payload.model_dump(mode="json")
     fields: dict[str, Any] = {
         "id": id or new_id(), "source": source, "type": event_type, "subject": subject,
         "time": time or datetime.now(UTC), "dataschema": schema_uri(event_type),
         "actor": actor, "causationid": causationid, "correlationid": correlationid,
-        "data": payload.model_dump(mode="json"),
+        "data": data,
     }
     if not _valid_envelope(fields):
         return CloudEvent(**fields)
@@ -137,8 +165,8 @@ def new_event(
                    "type": event_type, "subject": subject,
                    "time": fields["time"].astimezone(UTC), "datacontenttype": "application/json",
                    "dataschema": fields["dataschema"], "actor": actor, "causationid": causationid,
-                   "correlationid": correlationid, "sequence": None, "data": fields["data"]},
-                  _NEW_EVENT_FIELDS)
+                   "correlationid": correlationid, "sequence": None, "data": data},
+                  _NEW_EVENT_FIELDS, {_CHECKED: (type(payload), data)})
 
 
 def _valid_envelope(f: dict[str, Any]) -> bool:

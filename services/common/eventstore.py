@@ -103,11 +103,15 @@ def stored_data(data: bytes) -> Jsonb:
 
 
 def validate(event: CloudEvent) -> None:
-    """Refuse an event whose data does not fit its type's schema, naming the field."""
+    """Refuse an event whose data does not fit its type's schema, naming the field. Data
+    that ``new_event`` dumped from a validated payload of the type's model is not validated
+    a second time (``CloudEvent.payload_checked``): it cannot fail."""
     try:
         model = model_for(event.type)
     except UnknownEventType as exc:
         raise EventValidationError(f"{exc}; field 'type'") from None
+    if event.payload_checked(model):
+        return
     try:
         validated(model, event.data)
     except ValidationError as exc:

@@ -3,6 +3,7 @@ constructor builds, and refuse exactly what it refuses."""
 
 from __future__ import annotations
 
+import copy
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -11,7 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from events import CloudEvent, new_event
-from events.case import CaseClassified, ClassificationMethod, Jurisdiction
+from events.case import CaseClassified, CaseReceived, ClassificationMethod, Jurisdiction
+from services.common.eventstore import EventValidationError
+from services.common.eventstore import validate as validate_event
 from services.domain.case import CaseState, Status, _evolve
 from services.routing.router import decision_id, decision_ids
 
@@ -69,3 +72,31 @@ def test_evolve_is_dataclasses_replace():
 def test_decision_ids_are_the_one_by_one_ids():
     received = uuid.uuid4()
     assert decision_ids(received, 12) == [decision_id(received, i) for i in range(12)]
+
+
+def test_new_event_notes_that_its_data_came_from_a_validated_payload():
+    event = new_event(PAYLOAD, subject="C-20261127-1", actor="service:routing")
+    assert event.payload_checked(CaseClassified)
+    assert event.with_sequence(3).payload_checked(CaseClassified)  # the same data, stamped
+    assert not event.payload_checked(CaseReceived)  # dumped from another model: no
+    assert not validated(event).payload_checked(CaseClassified)  # built by hand: no note
+    assert copy.deepcopy(event) == event
+
+
+def test_data_replaced_after_new_event_is_validated_again_by_the_store():
+    """The note is about the very data dumped: a copy with other data does not carry it,
+    and the store refuses what it would refuse from any event."""
+    event = new_event(PAYLOAD, subject="C-20261127-1", actor="service:routing")
+    bad = event.model_copy(update={"data": {**event.data, "confidence": 7}})
+    assert not bad.payload_checked(CaseClassified)
+    with pytest.raises(EventValidationError, match="data.confidence"):
+        validate_event(bad)
+    validate_event(event)  # noted: passes without a second validation
+
+
+def test_the_note_does_not_change_what_is_equal():
+    event = new_event(PAYLOAD, subject="C-20261127-1", actor="service:routing")
+    twin = validated(event)
+    assert event == twin and twin == event
+    assert event != event.with_sequence(1)
+    assert event.model_dump() == twin.model_dump()
