@@ -209,3 +209,40 @@ def test_weeks_are_china_weeks_monday_0000_to_sunday_2400(database_url):
         found = queries.weeks(conn, queries.Scope(None), date(2026, 11, 2))
     assert {d: (w.answered, w.satisfied) for d, w in found.items()} == {
         date(2026, 11, 9): (1, 1), date(2026, 11, 16): (1, 1)}
+
+
+def test_the_attention_list_walks_the_open_cases_by_due_date(database_url):
+    """The first 50 open cases overdue or escalated, oldest due date first, are what a
+    look at every case finds; and they are found by walking the partial index (0015),
+    not by ranking every case."""
+    from datetime import date, timedelta
+
+    from services.dashboard import queries
+
+    today = date(2026, 11, 27)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO case_summary (case_id, unit_id, receipt_number, channel, status,"
+            " first_responder_id, first_responder_name, responsible_id, responsible_name,"
+            " due_date, overdue, escalated, seven_haves, received_at, replied_at, version,"
+            " updated_at)"
+            " SELECT 'C-' || n, 'U' || n %% 3, 'R-' || n, 'visit',"
+            " CASE WHEN n %% 4 = 0 THEN 'closed' ELSE 'in_handling' END, 'S', 'n', 'S', 'n',"
+            " CASE WHEN n %% 50 <> 7 THEN %(today)s::date + (n * 7919 %% 61 - 30) END,"
+            " n %% 37 = 0, n %% 23 = 0, '{}', now() - make_interval(mins => n),"
+            " CASE WHEN n %% 3 = 0 THEN now() END, 1, now()"
+            " FROM generate_series(1, 20000) AS n", {"today": today})
+        conn.execute("ANALYZE case_summary")
+        found = queries.needing_attention(conn, queries.Scope(None), today)
+        rows = conn.execute(
+            "SELECT case_id, due_date, overdue, escalated, replied_at IS NULL, received_at"
+            " FROM case_summary WHERE status <> 'closed'").fetchall()
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN " + queries._ATTENTION,
+            {**queries.Scope(None).params(), "today": today, "limit": 50}))
+    late = [(due or date.max, received, case_id) for case_id, due, overdue, escalated,
+            unanswered, received in rows
+            if overdue or escalated or (due is not None and due < today and unanswered)]
+    assert [r["case_id"] for r in found] == [c for *_, c in sorted(late)[:50]]
+    assert found[0]["due_date"] == today - timedelta(days=30)
+    assert "case_summary_attention_idx" in plan and "Seq Scan" not in plan
