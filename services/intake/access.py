@@ -85,11 +85,14 @@ def may_decide_extension(person: Person, state: CaseState) -> bool:
 
 
 def scope_filter(person: Person, directory: DirectoryIndex) -> tuple[str, dict[str, Any]]:
-    """The SQL condition over ``case_index`` matching ``sees``, with its parameters."""
+    """The SQL condition over ``case_index`` matching ``sees``, with its parameters. Each
+    arm is one an index answers (``arr @> ARRAY[x]`` is ``x = ANY(arr)`` as a GIN index can
+    take it; migration 0016): the list is a BitmapOr of index scans, never a scan of every
+    case."""
     if reads_all(person, directory):
         return "true", {}
     return (
-        "(%(scope_unit)s = ANY(units) OR %(scope_me)s = ANY(participants)"
-        " OR awaiting_handoff_to = %(scope_me)s OR %(scope_me)s = ANY(escalated_to))",
+        "(units @> ARRAY[%(scope_unit)s]::text[] OR participants @> ARRAY[%(scope_me)s]::text[]"
+        " OR awaiting_handoff_to = %(scope_me)s OR escalated_to @> ARRAY[%(scope_me)s]::text[])",
         {"scope_unit": person.unit.id, "scope_me": person.staff.id},
     )
