@@ -67,6 +67,7 @@ MODULES = [
     "bench.proof_bench",
     "bench.accountability_bench",
     "bench.dashboard_bench",
+    "bench.scope_bench",
 ]
 
 
