@@ -2,7 +2,7 @@
 
     build_app(settings, batch_size=500)
       faust app "ledger" (its consumer group)
-        └─ batch_agent (services/routing/faust_batch.py) on settings.case_events_topic,
+        └─ batch_agent (services/common/faust_batch.py) on settings.case_events_topic,
            consumer "ledger": up to batch_size messages in ONE transaction —
            inbox rows + tables.apply_events (load the touched cases' rows FOR UPDATE,
            advance each case in stream order, upsert); a failing batch is redone message by
@@ -28,11 +28,11 @@ from prometheus_client import CollectorRegistry
 
 from events import CloudEvent
 from services.common.faust_base import inbox_agent, make_app, run_worker
+from services.common.faust_batch import batch_agent
 from services.common.settings import Settings, get_settings
 from services.ledger.metrics import LedgerMetrics, ledger_metrics
 from services.ledger.settings import LedgerSettings
 from services.ledger.tables import apply_events
-from services.routing.faust_batch import batch_agent
 from services.routing.metrics import serve_metrics
 
 CONSUMER = "ledger"

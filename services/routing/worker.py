@@ -33,9 +33,9 @@ from psycopg_pool import ConnectionPool
 from services.cases.repository import CaseRepository
 from services.common.consumer import required
 from services.common.faust_base import inbox_agent, make_app, run_worker
+from services.common.faust_batch import batch_agent
 from services.common.settings import Settings, get_settings
 from services.directory.index import DirectoryCache, DirectoryIndex
-from services.routing.faust_batch import batch_agent
 from services.routing.metrics import RoutingMetrics, routing_metrics, serve_metrics
 from services.routing.router import CONSUMER, Router
 

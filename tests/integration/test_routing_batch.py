@@ -15,11 +15,11 @@ from events.case import CaseAccepted, TimeLimit
 from events.fields import Channel, StaffMember
 from events.kafka import to_kafka
 from services.cases.repository import CaseRepository
+from services.common.batch import BatchHandling
 from services.common.consumer import InboxHandling, Outcome
 from services.common.deadletter import DeadLetters, Delivery, header
 from services.directory.index import DirectoryIndex
 from services.intake.register import Inquiry, register_inquiry
-from services.routing.batch import BatchHandling
 from services.routing.metrics import routing_metrics
 from services.routing.router import CONSUMER, Router
 from tests.integration.faust_app_fixture import dead_letters, inbox_ids, received

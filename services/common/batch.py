@@ -11,6 +11,9 @@
 A commit is what costs most per message (WAL flush, round trips); routing does 3-6 small
 statements per case, so sharing the commit is where the throughput is. Ordering within a
 partition is kept: the batch is handled in delivery order, and the fallback too.
+
+Consumer plumbing shared by the faust workers that batch (routing, notification, the ledger:
+``faust_batch.batch_agent``); kept here, beside the one-message InboxHandling it falls back to.
 """
 
 from __future__ import annotations

@@ -42,11 +42,11 @@ import faust
 from faust.types import AgentT, EventT, StreamT
 from psycopg_pool import ConnectionPool
 
+from services.common.batch import BatchHandler, BatchHandling
 from services.common.consumer import Backoff, Handler, InboxHandling, Outcome, Stopped, required
 from services.common.deadletter import DeadLetters, Delivery
 from services.common.faust_base import delivery_of
 from services.common.settings import Settings
-from services.routing.batch import BatchHandler, BatchHandling
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Batcher:
 
 def _report(task: asyncio.Future[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("routing batch flush failed; its messages stay un-acked and come back "
+        log.error("batch flush failed; its messages stay un-acked and come back "
                   "after a restart", exc_info=task.exception())
 
 
