@@ -3,6 +3,10 @@
     instrument_http(app, service)   latency histogram of a FastAPI/Starlette app:
                                     shouwen_http_request_duration_seconds{service,method,route,status}
     http_duration(registry)         that histogram, once per registry
+    serve(port, registry)           expose a registry over HTTP (0: not served)
+    serve_metrics(port, registry, variable)  the same for a worker: a port already taken
+                                    costs the metrics, not the work (said loudly in the log,
+                                    and the probes on that port tell Kubernetes)
 
 Consumer lag and dead letters are not counted in the services: `shouwen dashboard exporter`
 (services/dashboard/exporter.py) reads them for every consumer from the broker and the store.
@@ -15,11 +19,13 @@ again here.
 
 from __future__ import annotations
 
+import logging
 import time
 import weakref
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, start_http_server
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -90,3 +96,21 @@ def instrument_http(app: Any, service: str, registry: CollectorRegistry = REGIST
     """Time every request of ``app`` (a FastAPI or Starlette app) as ``service``."""
     app.add_middleware(_Timed, service=service, routes_of=app.router,
                        histogram=http_duration(registry))
+
+
+def serve(port: int, registry: CollectorRegistry) -> WSGIServer | None:
+    """Expose ``registry`` over HTTP on ``port``; 0 means metrics are not served."""
+    if port == 0:
+        return None
+    server, _thread = start_http_server(port, registry=registry)
+    return server
+
+
+def serve_metrics(port: int, registry: CollectorRegistry, variable: str) -> None:
+    """Serve ``registry`` on ``port`` (0: not served); ``variable`` names the setting."""
+    try:
+        serve(port, registry)
+    except (OSError, OverflowError) as exc:
+        logging.getLogger("shouwen.metrics").error(
+            "%s %d: %s; working on without metrics", variable, port,
+            getattr(exc, "strerror", None) or exc)

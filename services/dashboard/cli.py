@@ -41,9 +41,9 @@ def exporter() -> None:
     from prometheus_client import CollectorRegistry
 
     from services.cli import _setup_logging
+    from services.common.metrics import serve as serve_metrics
     from services.dashboard.exporter import Exporter, run
     from services.dashboard.sources import BrokerReader
-    from services.relay.metrics import serve as serve_metrics
 
     s, config = get_settings(), _config()
     url = _required(s.database_url, "DATABASE_URL")

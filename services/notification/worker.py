@@ -36,6 +36,7 @@ from services.common.consumer import Reconnecting, required
 from services.common.deadletter import DeadLetters
 from services.common.faust_base import make_app, run_worker
 from services.common.faust_batch import batch_agent
+from services.common.metrics import serve
 from services.common.settings import Settings, get_settings
 from services.directory.index import DirectoryCache, DirectoryIndex
 from services.notification.channels import Channel, HttpChannel, SmtpChannel
@@ -44,7 +45,6 @@ from services.notification.planner import CONSUMER, Planner
 from services.notification.sender import Sender
 from services.notification.session import SenderSession
 from services.notification.settings import NotifySettings, get_notify_settings
-from services.relay.metrics import serve
 
 BATCH_SIZE = 200
 BATCH_WAIT = 0.05

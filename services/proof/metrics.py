@@ -58,7 +58,7 @@ def checkpoint_metrics(registry: CollectorRegistry) -> CheckpointMetrics:
 def serve_metrics(port: int) -> CheckpointMetrics:
     """The loop's metrics, served on ``port`` (0: not served). A port already taken costs the
     metrics, not the checkpoints: said loudly, and the probes on that port tell Kubernetes."""
-    from services.relay.metrics import serve
+    from services.common.metrics import serve
 
     registry = CollectorRegistry()
     metrics = checkpoint_metrics(registry)

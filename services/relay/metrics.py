@@ -13,10 +13,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
 
 import psycopg
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LAG = """
 SELECT s.published_seq,
@@ -77,14 +76,6 @@ def relay_metrics(registry: CollectorRegistry) -> RelayMetrics:
             registry=registry,
         ),
     )
-
-
-def serve(port: int, registry: CollectorRegistry) -> WSGIServer | None:
-    """Expose ``registry`` over HTTP on ``port``; 0 means metrics are not served."""
-    if port == 0:
-        return None
-    server, _thread = start_http_server(port, registry=registry)
-    return server
 
 
 def observe_lag(conn: psycopg.Connection, metrics: RelayMetrics, cursor: str = "main") -> None:

@@ -32,8 +32,9 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from services.common.metrics import serve
 from services.common.settings import Settings
-from services.relay.metrics import RelayMetrics, observe_lag, relay_metrics, serve
+from services.relay.metrics import RelayMetrics, observe_lag, relay_metrics
 from services.relay.publish import (
     CURSOR,
     Outgoing,

@@ -8,9 +8,7 @@
     shouwen_routing_batch_seconds             one batch: its transaction, start to commit
     shouwen_routing_dead_letters_total        messages sent to the dead-letter topic
 
-``serve_metrics`` (also the ledger worker's): a port already taken costs the metrics, not the
-work: said loudly in the log, and the probes on that port tell Kubernetes (as the
-checkpointer does).
+Served by ``services.common.metrics.serve_metrics`` (as the ledger worker's metrics are).
 
 Received and decisions are counted when the handler's work is done in its transaction (a
 commit that fails after it, rare, redoes the messages one by one and may count them again);
@@ -19,7 +17,6 @@ batches and dead letters after the commit. Labels are decision kinds only, never
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -74,15 +71,3 @@ def routing_metrics(registry: CollectorRegistry) -> RoutingMetrics:
     for kind in KINDS:  # every kind shows from the start, at 0
         metrics.decisions.labels(kind=kind)
     return metrics
-
-
-def serve_metrics(port: int, registry: CollectorRegistry, variable: str) -> None:
-    """Serve ``registry`` on ``port`` (0: not served); ``variable`` names the setting."""
-    from services.relay.metrics import serve
-
-    try:
-        serve(port, registry)
-    except (OSError, OverflowError) as exc:
-        logging.getLogger("shouwen.metrics").error(
-            "%s %d: %s; working on without metrics", variable, port,
-            getattr(exc, "strerror", None) or exc)

@@ -34,9 +34,10 @@ from services.cases.repository import CaseRepository
 from services.common.consumer import required
 from services.common.faust_base import inbox_agent, make_app, run_worker
 from services.common.faust_batch import batch_agent
+from services.common.metrics import serve_metrics
 from services.common.settings import Settings, get_settings
 from services.directory.index import DirectoryCache, DirectoryIndex
-from services.routing.metrics import RoutingMetrics, routing_metrics, serve_metrics
+from services.routing.metrics import RoutingMetrics, routing_metrics
 from services.routing.router import CONSUMER, Router
 
 BATCH_SIZE = 1000  # measured: a fifth more cases/s than 500 (bench/routing_bench.py)
