@@ -80,7 +80,8 @@ class CloudEvent(BaseModel):
             return NotImplemented
         return type(other) is CloudEvent and self.__dict__ == other.__dict__
 
-    __hash__ = BaseModel.__hash__  # a class that defines __eq__ must say what hashes it
+    # Never hashable: its data is a dict (pydantic's frozen-model hash raised on it as well).
+    __hash__ = None  # type: ignore[assignment]
 
     def payload_checked(self, model: builtins.type[BaseModel]) -> bool:
         """Whether ``data`` is, as it is, the dump of a ``model`` instance that was validated

@@ -100,3 +100,5 @@ def test_the_note_does_not_change_what_is_equal():
     assert event == twin and twin == event
     assert event != event.with_sequence(1)
     assert event.model_dump() == twin.model_dump()
+    with pytest.raises(TypeError):
+        hash(event)  # its data is a dict: not hashable, as before the note
