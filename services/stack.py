@@ -128,8 +128,8 @@ class Layout:
 
 
 def layout(settings: Settings) -> Layout:
+    from services.common.ledger_settings import LedgerSettings
     from services.deadline_watch.service import DeadlineSettings
-    from services.ledger.settings import LedgerSettings
     from services.notification.settings import NotifySettings
     from services.proof.settings import ProofSettings, checkpoint_dir
 

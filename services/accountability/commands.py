@@ -37,7 +37,7 @@ from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
 from services.domain.case import CaseState, fold
-from services.intake.errors import CommandRefused, NotPermitted
+from services.domain.errors import CommandRefused, NotPermitted
 
 SOURCE = "urn:shouwen:accountability"
 SUPERVISOR_STEPS = ("verify", "proposal", "investigate", "extend", "decide", "deliver",

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from events.accountability import Circumstance, ResponsibilityKind, ReviewOutcome, Sanction
 from events.fields import Id, ShortText, Text
-from services.intake.models import Action, Strict
+from services.common.bodies import Action, Strict
 
 Ids = Annotated[list[Id], Field(min_length=1, max_length=20)]
 Circumstances = Annotated[list[Circumstance], Field(max_length=10)]

@@ -38,7 +38,7 @@ from services.accountability.chain import responsibility_chain
 from services.accountability.procedure import ProcedureState
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
-from services.intake.errors import CommandRefused
+from services.domain.errors import CommandRefused
 
 Builder0 = Callable[[], EventPayload]
 # the highest role decides what the leader is called in the event

@@ -30,14 +30,14 @@ from starlette.concurrency import run_in_threadpool
 from events.personal import mask_event_data
 from services.calendar import CIVIL_TIME
 from services.calendar.builtin import today
+from services.cases.access import load_visible
 from services.cases.repository import CaseNotFound
 from services.common.auth import AuthError, issue_token, verify_token
 from services.dashboard import pages
 from services.dashboard.wiring import DashboardWiring, wiring_of
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
-from services.intake.commands import load_visible
-from services.ledger.describe import describe
+from services.record.describe import describe
 
 PREFIX = "/dashboard"
 COOKIE, SIGN_IN_COOKIE = "shouwen_dashboard", "shouwen_dashboard_sign_in"

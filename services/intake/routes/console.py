@@ -54,17 +54,18 @@ from pydantic import BaseModel, ValidationError
 from events.personal import mask_text
 from services.calendar import CIVIL_TIME
 from services.calendar.builtin import today
+from services.cases import access
+from services.cases.access import Loaded
 from services.cases.repository import CaseNotFound
 from services.common.auth import AuthError, issue_token, verify_token
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
 from services.domain.case import ActionNotAllowed, Status
-from services.intake import access, commands, models
-from services.intake.commands import Loaded
-from services.intake.deps import DirectoryDep, Wiring, WiringDep
-from services.intake.errors import CommandRefused, NotPermitted
+from services.domain.errors import CommandRefused, NotPermitted
+from services.intake import commands, models
 from services.intake.queries import case_detail
 from services.intake.routes import console_deadlines, console_nav, console_queries
+from services.web.deps import DirectoryDep, Wiring, WiringDep
 
 PREFIX = "/console"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)

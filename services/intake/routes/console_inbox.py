@@ -14,9 +14,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.intake.deps import WiringDep
 from services.intake.routes import console_queries
 from services.intake.routes.console import PREFIX, PostedDep, SessionDep, _message, _render
+from services.web.deps import WiringDep
 
 router = APIRouter(prefix=f"{PREFIX}/inbox", include_in_schema=False)
 _TITLE = "站内消息 Inbox"

@@ -16,10 +16,10 @@ from typing import Any
 from fastapi import Request
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.ledger_settings import LedgerSettings
 from services.directory.index import Person
 from services.directory.model import Role
 from services.intake.routes import console_queries
-from services.ledger.settings import LedgerSettings
 
 # the dashboard's own rule (services/dashboard/routes.py LEADER_ROLES): anyone else gets 403
 DASHBOARD_ROLES = (Role.section_chief, Role.supervising_leader, Role.principal_leader,

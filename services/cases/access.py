@@ -14,16 +14,25 @@
 
 A case outside the caller's scope is reported as not found, never as forbidden, so case
 ids cannot be probed. The service centre is the unit whose staff include a centre_admin.
-Pure functions over the directory and the case state: no I/O.
+Pure functions over the directory and the case state (no I/O), and ``load_visible``: a case
+read from the store as ``Loaded`` if the caller sees it, else CaseNotFound. Intake, the
+ledger and the dashboard apply these same rules.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
+import psycopg
+
+from events import CloudEvent
+from events.case import CaseReceived
+from services.cases.repository import CaseNotFound, CaseRepository
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
-from services.domain.case import CaseState
+from services.domain.case import CaseState, fold
 
 LEADERS = (Role.section_chief, Role.supervising_leader, Role.principal_leader)
 READ_ALL = (Role.supervisor, Role.centre_admin)
@@ -96,3 +105,29 @@ def scope_filter(person: Person, directory: DirectoryIndex) -> tuple[str, dict[s
         " OR awaiting_handoff_to = %(scope_me)s OR escalated_to @> ARRAY[%(scope_me)s]::text[])",
         {"scope_unit": person.unit.id, "scope_me": person.staff.id},
     )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    state: CaseState
+    events: list[CloudEvent]
+
+    @property
+    def correlation(self) -> UUID:
+        first = self.events[0]
+        return first.correlationid or first.id
+
+    def last(self, name: str) -> CloudEvent | None:
+        return next((e for e in reversed(self.events) if e.type.split(".")[2] == name), None)
+
+
+def load_visible(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+                 person: Person, case_id: str) -> Loaded:
+    """The case if ``person`` may see it; otherwise CaseNotFound, as if it did not exist."""
+    events = [r.event for r in repo.store.read_stream(case_id, conn=conn)]
+    if not events or events[0].type != CaseReceived.event_type:
+        raise CaseNotFound(case_id)
+    loaded = Loaded(fold(case_id, events), events)
+    if not sees(person, loaded.state, directory):
+        raise CaseNotFound(case_id)
+    return loaded
