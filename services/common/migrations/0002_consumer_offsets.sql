@@ -5,6 +5,7 @@
 -- Kafka-committed offsets are not used for these consumers (kafka-python consumer groups
 -- stall against the Tansu broker; see DESIGN.md). Mutable by design: a cursor, not a fact.
 
+-- Owner: services/common (consumer.py).
 CREATE TABLE IF NOT EXISTS consumer_offsets (
     consumer     text        NOT NULL,
     topic        text        NOT NULL,
