@@ -39,12 +39,14 @@ class Proposal(Action):
 
 class Investigate(Action):
     group_member_ids: Ids
-    limit_working_days: Annotated[int, Field(ge=1, le=366)] = 30
+    # None: the unit's policy (investigation_working_days, 30 in the presets)
+    limit_working_days: Annotated[int, Field(ge=1, le=366)] | None = None
 
 
 class Extend(Action):
     approver_id: Id  # the leader who approved it
-    extra_working_days: Annotated[int, Field(ge=1, le=366)] = 15
+    # None: the unit's policy (investigation_extension_working_days, 15 in the presets)
+    extra_working_days: Annotated[int, Field(ge=1, le=366)] | None = None
     reason: Text
 
 
