@@ -11,6 +11,8 @@
     may_decide_transfer    the centre's principal or supervising leader, or the principal
                            leader of a unit the case is in (行政服务中心 rule 5)
     may_decide_extension   a leader of a unit the case is in
+    may_decide             decide_transfer / decide_extension: the above, and never by the
+                           one who asked (a leader does not approve their own request)
 
 A case outside the caller's scope is reported as not found, never as forbidden, so case
 ids cannot be probed. The service centre is the unit whose staff include a centre_admin.
@@ -91,6 +93,25 @@ def may_decide_transfer(person: Person, state: CaseState, directory: DirectoryIn
 
 def may_decide_extension(person: Person, state: CaseState) -> bool:
     return leads_case_unit(person, state)
+
+
+REQUEST_OF = {"decide_transfer": "transfer_requested", "decide_extension": "extension_requested"}
+
+
+def asked_by(person: Person, loaded: Loaded, request: str) -> bool:
+    """Whether ``person`` made the case's last ``request`` (e.g. ``transfer_requested``)."""
+    asked = loaded.last(request)
+    return asked is not None and asked.actor == f"staff:{person.staff.id}"
+
+
+def may_decide(person: Person, loaded: Loaded, action: str, directory: DirectoryIndex) -> bool:
+    """``decide_transfer`` or ``decide_extension``: a leader does not approve their own
+    request (the commands and the console's forms both ask here)."""
+    if asked_by(person, loaded, REQUEST_OF[action]):
+        return False
+    if action == "decide_transfer":
+        return may_decide_transfer(person, loaded.state, directory)
+    return may_decide_extension(person, loaded.state)
 
 
 def scope_filter(person: Person, directory: DirectoryIndex) -> tuple[str, dict[str, Any]]:

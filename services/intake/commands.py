@@ -150,8 +150,7 @@ def request_transfer(repo: CaseRepository, conn: psycopg.Connection,
 def decide_transfer(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
                     actor: Person, case_id: str, body: models.TransferDecision) -> CaseState:
     def permit(who: Person, lo: Loaded) -> bool:
-        return (access.may_decide_transfer(who, lo.state, directory)
-                and not _asked_by(who, lo, "transfer_requested"))
+        return access.may_decide(who, lo, "decide_transfer", directory)
 
     return _act(repo, conn, directory, actor, case_id, "decide_transfer", body,
                 lambda lo: p.transfer_decided(directory, actor, lo.state, body), permit)
@@ -168,8 +167,7 @@ def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
                      directory: DirectoryIndex, actor: Person, case_id: str,
                      body: models.ExtensionDecision) -> CaseState:
     def permit(who: Person, lo: Loaded) -> bool:
-        return (access.may_decide_extension(who, lo.state)
-                and not _asked_by(who, lo, "extension_requested"))
+        return access.may_decide(who, lo, "decide_extension", directory)
 
     def build(lo: Loaded) -> EventPayload:
         asked = lo.last("extension_requested")
@@ -199,9 +197,3 @@ def deliver(repo: CaseRepository, conn: psycopg.Connection, directory: Directory
 def close(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
           actor: Person, case_id: str, body: models.Close) -> CaseState:
     return _act(repo, conn, directory, actor, case_id, "close", body, lambda lo: p.closed(body))
-
-
-def _asked_by(person: Person, loaded: Loaded, request: str) -> bool:
-    """A leader does not approve their own request."""
-    asked = loaded.last(request)
-    return asked is not None and asked.actor == f"staff:{person.staff.id}"

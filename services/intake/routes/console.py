@@ -503,14 +503,8 @@ def _permitted(session: Session, loaded: Loaded, action: str) -> bool:
     person, state = session.person, loaded.state
     if action == "accept_handoff":
         return access.may_take_handoff(person, state)
-    if action in ("decide_transfer", "decide_extension"):
-        asked = loaded.last("transfer_requested" if action == "decide_transfer"
-                            else "extension_requested")
-        if asked is not None and asked.actor == f"staff:{person.staff.id}":
-            return False
-        if action == "decide_transfer":
-            return access.may_decide_transfer(person, state, session.directory)
-        return access.may_decide_extension(person, state)
+    if action in access.REQUEST_OF:
+        return access.may_decide(person, loaded, action, session.directory)
     return access.may_act(person, state)
 
 
