@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
@@ -44,6 +43,7 @@ from events import CloudEvent, upcast
 from events.kafka import UndecodableMessage, from_kafka
 from events.personal import mask_event_data
 from services.common import inbox
+from services.common.backoff import TRANSIENT_DB, Backoff, Stopped
 from services.common.deadletter import DeadLetters, Delivery
 from services.common.settings import Settings
 
@@ -53,57 +53,12 @@ T = TypeVar("T")
 Handler = Callable[[psycopg.Connection, CloudEvent], None]
 ConnectionSource = Callable[[], AbstractContextManager[psycopg.Connection]]
 PositionWriter = Callable[[psycopg.Connection], None]
-TRANSIENT_DB: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class Outcome(StrEnum):
     handled = "handled"
     duplicate = "duplicate"
     dead_lettered = "dead-lettered"
-
-
-class Stopped(Exception):
-    """Asked to stop while waiting out a transient failure; the message was not finished."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Retry transient failures: ``attempts`` tries with growing delays, then keep trying
-    at ``max_delay`` with an error line per try. Only ``stop`` ends it (raising Stopped)."""
-
-    attempts: int = 5
-    first_delay: float = 0.2
-    max_delay: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.first_delay * 2 ** (attempt - 1)))
-
-    def run(
-        self,
-        fn: Callable[[], T],
-        *,
-        what: str,
-        transient: tuple[type[Exception], ...] = TRANSIENT_DB,
-        stop: threading.Event | None = None,
-    ) -> T:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return fn()
-            except transient as exc:
-                level = logging.ERROR if attempt >= self.attempts else logging.WARNING
-                log.log(level, "%s failed (attempt %d, %s: %s); retrying — a message is never "
-                        "skipped for this", what, attempt, type(exc).__name__, exc)
-                if _wait(stop, self.delay(attempt)):
-                    raise Stopped(what) from exc
-
-
-def _wait(stop: threading.Event | None, seconds: float) -> bool:
-    if stop is None:
-        time.sleep(seconds)
-        return False
-    return stop.wait(seconds)
 
 
 def describe(event: CloudEvent) -> str:
