@@ -13,7 +13,8 @@ from pydantic import Field
 
 from events.accountability import Circumstance, ResponsibilityKind, ReviewOutcome, Sanction
 from events.fields import Id, ShortText, Text
-from services.common.bodies import Action, Strict
+from services.common.bodies import Action as Action  # the bodies' bases, re-exported
+from services.common.bodies import Strict as Strict
 
 Ids = Annotated[list[Id], Field(min_length=1, max_length=20)]
 Circumstances = Annotated[list[Circumstance], Field(max_length=10)]

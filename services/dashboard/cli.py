@@ -54,7 +54,7 @@ def exporter() -> None:
                           s.dead_letter_topic)
     figures = Exporter(url, broker)
     registry = CollectorRegistry()
-    registry.register(figures)  # type: ignore[arg-type]
+    registry.register(figures)
     try:
         server = serve_metrics(config.exporter_port, registry)
     except OSError as exc:

@@ -30,7 +30,8 @@ from events import EventPayload, new_event
 from services.calendar.cache import CalendarCache
 from services.calendar.store import load_book
 from services.cases import access
-from services.cases.access import Loaded, load_visible
+from services.cases.access import Loaded as Loaded  # re-exported: the console's
+from services.cases.access import load_visible as load_visible
 from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person

@@ -20,7 +20,8 @@ from events.case import Form, MatterTypeCode, MissingMaterial
 from events.case_outcome import ClosingReason, DeliveryMethod, Outcome
 from events.case_referral import EscalationReason
 from events.fields import Channel, Id, Name, ShortText, Text
-from services.common.bodies import Action, Strict
+from services.common.bodies import Action as Action  # the bodies' bases, re-exported
+from services.common.bodies import Strict as Strict
 
 _PHONE = re.compile(r"(?:\+86[ -]?)?(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})")
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")

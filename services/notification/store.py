@@ -104,7 +104,7 @@ _DUE = ("SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sendi
 
 def _select(conn: psycopg.Connection, query: str, limit: int) -> list[Record]:
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, (limit,))  # type: ignore[arg-type]
+        cur.execute(query, (limit,))
         return [_record(r) for r in cur]
 
 
