@@ -32,11 +32,11 @@ from services.common.problems import responses
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.ledger.export import MEDIA_TYPES, export
-from services.ledger.queries import ledger
 from services.record.access import case_access, export_access
 from services.record.audit import record_access
 from services.record.history import case_history, read_case
 from services.record.models import CaseHistory
+from services.record.queries import ledger
 from services.record.render import render
 from services.web.deps import DirectoryDep, StaffDep, Wiring
 
