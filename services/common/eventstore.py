@@ -626,15 +626,14 @@ def read_kinds(
     streams: dict[str, list[KindRead]] = {}
     if not stream_ids or not types:
         return streams
-    with c.cursor() as cur:
-        set_json_loads(orjson.loads, cur)
-        cur.execute("SELECT stream_id, version, type, time, data FROM events"
-                    " WHERE stream_id = ANY(%s) AND type = ANY(%s) ORDER BY stream_id, version",
-                    (sorted(set(stream_ids)), types))
-        for stream_id, version, type_, at, data in cur:
-            type_, data = upcast_data(type_, data)
-            streams.setdefault(stream_id, []).append(
-                KindRead(stream_id, version, type_, at, data))
+    rows = c.execute(  # data as text, parsed here: cheaper than psycopg's jsonb loader
+        "SELECT stream_id, version, type, time, data::text FROM events"
+        " WHERE stream_id = ANY(%s) AND type = ANY(%s) ORDER BY stream_id, version",
+        (sorted(set(stream_ids)), types)).fetchall()
+    loads = orjson.loads
+    for stream_id, version, type_, at, text in rows:
+        type_, data = upcast_data(type_, loads(text))
+        streams.setdefault(stream_id, []).append(KindRead(stream_id, version, type_, at, data))
     return streams
 
 
