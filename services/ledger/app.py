@@ -28,11 +28,11 @@ from events.envelope import SUBJECT_RE
 from services.cases.repository import CaseRepository
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.problems import responses
 from services.common.settings import Settings
 from services.dashboard.wiring import mount as mount_dashboard
 from services.directory.index import DirectoryCache
 from services.intake.deps import DirectoryDep, StaffDep, Wiring
-from services.intake.problems import responses
 from services.ledger.access import case_access, export_access
 from services.ledger.export import MEDIA_TYPES, export
 from services.ledger.history import case_history, read_case
