@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from events.envelope import SUBJECT_RE
 from services.cases.repository import CaseRepository
+from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
 from services.common.problems import responses
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Shouwen ledger", version="1.0.0", lifespan=lifespan,
                   description="首问 ledger: case history replay and the 台账 export.")
+    harden(app, settings)  # problem documents, and the input guard in front of every route
     instrument_http(app, "ledger")
     mount_dashboard(app, settings)  # /dashboard: the leaders' dashboard
 

@@ -195,7 +195,7 @@ def test_one_time_notice_must_name_all_missing_materials_at_once(intake, token_f
     later = {"missing_materials": [{"name": "户口簿原件"}]}
     r = post(intake, case_id, "one-time-notice", later, headers)
     assert r.status_code == 409 and "户口簿原件" in r.json()["detail"]
-    assert r.json()["status"] == "awaiting_materials"
+    assert r.json()["case_status"] == "awaiting_materials"
     assert event_count(url) == before
 
     r = post(intake, case_id, "one-time-notice", {**later, "request_changed": True}, headers)
@@ -239,7 +239,7 @@ def test_an_action_not_allowed_now_is_409_with_the_current_status(intake, token_
     r = post(intake, case_id, "deliver", {"method": "sms", "recipient_name": "王小明"},
              token_for(FIRST))
     assert r.status_code == 409
-    assert r.json()["status"] == "received" and "received" in r.json()["detail"]
+    assert r.json()["case_status"] == "received" and "received" in r.json()["detail"]
     assert event_count(url) == before
 
 

@@ -15,7 +15,8 @@ section (综合受理; it also receives every matter an external body handles, a
 the receipt number opens /v1/public (status, rating, complaint). The ledger needs a name and a
 contact, so ``first_name``/``last_name`` and ``phone``/``email`` are required here; the
 location (``address_string``, ``lat``/``long``) is kept as the inquirer's address, personal
-data. ``api_key`` is accepted and not checked. Errors use the spec's shape,
+data. ``api_key`` is accepted and not checked. Errors are RFC 9457 problem documents
+(as every Shouwen error) whose ``errors`` member carries the spec's shape,
 ``[{"code": 400, "description": "field: why"}]``, with that HTTP status; a refused
 submission writes nothing.
 """
@@ -30,7 +31,6 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -45,6 +45,7 @@ from pydantic import (
 from starlette.exceptions import HTTPException
 
 from events.fields import PRINTABLE, Channel
+from services.common.problems import Problem, problem
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Matter, Role
 from services.intake.deps import DirectoryDep, RepoDep
@@ -96,9 +97,11 @@ class Open311Route(APIRoute):
 
 
 def _errors(code: int, descriptions: list[str],
-            headers: Mapping[str, str] | None = None) -> JSONResponse:
-    body = [{"code": code, "description": d} for d in descriptions]
-    return JSONResponse(body, status_code=code, headers=headers)
+            headers: Mapping[str, str] | None = None) -> Response:
+    """A problem document; the spec's [{"code", "description"}] list is its ``errors``."""
+    errors = [{"code": code, "description": d[:500]} for d in descriptions[:20]]
+    return problem(code, "; ".join(e["description"] for e in errors), headers=headers,
+                   errors=errors)
 
 
 def _described(error: Any) -> str:
@@ -107,7 +110,7 @@ def _described(error: Any) -> str:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": list[Open311Error], "description": why}
+    code: {"model": Problem, "description": why}
     for code, why in ((400, "a parameter is missing or invalid (the description names it)"),
                       (404, "no such service or request"), (429, "too many requests"),
                       (503, "no directory is loaded, or no one is on duty to receive it"))
