@@ -188,7 +188,7 @@ def request_extension(repo: CaseRepository, conn: psycopg.Connection,
                       directory: DirectoryIndex, actor: Person, case_id: str,
                       body: models.ExtensionRequest) -> CaseState:
     return _act(repo, conn, directory, actor, case_id, "request_extension", body,
-                lambda lo: p.extension_requested(lo.state, body))
+                lambda lo: p.extension_requested(lo.state, body, _extension_bound(conn, lo)))
 
 
 def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
@@ -200,7 +200,8 @@ def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
 
     def build(lo: Loaded) -> EventPayload:
         asked = lo.last("extension_requested")
-        return p.extension_decided(actor, lo.state, body, asked.data if asked else {})
+        return p.extension_decided(actor, lo.state, body, asked.data if asked else {},
+                                   _extension_bound(conn, lo))
 
     return _act(repo, conn, directory, actor, case_id, "decide_extension", body, build, permit)
 
@@ -226,6 +227,15 @@ def deliver(repo: CaseRepository, conn: psycopg.Connection, directory: Directory
 def close(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
           actor: Person, case_id: str, body: models.Close) -> CaseState:
     return _act(repo, conn, directory, actor, case_id, "close", body, lambda lo: p.closed(body))
+
+
+def _extension_bound(conn: psycopg.Connection, lo: Loaded) -> p.ExtensionBound:
+    """The unit's extension policy (deadline-watch's policy book, shared by the unit's time
+    limits) applied to the case's original time limit."""
+    from services.deadline_watch.store import policy_book
+
+    share = policy_book(conn).for_unit(lo.state.unit_id).extension_share
+    return p.ExtensionBound.of(lo.events, share)
 
 
 def _asked_by(person: Person, loaded: Loaded, request: str) -> bool:

@@ -8,6 +8,7 @@ server derives (status, first responder, unit, handler, ...) cannot be sent at a
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -37,7 +38,8 @@ ACTIONS: list[tuple[str, dict[str, Any] | None]] = [
     ("escalate", {"to": "section_chief", "reason": "unclear_jurisdiction"}),
     ("transfer-request", {"reason": "外出培训"}),
     ("transfer-decision", {"decision": "approve", "new_responsible_id": "ZX006"}),
-    ("extension-request", {"reason": "需核验", "proposed_due_date": "2099-01-01"}),
+    ("extension-request", {"reason": "需核验", "proposed_due_date": str(date.today()
+                                                                     + timedelta(days=35))}),
     ("extension-decision", {"decision": "grant", "reason": "同意延期"}),
     ("reply", REPLY),
     ("complete", {"outcome": "resolved", "summary": "已办结"}),
