@@ -46,6 +46,9 @@ READS = Counter("shouwen_ledger_reads_total", "Histories and ledgers shown, by k
 REPLAY_SECONDS = Histogram("shouwen_ledger_replay_seconds", "Time to replay one case",
                            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
 MAX_PERIOD_DAYS = 366
+# A period lies within the store's lifetime: no case is older than the first day, and the
+# last one leaves room for a period running into next year (year 9999 once made a 500).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 CaseId = Annotated[str, Path(pattern=SUBJECT_RE.pattern, max_length=128)]
 UnitId = Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)]
@@ -96,7 +99,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/v1/ledger/export", responses=responses(401, 403, 422, 503),
              response_class=Response)
     def export_ledger(request: Request, person: StaffDep, directory: DirectoryDep,
-                      unit: UnitId, from_: Annotated[date, Query(alias="from")], to: date,
+                      unit: UnitId, from_: Annotated[date, Query(alias="from", ge=FIRST_DAY,
+                                                                 le=LAST_DAY)],
+                      to: Annotated[date, Query(ge=FIRST_DAY, le=LAST_DAY)],
                       format: Literal["csv", "xlsx"] = "csv") -> Response:
         if unit not in directory.units:
             raise HTTPException(422, f"unit: no unit {unit!r} in the directory in force")

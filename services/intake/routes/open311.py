@@ -60,7 +60,9 @@ EMAIL = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$
 RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
                      r"(?:[Zz]|[+ -][0-9]{2}:[0-9]{2})")  # ' ': an unescaped '+' in a URL
 MAX_REQUESTS = 1000  # the spec's cap on one GET requests answer
-DEFAULT_DAYS = 90  # the spec's default window when no dates or ids are given
+DEFAULT_DAYS = 90  # the spec's default window when no dates or ids are given, and the most
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 12, 31, tzinfo=UTC)
 
 
 class Open311Error(BaseModel):
@@ -424,12 +426,26 @@ def list_requests(
     params: dict[str, Any] = {"source": SOURCE, "ids": ids, "limit": MAX_REQUESTS,
                               "codes": None, "statuses": None, "start": None, "end": None}
     if ids is None:  # the spec: with ids, the other filters are ignored
-        start, end = start_date, end_date
-        if start is None and end is None:
-            start = datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
+        start, end = _window(start_date, end_date)
         params.update(codes=_csv(service_code, "service_code"), start=start, end=end,
                       statuses=_csv(status, "status", {"open", "closed"}))
     return _requests(repo.pool, directory, params)
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime | None]:
+    """The spec's window: at most 90 days (by default the last 90), within 2000..2100."""
+    for value, name in ((start, "start_date"), (end, "end_date")):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise Open311Failure(400, f"{name}: between {EARLIEST:%Y-%m-%d} and "
+                                      f"{LATEST:%Y-%m-%d}")
+    if start is not None and end is not None and end < start:
+        raise Open311Failure(400, "end_date: before start_date")
+    last = end or datetime.now(UTC)
+    first = start or last - timedelta(days=DEFAULT_DAYS)
+    if last - first > timedelta(days=DEFAULT_DAYS):
+        raise Open311Failure(400, f"start_date: at most {DEFAULT_DAYS} days before "
+                                  f"{'end_date' if end else 'now'}")
+    return first, end
 
 
 @router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequest])
