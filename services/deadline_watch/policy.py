@@ -131,3 +131,5 @@ def load_policy_yaml(text: str) -> PolicyBook:
         return load_policy(yaml.safe_load(text))
     except yaml.YAMLError as exc:
         raise PolicyError(f"not YAML: {exc}") from None
+    except RecursionError:
+        raise PolicyError("nested too deep to be a policy book") from None

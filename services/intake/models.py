@@ -20,6 +20,7 @@ from events.case import Form, MatterTypeCode, MissingMaterial
 from events.case_outcome import ClosingReason, DeliveryMethod, Outcome
 from events.case_referral import EscalationReason
 from events.fields import Channel, Id, Name, ShortText, Text
+from services.common.text import clean_tree
 
 _PHONE = re.compile(r"(?:\+86[ -]?)?(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})")
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
@@ -57,32 +58,15 @@ Email = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": f"^{_
 Address = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _control_character_at(value: Any, path: str = "") -> str | None:
-    """Where a string holds a control character (PostgreSQL cannot store NUL in JSON)."""
-    if isinstance(value, str):
-        return (path or "body") if _CONTROL.search(value) else None
-    items = (value.items() if isinstance(value, dict)
-             else enumerate(value) if isinstance(value, list) else ())
-    for key, item in items:
-        found = _control_character_at(item, f"{path}.{key}" if path else str(key))
-        if found:
-            return found
-    return None
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_control_characters(cls, data: Any) -> Any:
-        where = _control_character_at(data)
-        if where:
-            raise ValueError(f"{where}: text may not contain control characters")
-        return data
+    def _text_hygiene(cls, data: Any) -> Any:
+        """NFC, and no control, bidi-override or (in names, phones, addresses) zero-width
+        characters; line breaks only in free text (services/common/text.py)."""
+        return clean_tree(data)
 
     def inquirer_texts(self) -> dict[str, str | None]:
         return {}

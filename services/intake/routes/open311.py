@@ -46,6 +46,7 @@ from starlette.exceptions import HTTPException
 
 from events.fields import PRINTABLE, Channel
 from services.common.problems import Problem, problem
+from services.common.text import clean_tree
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Matter, Role
 from services.intake.deps import DirectoryDep, RepoDep
@@ -215,7 +216,8 @@ class Submission(BaseModel):
     @classmethod
     def _blank_is_absent(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+            data = {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+            return clean_tree(data)  # services/common/text.py, as every other way in
         return data
 
 
