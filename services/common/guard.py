@@ -244,9 +244,12 @@ def _shown(key: str) -> str:
 
 
 def harden(app: Any, settings: Any) -> None:
-    """Problem documents for every error, and the guard in front of every route."""
+    """Problem documents for every error, and the guard in front of every route; and no
+    app at all in production without the identity provider's keys (Misconfigured)."""
+    from services.common.auth import require_auth_settings
     from services.common.problems import install_problems
 
+    require_auth_settings(settings)
     install_problems(app)
     app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes,
                        max_json_depth=settings.max_json_depth)

@@ -107,7 +107,8 @@ def test_a_forged_or_expired_cookie_is_sent_back_to_sign_in(intake, db_settings)
 
 
 def test_the_development_sign_in_is_refused_outside_development(db_settings, demo_directory):
-    settings = db_settings.model_copy(update={"environment": "production"})
+    settings = db_settings.model_copy(update={"environment": "production",
+                                               "jwks_url": "https://idp.invalid/jwks"})
     with TestClient(create_app(settings)) as client:
         assert client.get("/console/sign-in").status_code == 403
         r = client.post("/console/sign-in", data={"csrf": "x", "staff_id": FIRST})
