@@ -154,7 +154,7 @@ def _alone(data_dir: Path, n: int, concurrency: int, intake_workers: int) -> dic
             proc = start_consumer(s, command, log)
             m.extra_pids = [proc.pid]
             began, before = time.monotonic(), m.cpu_snapshot()
-            drained = _drained(m, group, began)
+            drained = _drained(m, group, began, proc)
             after = m.cpu_snapshot()
             stop(proc)
             m.extra_pids = []
@@ -169,9 +169,10 @@ def _alone(data_dir: Path, n: int, concurrency: int, intake_workers: int) -> dic
     return out
 
 
-def _drained(m: Monitor, group: str, since: float, steady: int = 3) -> float | None:
+def _drained(m: Monitor, group: str, since: float, proc: subprocess.Popen[bytes],
+             steady: int = 3) -> float | None:
     deadline = time.monotonic() + DRAIN_TIMEOUT
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(m.interval)
         recent = [x for x in m.samples if x.at >= since][-steady:]
         if len(recent) == steady and all(x.lags[group] == 0 and x.done[group] > 0

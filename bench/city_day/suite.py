@@ -112,8 +112,9 @@ def _wait_ready(intake: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def start_consumer(s: Suite, name: str, log: Path) -> subprocess.Popen[bytes]:
     """One consumer of the suite as a process of its own (the baselines: alone)."""
     argv = [sys.executable, "-m", "services.cli", name]
+    env = {**s.env, "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap}
     with log.open("ab") as out:
-        return subprocess.Popen(argv, env=s.env, stdout=out, stderr=subprocess.STDOUT,
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 
