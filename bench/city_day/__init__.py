@@ -159,12 +159,13 @@ def _alone(data_dir: Path, n: int, concurrency: int, intake_workers: int) -> dic
             stop(proc)
             m.extra_pids = []
             consumed = max((x.done[group] for x in m.samples if x.at >= began), default=0)
-            first = next((x.at for x in m.samples if x.at >= began and x.done[group] > 0),
-                         began)
-            seconds = (drained or time.monotonic()) - first
-            out[group] = {"events": consumed, "seconds": seconds, "drained": drained is not None,
-                          "events_per_second": consumed / seconds if seconds > 0 else None,
-                          "cpu_seconds": cpu_between(before, after)}
+            cpu = cpu_between(before, after)
+            own = cpu.get(command, 0.0)
+            out[group] = {"events": consumed, "drained": drained is not None,
+                          # from the process's start: a worker's startup is in it
+                          "seconds": (drained or time.monotonic()) - began,
+                          "events_per_cpu_second": consumed / own if own > 0 else None,
+                          "cpu_seconds": cpu}
         m.close()
     return out
 
@@ -348,9 +349,10 @@ def report(doc: dict[str, Any]) -> str:
         for group, a in alone.items():
             if group == "intake":
                 continue
-            lines.append(f"- {group} alone on that topic: {a['events']:,} events in "
-                         f"{a['seconds']:.1f} s ({_f(a['events_per_second'])}/s"
-                         f"{'' if a['drained'] else ', NOT drained'}); CPU ms per case: "
+            lines.append(f"- {group} alone on that topic: {a['events']:,} events, drained "
+                         f"{a['seconds']:.1f} s after its start{'' if a['drained'] else ' NOT'}"
+                         f" ({_f(a['events_per_cpu_second'])} events per CPU second of its "
+                         f"own); CPU ms per case: "
                          + ", ".join(f"{k} {1000 * v / n:.1f}"
                                      for k, v in sorted(a["cpu_seconds"].items(),
                                                         key=lambda kv: -kv[1]) if v > 0.05))
