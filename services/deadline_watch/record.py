@@ -30,10 +30,10 @@ from datetime import datetime
 from events import CloudEvent
 from events.deadline import ClockState, DeadlineBreached, DeadlineMet, Obligation
 from events.registry import EventPayload
+from services.calendar.policy import UnitPolicy
 from services.deadline_watch.calendar_port import Calendar
 from services.deadline_watch.clocks import CaseClocks, Clock
 from services.deadline_watch.obligations import fold_clocks
-from services.deadline_watch.policy import UnitPolicy
 from services.deadline_watch.timers import BREACH, _set_payload, event_id
 
 NAMESPACE = uuid.UUID("5e0a7c1e-0000-4000-8000-000000000019")

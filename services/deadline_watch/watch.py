@@ -37,13 +37,13 @@ from typing import Any
 import psycopg
 
 from events import CloudEvent, new_event
+from services.calendar.policy import UnitPolicy
 from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion, read_streams
 from services.deadline_watch.calendar_port import Calendar
 from services.deadline_watch.ladder import Leaders, step_of_kind
 from services.deadline_watch.metrics import DeadlineMetrics
 from services.deadline_watch.obligations import CaseClocks, fold_clocks, rule_reads, unit_of
-from services.deadline_watch.policy import UnitPolicy
 from services.deadline_watch.record import history, record
 from services.deadline_watch.store import (
     Due,
