@@ -62,7 +62,8 @@ ALONE = [("deadline-watch", "deadline-watch"), ("notification", "notification"),
 def run(pg_url: str, quick: bool = False) -> list[dict[str, Any]]:
     """The bench runner's entry: the suite brings its own PostgreSQL (``pg_url`` unused)."""
     n = 100 if quick else int(os.environ.get("SHOUWEN_CITY_DAY_N", "2000"))
-    return city_day(n)["figures"]
+    figures: list[dict[str, Any]] = city_day(n)["figures"]
+    return figures
 
 
 def city_day(n: int, *, concurrency: int = 48, baselines: bool = True,
@@ -237,7 +238,7 @@ def _stages(m: Monitor, began: float) -> dict[str, Any]:
 
 
 def _reconcile(s: Suite, t: Tally, warm: int) -> dict[str, Any]:
-    from services.relay.publish import topic_ends
+    from services.common.topics import topic_ends
 
     with psycopg.connect(s.database_url) as conn:
         def one(q: str) -> int:

@@ -92,8 +92,10 @@ def record(cc: CaseClocks, steps: dict[Obligation, list[Step]]
             out.extend((step.position, eid, p)
                        for eid, p in _said(cc, step, nxt, said, compat=not known and start > 0))
     out.sort(key=lambda item: item[0])  # stable: each obligation's steps keep their order
-    seen: set[uuid.UUID] = set()  # a breach outlives a change of the person responsible
-    return [(eid, p) for _, eid, p in out if not (eid in seen or seen.add(eid))]
+    once: dict[uuid.UUID, EventPayload] = {}  # a breach outlives a change of the person
+    for _, eid, p in out:                      # responsible: once
+        once.setdefault(eid, p)
+    return list(once.items())
 
 
 def _said(cc: CaseClocks, step: Step, nxt: Step | None, said: dict[str, object] | None,

@@ -28,7 +28,7 @@ from services.calendar.store import load_packaged_if_empty
 from services.deadline_watch.service import build
 from services.deadline_watch.watch import DeadlineWatch
 from services.domain.case import CaseState
-from services.ledger.projection import project
+from services.record.projection import project
 from tests.integration.test_deadline_watch import Clock, civil
 
 HANDLER = StaffMember(id="ZX005", name="李娜", duty="窗口受理", contact="0935-8100105")
