@@ -167,7 +167,8 @@ def up() -> None:
 def intake(
     host: str | None = typer.Option(None, help="Address to listen on (default from settings)."),
     port: int | None = typer.Option(None, help="Port (default SHOUWEN_INTAKE_PORT, 8000)."),
-    workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes."),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="uvicorn worker processes (default SHOUWEN_INTAKE_WORKERS, 1)."),
 ) -> None:
     """Serve the intake API (staff, citizens, Open311) and the staff console (/console)."""
     import uvicorn
@@ -182,7 +183,7 @@ def intake(
         "services.intake.main:app",
         host=host or settings.intake_host,
         port=port or settings.intake_port,
-        workers=workers,
+        workers=workers or settings.intake_workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
     )

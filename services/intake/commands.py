@@ -9,6 +9,9 @@ Each command, inside the caller's transaction:
 
     load the stream ─▶ in the caller's scope?        no: CaseNotFound   (404, not 403)
       ─▶ expected_version still current?             no: WrongExpectedVersion (409)
+         (none given and a background writer — routing, deadline-watch, notification —
+         appended between our read and our append: all of it done again, up to
+         CONFLICT_ATTEMPTS times, instead of a 409 the caller never asked for)
       ─▶ may this person do it?                      no: NotPermitted (403)
       ─▶ allowed in the case's status?               no: ActionNotAllowed (409)
       ─▶ brush-offs, directory references            bad: CommandRefused (422)
@@ -21,7 +24,7 @@ The payloads are built in ``payloads``; who may do what is ``access``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from pydantic import ValidationError
@@ -44,6 +47,20 @@ from services.intake import payloads as p
 from services.intake.register import Inquiry, Receipt, register_inquiry, register_inquiry_async
 
 SOURCE = "urn:shouwen:intake"
+CONFLICT_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+def retrying(expected_version: int | None, attempt: Callable[[], T]) -> T:
+    """``attempt()``, done again from its start (reload, re-check, re-append) when the
+    stream moved under it and the caller gave no ``expected_version`` to hold it to."""
+    for left in range(CONFLICT_ATTEMPTS - 1, -1, -1):
+        try:
+            return attempt()
+        except WrongExpectedVersion:
+            if expected_version is not None or left == 0:
+                raise
+    raise AssertionError("unreachable")
 
 def register(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
              actor: Person, body: models.RegisterInquiry) -> Receipt:
@@ -67,6 +84,13 @@ def _general(person: Person, loaded: Loaded) -> bool:
 def _act(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
          actor: Person, case_id: str, action: str, body: models.Action, build: Build,
          permit: Permit = _general) -> CaseState:
+    return retrying(body.expected_version, lambda: _act_once(
+        repo, conn, directory, actor, case_id, action, body, build, permit))
+
+
+def _act_once(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+              actor: Person, case_id: str, action: str, body: models.Action, build: Build,
+              permit: Permit) -> CaseState:
     loaded = load_visible(repo, conn, directory, actor, case_id)
     state = loaded.state
     if body.expected_version is not None and body.expected_version != state.version:

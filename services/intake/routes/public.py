@@ -31,6 +31,7 @@ from services.cases.repository import CaseRepository
 from services.common.problems import Problem, responses
 from services.common.text import clean_tree
 from services.domain.case import CaseState, fold
+from services.intake.commands import retrying
 from services.intake.ratelimit import rate_limited
 from services.web.deps import DirectoryDep, RepoDep
 
@@ -195,6 +196,12 @@ def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep) -> Filed
 
 def _append_as_inquirer(repo: CaseRepository, body: CaseAccess, action: str,
                         make: Callable[[_Case], EventPayload]) -> Filed:
+    """The inquirer gives no expected version: a background append meanwhile is redone."""
+    return retrying(None, lambda: _append_once(repo, body, action, make))
+
+
+def _append_once(repo: CaseRepository, body: CaseAccess, action: str,
+                 make: Callable[[_Case], EventPayload]) -> Filed:
     with repo.pool.connection() as conn, conn.transaction():
         case = _open(repo, conn, body, action)
         case.state.require(action)
