@@ -7,6 +7,7 @@
         b:  character bigrams of each run of Chinese (segmentation slips, typos)   BIGRAM
         p:  toneless pinyin of each character pair (homophone typos: 公基金 reads
             as 公积金, 低宝 as 低保, 身分证 as 身份证)                                 PINYIN
+            (+ BIGRAM when the pair itself is written nowhere in the catalogue)
         e:  English words, a plural s dropped                                       1.0
         function words (请问, 怎么, 一下 …) are dropped; generic words that say little
         about which matter (退休, 离婚, 投诉, 办理, 证明 …) count GENERIC of their weight
@@ -15,7 +16,8 @@
         into postings, so a query is a weighted sum over its features' postings (µs)
     ─calibration─▶ a softmax over the scores per unit of the query's weight, with a
         "none of these" class of score NONE: a match must beat nothing by a margin and
-        the runner-up by a margin to get a high share; share = confidence
+        the runner-up by a margin to get a high share; share = confidence. A best match
+        on generic words alone gets at most GENERIC_ONLY: unclear, whatever its margin
     ─▶ clear when the best share >= CLEAR_AT, else unclear; the top 3 are suggestions
 
 The parameters were chosen on the dev half of ``tests/data/routing_inquiries.jsonl`` and
@@ -45,16 +47,17 @@ if TYPE_CHECKING:
 K1, B = 1.2, 0.3
 BIGRAM, PINYIN, ENGLISH = 0.5, 0.3, 1.0
 GENERIC = 0.3
-TEMPERATURE = 0.25  # softmax temperature, in score per unit of query weight
-NONE = 0.6  # the "none of these" class's score, same unit
-CLEAR_AT = 0.6
+TEMPERATURE = 0.2  # softmax temperature, in score per unit of query weight
+NONE = 0.4  # the "none of these" class's score, same unit
+CLEAR_AT = 0.5
+GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
 TOP = 3
 
 # Words that say nothing about the matter: how people ask, not what they ask about.
 FUNCTION_WORDS = frozenset("""
 我 你 他 她 我们 你们 他们 您 的 了 吗 呢 啊 吧 呀 哦 嗯 喂 是 在 有 和 跟 与 就 都 也 还 要 想 能 会
 请问 请 问 问下 问问 一下 你好 您好 怎么 怎么样 咋 咋整 如何 什么 啥 哪 哪里 哪儿 哪个 在哪 去哪 多少
-可以 能不能 可不可以 需要 需不需要 是不是 有没有 应该 那个 这个 就是 然后 现在 已经 知道 不知道
+怎么办 么办 可以 能不能 可不可以 需要 需不需要 是不是 有没有 应该 那个 这个 就是 然后 现在 已经 知道 不知道
 去 来 弄 搞 办 帮 给 让 把 被 说 听说 好 个 些 吗 么 嘛 没 不 很 太 又 再 一 二 着 过 下 上 里
 i my me we our you your the a an to of for is are am do does how what where can could
 should need want please and or in on at it this that be with have has get
@@ -65,6 +68,7 @@ GENERIC_WORDS = frozenset("""
 办理 申请 手续 材料 证明 证件 登记 补贴 补助 政策 问题 事情 事 咨询 反映 投诉 举报 部门 窗口
 政府 单位 退休 离婚 结婚 社保 老人 孩子 家里 户口 房子 钱 补 换 领 交 开 查 证 卡 费 去世
 办事 情况 要求 规定 条件 时间 多久 地方 东西 资料 信息 相关 服务
+apply certificate card register registration new office open time help problem question
 """.split())
 
 _RUNS = re.compile(r"[\u3400-\u9fff]+|[a-z0-9]+")
@@ -89,30 +93,42 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-def features(text: str) -> dict[str, float]:
+@dataclass(frozen=True)
+class Query:
+    weights: dict[str, float]  # feature -> weight
+    specific: frozenset[str]  # the features that are not generic words (or their bigram)
+    sounds: tuple[tuple[str, str, float], ...] = ()  # (bigram, its pinyin, weight) pairs
+
+
+def features(text: str) -> Query:
     """The weighted features of a text (see the module docstring)."""
     tokenizer = _tokenizer()
     out: dict[str, float] = {}
+    specific: set[str] = set()
+    sounds: list[tuple[str, str, float]] = []
 
-    def add(feature: str, weight: float) -> None:
-        out[feature] = out.get(feature, 0.0) + weight
+    def add(feature: str, weight: float, generic: bool = False) -> None:
+        out[feature] = out.get(feature, 0.0) + weight * (GENERIC if generic else 1.0)
+        if not generic:
+            specific.add(feature)
 
     for run in _RUNS.findall(normalise_spaced(text)):
         if run[0].isascii():
             if run not in FUNCTION_WORDS:
-                add("e:" + _stem(run), ENGLISH)
+                add("e:" + _stem(run), ENGLISH, run.isdigit() or run in GENERIC_WORDS)
             continue
         for word in tokenizer.cut(run, HMM=False):
             if len(word) > 1 and word not in FUNCTION_WORDS:
-                add("w:" + word, GENERIC if word in GENERIC_WORDS else 1.0)
+                add("w:" + word, 1.0, word in GENERIC_WORDS)
         for i in range(len(run) - 1):
             pair = run[i:i + 2]
-            if pair in FUNCTION_WORDS:
-                continue
-            scale = GENERIC if pair in GENERIC_WORDS else 1.0
-            add("b:" + pair, BIGRAM * scale)
-            add("p:" + _pinyin(pair[0]) + _pinyin(pair[1]), PINYIN * scale)
-    return out
+            if pair not in FUNCTION_WORDS:
+                generic = pair in GENERIC_WORDS
+                sound = "p:" + _pinyin(pair[0]) + _pinyin(pair[1])
+                add("b:" + pair, BIGRAM, generic)
+                add(sound, PINYIN, generic)
+                sounds.append(("b:" + pair, sound, BIGRAM * (GENERIC if generic else 1.0)))
+    return Query(out, frozenset(specific), tuple(sounds))
 
 
 def normalise_spaced(text: str) -> str:
@@ -136,7 +152,7 @@ def _document_tokens(texts: list[str]) -> list[str]:
     (so a bigram counts half a word), at least once."""
     tokens: list[str] = []
     for text in texts:
-        for feature, weight in features(text).items():
+        for feature, weight in features(text).weights.items():
             tokens += [feature] * max(1, round(weight * 2))
     return tokens
 
@@ -164,13 +180,23 @@ def build_index(directory: DirectoryIndex, learned: tuple[tuple[str, str], ...] 
     return Index(matters, postings)
 
 
-def scores(index: Index, query: dict[str, float]) -> tuple[list[float], float]:
+def scores(index: Index, query: Query) -> tuple[list[float], float]:
     """Each matter's BM25 score for the weighted query, and the query's total weight."""
     totals = [0.0] * len(index.matters)
-    for feature, weight in query.items():
+    for feature, weight in query.weights.items():
         for matter, score in index.postings.get(feature, ()):
             totals[matter] += weight * score
-    return totals, sum(query.values())
+    for bigram, sound, weight in query.sounds:
+        if bigram not in index.postings:  # a pair the catalogue never writes: a typo?
+            for matter, score in index.postings.get(sound, ()):
+                totals[matter] += weight * score  # its sound stands in for it
+    return totals, sum(query.weights.values())
+
+
+def _specific_match(index: Index, query: Query, matter: int) -> list[str]:
+    """The query's specific features found in the matter's document."""
+    return [f for f in sorted(query.specific)
+            if any(d == matter for d, _ in index.postings.get(f, ()))]
 
 
 def classify_text(
@@ -184,11 +210,13 @@ def classify_text(
     if not ranked:
         return Classification(None, 0.0)
     shares = _shares([totals[i] for i in ranked], mass)
+    evidence = _specific_match(index, query, ranked[0])
+    if not evidence:  # generic words alone never decide
+        shares[0] = min(shares[0], GENERIC_ONLY)
     suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
                         for i, s in zip(ranked, shares, strict=True))
     best = suggestions[0]
-    matched = tuple(sorted(f[2:] for f in query if f.startswith("w:") and any(
-        d == ranked[0] for d, _ in index.postings.get(f, ()))))
+    matched = tuple(f[2:] for f in evidence if f[0] in "wbe")
     if best.score >= CLEAR_AT:
         return Classification(best.matter, best.score, matched, suggestions=suggestions)
     return Classification(None, best.score, matched, tuple(s.code for s in suggestions),

@@ -43,7 +43,7 @@ def route(city: DirectoryIndex, state: CaseState, matter: str, counts=None):
 
 @pytest.mark.parametrize(("text", "code", "section"), [
     ("社保卡补办", "RSJ-SBK-03", "RSJ-SBK"),  # words in another order than the keyword
-    ("我的社保卡丢了，想补办一张", "RSJ-SBK-02", "RSJ-SBK"),
+    ("我的社保卡丢了，怕被人冒用", "RSJ-SBK-02", "RSJ-SBK"),
     ("孩子刚出生，要上户口", "GAJ-01", "GAJ-HJ"),
     ("结婚证丢了要补领", "MZJ-05", "MZJ-HYDJ"),  # not 结婚登记: the longer match wins
     ("公司拖欠工资三个月了", "RSJ-LD-01", "RSJ-LDJC"),
