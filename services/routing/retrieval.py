@@ -53,23 +53,28 @@ CLEAR_AT = 0.5
 GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
 TOP = 3
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Words that say nothing about the matter: how people ask, not what they ask about.
-FUNCTION_WORDS = frozenset("""
-我 你 他 她 我们 你们 他们 您 的 了 吗 呢 啊 吧 呀 哦 嗯 喂 是 在 有 和 跟 与 就 都 也 还 要 想 能 会
-请问 请 问 问下 问问 一下 你好 您好 怎么 怎么样 咋 咋整 如何 什么 啥 哪 哪里 哪儿 哪个 在哪 去哪 多少
-怎么办 么办 可以 能不能 可不可以 需要 需不需要 是不是 有没有 应该 那个 这个 就是 然后 现在 已经 知道 不知道
+FUNCTION_WORDS = _words("""
+我 你 他 她 我们 你们 他们 您 的 了 吗 呢 啊 吧 呀 哦 嗯 喂 是 在 有 和 跟 与 就 都 也 还 要 想
+能 会 请问 请 问 问下 问问 一下 你好 您好 怎么 怎么样 咋 咋整 如何 什么 啥 哪 哪里 哪儿 哪个 在哪
+去哪 多少 我要 我想 想问 我的 要去 能否 是否 帮我 一个 一张 怎么办 么办 可以 能不能 可不可以 需要
+需不需要 是不是 有没有 应该 那个 这个 就是 然后 现在 已经 知道 不知道
 去 来 弄 搞 办 帮 给 让 把 被 说 听说 好 个 些 吗 么 嘛 没 不 很 太 又 再 一 二 着 过 下 上 里
 i my me we our you your the a an to of for is are am do does how what where can could
 should need want please and or in on at it this that be with have has get
-""".split())
+""")
 
 # Words that name a whole field rather than one matter; alone they must not decide.
-GENERIC_WORDS = frozenset("""
+GENERIC_WORDS = _words("""
 办理 申请 手续 材料 证明 证件 登记 补贴 补助 政策 问题 事情 事 咨询 反映 投诉 举报 部门 窗口
 政府 单位 退休 离婚 结婚 社保 老人 孩子 家里 户口 房子 钱 补 换 领 交 开 查 证 卡 费 去世
 办事 情况 要求 规定 条件 时间 多久 地方 东西 资料 信息 相关 服务
 apply certificate card register registration new office open time help problem question
-""".split())
+""")
 
 _RUNS = re.compile(r"[\u3400-\u9fff]+|[a-z0-9]+")
 _LOCK = threading.Lock()

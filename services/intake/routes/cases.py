@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from services.domain.case import CaseState, Status
 from services.intake import commands, models
+from services.intake import matter as matters
 from services.intake.deps import DirectoryDep, PoolDep, RepoDep, StaffDep, WiringDep
 from services.intake.errors import CommandRefused, NotPermitted
 from services.intake.problems import responses
@@ -190,3 +191,9 @@ def deliver(case_id: CaseId, body: models.Deliver, staff: StaffDep, pool: PoolDe
 def close(case_id: CaseId, body: models.Close, staff: StaffDep, pool: PoolDep, repo: RepoDep,
           directory: DirectoryDep) -> CaseSummary:
     return _act(commands.close, case_id, body, staff, pool, repo, directory)
+
+
+@_route("matter", "Choose the matter: one of routing's suggestions, or a correction (why)")
+def choose_matter(case_id: CaseId, body: models.ChooseMatter, staff: StaffDep, pool: PoolDep,
+                  repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
+    return _act(matters.choose_matter, case_id, body, staff, pool, repo, directory)
