@@ -14,6 +14,7 @@ from services.cases.repository import CaseRepository
 from services.directory.index import DirectoryIndex
 from services.routing.router import Router
 from tests.integration.intake_helpers import events_of, post, register
+from tests.integration.test_console import sign_in
 
 VAGUE = {"channel": "phone", "matter": "社保卡的事情想问一下", "inquirer_name": "王小明",
          "inquirer_phone": "13912345678"}
@@ -87,3 +88,26 @@ def test_a_matter_outside_the_catalogue_is_refused(intake, token_for, url, demo_
              token_for("ZX005"))
     assert r.status_code == 422 and "NO-SUCH-1" in r.text
     assert events_of(url, case_id)[-1]["type"] == "matter_suggested"
+
+
+def test_the_console_shows_the_suggestions_and_records_the_pick(intake, token_for, url,
+                                                                demo_directory):
+    case_id, suggestions = suggested_case(intake, token_for, url, demo_directory)
+    csrf = sign_in(intake, "ZX005")
+    page = intake.get(f"/console/cases/{case_id}")
+    assert page.status_code == 200
+    assert 'id="matter-suggestions"' in page.text and 'id="action-matter"' in page.text
+    for s in suggestions:
+        assert s["matter_type_code"] in page.text
+        assert f"{s['score'] * 100:.0f}%" in page.text
+    version = intake.get(f"/v1/cases/{case_id}", headers=token_for("ZX005")).json()["version"]
+    pick = suggestions[0]["matter_type_code"]
+    r = intake.post(f"/console/cases/{case_id}/matter", follow_redirects=False, data={
+        "csrf": csrf, "expected_version": str(version), "matter_type_code": pick,
+        "matter_other": "", "reason": ""})
+    assert r.status_code == 303, r.text
+    chosen = events_of(url, case_id)[-1]
+    assert (chosen["type"], chosen["actor"]) == ("matter_chosen", "staff:ZX005")
+    assert chosen["data"]["suggestion_rank"] == 1
+    after = intake.get(f"/console/cases/{case_id}").text
+    assert 'id="matter-suggestions"' not in after and "选定事项" in after
