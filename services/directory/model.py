@@ -112,6 +112,8 @@ class Directory(_Strict):
     units: list[Unit] = Field(min_length=1)
     external_bodies: list[ExternalBody] = Field(default_factory=list)
     matters: list[Matter] = Field(default_factory=list)
+    # opt-in: people's matter choices become proposed example phrasings (an admin reviews)
+    learn_from_corrections: bool = False
 
 
 Loc = tuple[str | int, ...]
