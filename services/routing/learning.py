@@ -205,12 +205,12 @@ def report(conn: psycopg.Connection, since: datetime | None = None,
            by: str = "matter") -> list[ReportRow]:
     """Cases routed since ``since``, by matter in force (and its unit) or by unit alone."""
     key = ("coalesce(matter_type_code, routed_matter), handling_unit_id" if by == "matter"
-           else "NULL, handling_unit_id")
+           else "NULL::text, handling_unit_id")
     rows = conn.execute(
         f"SELECT {key}, count(*), count(*) FILTER (WHERE outcome <> 'classified'),"  # noqa: S608
         " count(*) FILTER (WHERE corrected) FROM routing_outcomes"
         " WHERE %(since)s::timestamptz IS NULL OR routed_at >= %(since)s"
-        f" GROUP BY {key} ORDER BY 3 DESC, 1, 2", {"since": since}).fetchall()
+        " GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2", {"since": since}).fetchall()
     return [ReportRow(m, u, int(n), int(unclear), int(fixed)) for m, u, n, unclear, fixed in rows]
 
 

@@ -72,7 +72,7 @@ should need want please and or in on at it this that be with have has get
 GENERIC_WORDS = _words("""
 办理 申请 手续 材料 证明 证件 登记 补贴 补助 政策 问题 事情 事 咨询 反映 投诉 举报 部门 窗口
 政府 单位 退休 离婚 结婚 社保 老人 孩子 家里 户口 房子 钱 补 换 领 交 开 查 证 卡 费 去世
-办事 情况 要求 规定 条件 时间 多久 地方 东西 资料 信息 相关 服务
+办事 情况 要求 规定 条件 时间 多久 地方 东西 资料 信息 相关 服务 电话 手机 号码 联系
 apply certificate card register registration new office open time help problem question
 """)
 
