@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 K1, B = 1.2, 0.3
 BIGRAM, PINYIN, ENGLISH = 0.5, 0.3, 1.0
 GENERIC = 0.3
-TEMPERATURE = 0.2  # softmax temperature, in score per unit of query weight
-NONE = 0.4  # the "none of these" class's score, same unit
+TEMPERATURE = 0.25  # softmax temperature, in score per unit of query weight
+NONE = 0.5  # the "none of these" class's score, same unit
 CLEAR_AT = 0.5
 GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
 TOP = 3
@@ -75,6 +75,9 @@ GENERIC_WORDS = _words("""
 办事 情况 要求 规定 条件 时间 多久 地方 东西 资料 信息 相关 服务 电话 手机 号码 联系
 apply certificate card register registration new office open time help problem question
 """)
+
+# Characters that only ever ask or point (什么, 怎么, 哪里, 我们 …): a pair holding one is noise.
+FUNCTION_CHARS = frozenset("的了吗呢么什啊吧呀哦嗯喂怎咋啥哪们这那我你他她您")
 
 _RUNS = re.compile(r"[\u3400-\u9fff]+|[a-z0-9]+")
 _LOCK = threading.Lock()
@@ -127,7 +130,7 @@ def features(text: str) -> Query:
                 add("w:" + word, 1.0, word in GENERIC_WORDS)
         for i in range(len(run) - 1):
             pair = run[i:i + 2]
-            if pair not in FUNCTION_WORDS:
+            if pair not in FUNCTION_WORDS and not FUNCTION_CHARS.intersection(pair):
                 generic = pair in GENERIC_WORDS
                 sound = "p:" + _pinyin(pair[0]) + _pinyin(pair[1])
                 add("b:" + pair, BIGRAM, generic)
