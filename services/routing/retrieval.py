@@ -17,7 +17,8 @@
     ─calibration─▶ a softmax over the scores per unit of the query's weight, with a
         "none of these" class of score NONE: a match must beat nothing by a margin and
         the runner-up by a margin to get a high share; share = confidence. A best match
-        on generic words alone gets at most GENERIC_ONLY: unclear, whatever its margin
+        on generic words alone gets at most GENERIC_ONLY: unclear, whatever its margin; one on
+        a single specific word at most ONE_WORD (near-certainty needs two words)
     ─▶ clear when the best share >= CLEAR_AT, else unclear; the top 3 are suggestions
 
 The parameters were chosen on the dev half of ``tests/data/routing_inquiries.jsonl`` and
@@ -51,6 +52,7 @@ TEMPERATURE = 0.25  # softmax temperature, in score per unit of query weight
 NONE = 0.5  # the "none of these" class's score, same unit
 CLEAR_AT = 0.5
 GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
+ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
 TOP = 3
 
 def _words(text: str) -> frozenset[str]:
@@ -221,6 +223,8 @@ def classify_text(
     evidence = _specific_match(index, query, ranked[0])
     if not evidence:  # generic words alone never decide
         shares[0] = min(shares[0], GENERIC_ONLY)
+    elif sum(f[0] in "we" for f in evidence) < 2:  # one word is never near-certainty
+        shares[0] = min(shares[0], ONE_WORD)
     suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
                         for i, s in zip(ranked, shares, strict=True))
     best = suggestions[0]
