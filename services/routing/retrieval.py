@@ -3,7 +3,7 @@
     each matter ─▶ one document: name, category, keywords (twice) and example phrasings
                    (the catalogue's ``examples:`` and the learned ones an admin approved)
     a text ─NFKC, lower case─▶ weighted features
-        w:  jieba's words (the catalogue's keywords added to its dictionary)        1.0
+        w:  jieba's words (its own dictionary, no HMM: the same cut every time)      1.0
         b:  character bigrams of each run of Chinese (segmentation slips, typos)   BIGRAM
         p:  toneless pinyin of each character pair (homophone typos: 公基金 reads
             as 公积金, 低宝 as 低保, 身分证 as 身份证)                                 PINYIN
@@ -21,12 +21,13 @@
         a single specific word at most ONE_WORD (near-certainty needs two words)
     ─▶ clear when the best share >= CLEAR_AT, else unclear; the top 3 are suggestions
 
-The parameters were chosen on the dev half of ``tests/data/routing_inquiries.jsonl`` and
-are measured on its test half by ``bench/routing_accuracy_bench.py``.
+The parameters were chosen on the dev split of ``tests/data/routing_inquiries.jsonl``; the
+test split measures them (``bench/routing_accuracy_bench.py``).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import re
@@ -54,6 +55,7 @@ CLEAR_AT = 0.5
 GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
 ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
 TOP = 3
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -130,11 +132,12 @@ def features(text: str) -> Query:
         for word in tokenizer.cut(run, HMM=False):
             if len(word) > 1 and word not in FUNCTION_WORDS:
                 add("w:" + word, 1.0, word in GENERIC_WORDS)
+        sounds_of = [_pinyin(char) for char in run]
         for i in range(len(run) - 1):
             pair = run[i:i + 2]
             if pair not in FUNCTION_WORDS and not FUNCTION_CHARS.intersection(pair):
                 generic = pair in GENERIC_WORDS
-                sound = "p:" + _pinyin(pair[0]) + _pinyin(pair[1])
+                sound = "p:" + sounds_of[i] + sounds_of[i + 1]
                 add("b:" + pair, BIGRAM, generic)
                 add(sound, PINYIN, generic)
                 sounds.append(("b:" + pair, sound, BIGRAM * (GENERIC if generic else 1.0)))
@@ -150,6 +153,7 @@ def normalise_spaced(text: str) -> str:
 class Index:
     matters: tuple[Matter, ...]
     postings: dict[str, tuple[tuple[int, float], ...]]  # feature -> (matter, BM25 score)
+    holders: dict[str, frozenset[int]]  # feature -> the matters whose document has it
 
 
 def documents(matter: Matter, learned: tuple[str, ...] = ()) -> list[str]:
@@ -187,7 +191,8 @@ def build_index(directory: DirectoryIndex, learned: tuple[tuple[str, str], ...] 
         if hi > lo:
             postings[token] = tuple(
                 (int(d), float(s)) for d, s in zip(indices[lo:hi], data[lo:hi], strict=True))
-    return Index(matters, postings)
+    holders = {f: frozenset(d for d, _ in p) for f, p in postings.items()}
+    return Index(matters, postings, holders)
 
 
 def scores(index: Index, query: Query) -> tuple[list[float], float]:
@@ -205,8 +210,7 @@ def scores(index: Index, query: Query) -> tuple[list[float], float]:
 
 def _specific_match(index: Index, query: Query, matter: int) -> list[str]:
     """The query's specific features found in the matter's document."""
-    return [f for f in sorted(query.specific)
-            if any(d == matter for d, _ in index.postings.get(f, ()))]
+    return [f for f in sorted(query.specific) if matter in index.holders.get(f, ())]
 
 
 def classify_text(
@@ -215,8 +219,8 @@ def classify_text(
     index = build_index(directory, learned)
     query = features(text)
     totals, mass = scores(index, query)
-    ranked = sorted(range(len(totals)), key=lambda i: (-totals[i], i))[:TOP]
-    ranked = [i for i in ranked if totals[i] > 0]
+    ranked = [i for i in heapq.nsmallest(TOP, range(len(totals)), key=lambda i: (-totals[i], i))
+              if totals[i] > 0]
     if not ranked:
         return Classification(None, 0.0)
     shares = _shares([totals[i] for i in ranked], mass)
