@@ -60,12 +60,14 @@ def outcome_rows(decided: Iterable[tuple[str, list[CloudEvent]]]) -> list[tuple[
 
 
 def record_outcomes(conn: psycopg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """One statement for a whole batch (a column array each)."""
     if rows:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO routing_outcomes (case_id, outcome, routed_matter, confidence,"
-                " matter_type_code, handling_unit_id) VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (case_id) DO NOTHING", rows)
+        cases, outcomes, routed, confidences, matters, units = map(list, zip(*rows, strict=True))
+        conn.execute(
+            "INSERT INTO routing_outcomes (case_id, outcome, routed_matter, confidence,"
+            " matter_type_code, handling_unit_id) SELECT * FROM unnest(%s::text[], %s::text[],"
+            " %s::text[], %s::real[], %s::text[], %s::text[]) ON CONFLICT (case_id) DO NOTHING",
+            (cases, outcomes, routed, confidences, matters, units))
 
 
 def record_choice(conn: psycopg.Connection, chosen: CloudEvent,

@@ -150,3 +150,19 @@ def test_the_report_and_the_exporter_count_unclear_and_corrected(intake, token_f
     by_unit = shouwen("report", "--by", "unit")
     assert "RSJ\t2\t1\t50%\t1\t50%" in by_unit.output
     assert shouwen("report", "--since", "soon").exit_code == 2
+
+
+def test_a_batch_records_one_outcome_per_routed_case(intake, token_for, url, demo_directory):
+    city = DirectoryIndex(demo_directory, 1)
+    staff = token_for("ZX005")
+    ids = [register(intake, staff, body)["case_id"] for body in
+           (CLEAR, VAGUE, {**CLEAR, "matter": "阿巴阿巴啦啦"})]
+    with ConnectionPool(url, min_size=1, max_size=1) as pool:
+        repo = CaseRepository(pool)
+        received = [repo.store.read_stream(case_id)[0].event for case_id in ids]
+        with pool.connection() as conn, conn.transaction():
+            Router(repo, lambda: city).handle_batch(conn, received)
+    assert [outcome(url, case_id)[:3] for case_id in ids] == [
+        ("classified", "RSJ-SBK-03", "RSJ-SBK-03"),
+        ("suggested", outcome(url, ids[1])[1], None),
+        ("escalated", None, None)]
