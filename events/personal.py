@@ -68,6 +68,15 @@ def mask_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
+def plan_for_type(event_type: str) -> Plan:
+    """Where a type's personal fields are (False: it has none; unknown types have none)."""
+    try:
+        return _plan_for(model_for(event_type))
+    except UnknownEventType:
+        return False
+
+
+@cache
 def _plan_for(model: type[EventPayload]) -> Plan:
     schema = model.model_json_schema()
     return _plan(schema, schema.get("$defs", {}))
