@@ -31,6 +31,7 @@ from events.personal import Plan, _Array, _Object, plan_for_type
 
 PREFIX = "enc:v1:"
 ERASED = "[已删除 erased]"
+ERASED_TYPE = "shouwen.case.inquirer_erased.v1"  # events/inquirer.py
 KEY_BYTES = 32
 _NONCE = 12
 
@@ -176,6 +177,14 @@ class Decryptor:
 
         out = _walk(plan, data, "", open_)
         return out if isinstance(out, dict) else data
+
+    def open_events(self, events: list[Any], conn: Any = None) -> list[Any]:
+        """A case's events, opened; a key its stream says was erased is dropped from the
+        cache first (another process may have destroyed it within the cache's lifetime)."""
+        for e in events:
+            if e.type == ERASED_TYPE:
+                self.forget(str(e.data.get("key_id")))
+        return [self.open_event(e, conn) for e in events]
 
     def open_event(self, event: Any, conn: Any = None) -> Any:
         """The event (a CloudEvent, or any record with ``type``, ``id`` and ``data``) with

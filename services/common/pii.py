@@ -333,6 +333,16 @@ def open_event(event: Any, conn: Any) -> Any:
     return personal_data().decryptor.open_event(event, conn)
 
 
+def open_events(events: list[Any], conn: Any) -> list[Any]:
+    """A case's events opened (``Decryptor.open_events``: erased keys noticed first)."""
+    return personal_data().decryptor.open_events(events, conn)
+
+
+def open_data(event_type: str, event_id: Any, data: dict[str, Any], conn: Any) -> dict[str, Any]:
+    """The same for an event's data read on its own (a row's ``data`` and ``event_id``)."""
+    return personal_data().decryptor.open_data(event_type, event_id, data, conn)
+
+
 def register_pii_metrics(registry: CollectorRegistry) -> None:
     registry.register(_PiiCollector())
 

@@ -6,7 +6,8 @@
 --                 (NULL once destroyed), who erased it, when and why
 --   pii_cases     which inquirer a case belongs to
 --   pii_cutover   the events.position before which personal fields were stored in plain text
---   pii_retention per-unit retention: erase personal data N years after a case closed
+--   pii_unit_policy  per unit: erase personal data N years after a case closed (retention),
+--                 and the roles whose ledger exports show phones and ID numbers unmasked
 --   pii_holds     legal holds: a case under accountability or in dispute is never erased
 CREATE TABLE IF NOT EXISTS pii_keys (
     ref          text        PRIMARY KEY,
@@ -35,9 +36,9 @@ CREATE TABLE IF NOT EXISTS pii_cutover (
     kek_id    text        NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS pii_retention (
+CREATE TABLE IF NOT EXISTS pii_unit_policy (
     unit_id      text        PRIMARY KEY,
-    years        integer     NOT NULL CHECK (years BETWEEN 1 AND 100),
+    years        integer     CHECK (years BETWEEN 1 AND 100),  -- NULL: kept
     full_export  text[]      NOT NULL DEFAULT '{}',  -- roles that export unmasked
     set_by       text        NOT NULL,
     set_at       timestamptz NOT NULL DEFAULT now()

@@ -1,0 +1,186 @@
+"""Personal data end to end (PIPL): sealed in the store and on the topic, opened for those
+who may read it, erased by destroying the inquirer's key — while every proof still holds.
+
+Real PostgreSQL and broker, the demo city (tests/integration/intake_helpers.py: ZX005 window
+clerk, ZX013 centre admin). Encryption is on (SHOUWEN_PII_ENCRYPTION, a development KEK in
+the test's data dir), for this process and the `shouwen` subprocesses alike.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from events.sealed import ERASED
+from services.common.pii import reset_personal_data
+from services.ledger.rebuild import rebuild_from_store
+from services.notification.planner import Planner
+from services.notification.settings import NotifySettings
+from services.relay.relay import run as run_relay
+from services.relay.sequencer import sequence_pass
+from tests.integration.intake_helpers import WALK_IN, register
+from tests.integration.test_relay import read_topic
+
+SHOUWEN = str(Path(sys.executable).parent / "shouwen")
+NAME, PHONE, ADDRESS = WALK_IN["inquirer_name"], WALK_IN["inquirer_phone"], "示范市和平路12号"
+OTHER = {**WALK_IN, "inquirer_name": "赵六", "inquirer_phone": "13700001111",
+         "inquirer_address": "示范市胜利路8号"}
+
+
+@pytest.fixture
+def sealed_env(monkeypatch, db_settings):
+    monkeypatch.setenv("SHOUWEN_PII_ENCRYPTION", "true")
+    monkeypatch.setenv("SHOUWEN_DATA_DIR", str(db_settings.data_dir))
+    pd = reset_personal_data()
+    assert pd.enabled
+    yield pd
+    monkeypatch.delenv("SHOUWEN_PII_ENCRYPTION")
+    reset_personal_data()
+
+
+@pytest.fixture
+def shouwen(settings, db_settings, tmp_path, sealed_env):
+    env = dict(os.environ, DATABASE_URL=str(db_settings.database_url),
+               SHOUWEN_DATA_DIR=str(db_settings.data_dir), SHOUWEN_PII_ENCRYPTION="true",
+               KAFKA_BOOTSTRAP_SERVERS=str(settings.kafka_bootstrap_servers),
+               SHOUWEN_CASE_EVENTS_TOPIC=settings.case_events_topic)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([SHOUWEN, *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False, cwd=tmp_path)
+
+    return run
+
+
+def sequence(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        while sequence_pass(conn):
+            pass
+
+
+def everywhere(url: str) -> str:
+    """The text of every table a plain value could hide in."""
+    with psycopg.connect(url) as conn:
+        return "\n".join(str(conn.execute(f"SELECT coalesce(json_agg(t)::text, '') FROM {t} t"
+                                          ).fetchone()[0])
+                         for t in ("events", "ledger_rows", "case_summary",
+                                   "notification_deliveries", "case_index", "staff_inbox"))
+
+
+def test_personal_fields_are_sealed_in_the_store_and_opened_for_the_case_reader(
+        intake, token_for, db_settings, sealed_env) -> None:
+    url = str(db_settings.database_url)
+    first = register(intake, token_for("ZX005"))
+    second = register(intake, token_for("ZX005"), {**WALK_IN, "matter": "第二次来问社保卡"})
+    register(intake, token_for("ZX005"), OTHER)
+    with psycopg.connect(url) as conn:
+        data = conn.execute("SELECT data FROM events WHERE stream_id = %s AND version = 1",
+                            (first["case_id"],)).fetchone()[0]
+        refs = dict(conn.execute("SELECT case_id, inquirer_ref FROM pii_cases").fetchall())
+    assert data["inquirer_name"].startswith("enc:v1:") and data["matter"] == WALK_IN["matter"]
+    assert NAME not in everywhere(url) and PHONE not in everywhere(url)
+    assert refs[first["case_id"]] == refs[second["case_id"]]  # one inquirer, one key
+    assert len(set(refs.values())) == 2
+    shown = intake.get(f"/v1/cases/{first['case_id']}", headers=token_for("ZX005")).json()
+    assert shown["events"][0]["data"]["inquirer_name"] == NAME
+
+
+def test_erasure_leaves_no_plain_value_and_every_proof_valid(
+        intake, token_for, db_settings, settings, shouwen, tmp_path, bootstrap) -> None:
+    url = str(db_settings.database_url)
+    mine = [register(intake, token_for("ZX005"), {**WALK_IN, "matter": f"第{i}次问社保卡"})
+            for i in range(3)]
+    other = register(intake, token_for("ZX005"), OTHER)
+    sequence(url)
+    rebuild_from_store(url)  # the ledger's projections, with the plain values
+    with psycopg.connect(url) as conn, conn.transaction():
+        received = [r[0] for r in conn.execute(
+            "SELECT event_id FROM events WHERE version = 1 AND type LIKE '%%received%%'")]
+        from services.common.eventstore import read_streams
+        events = [rs[0].event for rs in read_streams(
+            conn, [c["case_id"] for c in [*mine, other]]).values()]
+        Planner(NotifySettings(), lambda: None).handle_batch(conn, events)
+        rows = conn.execute("SELECT inquirer_name, inquirer_phone FROM ledger_rows"
+                            " WHERE case_id = %s", (mine[0]["case_id"],)).fetchone()
+        addresses = {r[0] for r in conn.execute("SELECT address FROM notification_deliveries")}
+    assert len(received) == 4 and rows == (NAME, PHONE) and PHONE in addresses
+    assert shouwen("checkpoint").returncode == 0
+    old_note = tmp_path / "old-checkpoint"
+    old_note.write_text((db_settings.data_dir / "proof" / "checkpoint").read_text())
+    made = shouwen("bundle", mine[0]["case_id"], "--by", "ZX005", "--out", "before.zip")
+    assert made.returncode == 0, made.stderr
+    key = shouwen("checkpoint", "export-key")
+    (tmp_path / "pub.pem").write_text(key.stdout)
+
+    erased = shouwen("erase", "--inquirer", mine[1]["receipt_number"], "--by", "ZX013",
+                     "--reason", "本人申请删除个人信息")
+    assert erased.returncode == 0, erased.stderr
+    assert "3 case(s)" in erased.stdout
+
+    sequence(url)
+    text = everywhere(url)
+    assert NAME not in text and PHONE not in text and ADDRESS not in text
+    assert "139****5678" in text  # the delivery record keeps the masked address
+    assert OTHER["inquirer_name"] in text  # another inquirer's 台账 row is untouched
+    replay = shouwen("replay", mine[0]["case_id"], "--by", "ZX005", "--format", "json")
+    assert replay.returncode == 0, replay.stderr
+    assert ERASED in replay.stdout and NAME not in replay.stdout and PHONE not in replay.stdout
+    other_replay = shouwen("replay", other["case_id"], "--by", "ZX005", "--format", "json")
+    assert OTHER["inquirer_name"] in other_replay.stdout
+    rebuild_from_store(url)  # a rebuild from the store cannot bring them back
+    assert NAME not in everywhere(url)
+    shown = intake.get(f"/v1/cases/{mine[2]['case_id']}", headers=token_for("ZX005")).json()
+    assert shown["events"][0]["data"]["inquirer_name"] == ERASED
+
+    assert shouwen("verify").returncode == 0
+    assert shouwen("checkpoint").returncode == 0
+    checked = shouwen("verify-checkpoint", str(old_note))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    old = shouwen("verify-bundle", "before.zip", "--key", "pub.pem")
+    assert old.returncode == 0, old.stdout + old.stderr
+    after = shouwen("bundle", mine[0]["case_id"], "--by", "ZX005", "--out", "after.zip")
+    assert after.returncode == 0, after.stderr
+    with zipfile.ZipFile(tmp_path / "after.zip") as z:
+        inside = "".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+    assert NAME not in inside and PHONE not in inside and ERASED in inside
+    assert shouwen("verify-bundle", "after.zip", "--key", "pub.pem").returncode == 0
+
+    run_relay(settings.model_copy(update={"relay_metrics_port": 0}), once=True)
+    with psycopg.connect(url) as conn:
+        total = conn.execute("SELECT count(*) FROM commit_log").fetchone()[0]
+    on_topic = read_topic(bootstrap, settings.case_events_topic, total)
+    values = "".join(str(e.data) for _, _, e in on_topic)
+    assert NAME not in values and PHONE not in values
+    assert any(e.type == "shouwen.case.inquirer_erased.v1" for _, _, e in on_topic)
+    with psycopg.connect(url) as conn:
+        audit = conn.execute("SELECT count(*) FROM access_audit WHERE action = 'erase'"
+                             " AND reader = 'staff:ZX013'").fetchone()[0]
+    assert audit == 3
+    again = shouwen("erase", "--inquirer", mine[1]["receipt_number"], "--by", "ZX013",
+                    "--reason", "again")
+    assert again.returncode == 0 and "erased before" in again.stdout
+
+
+def test_erasure_is_refused_under_a_legal_hold_and_for_staff_without_the_role(
+        intake, token_for, db_settings, shouwen) -> None:
+    case = register(intake, token_for("ZX005"))
+    held = shouwen("retention", "hold", case["case_id"], "--reason", "行政复议中",
+                   "--by", "ZX013")
+    assert held.returncode == 0, held.stderr
+    refused = shouwen("erase", "--inquirer", case["receipt_number"], "--by", "ZX013",
+                      "--reason", "本人申请")
+    assert refused.returncode == 1 and "legal hold" in refused.stderr
+    clerk = shouwen("erase", "--inquirer", case["receipt_number"], "--by", "ZX005",
+                    "--reason", "本人申请")
+    assert clerk.returncode == 2 and "roles" in clerk.stderr
+    unknown = shouwen("erase", "--inquirer", "inq-0000", "--by", "ZX013", "--reason", "x")
+    assert unknown.returncode == 2
+    assert shouwen("retention", "release", case["case_id"], "--by", "ZX013").returncode == 0
+    assert shouwen("erase", "--inquirer", case["receipt_number"], "--by", "ZX013",
+                   "--reason", "本人申请").returncode == 0
