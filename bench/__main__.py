@@ -68,6 +68,7 @@ MODULES = [
     "bench.accountability_bench",
     "bench.dashboard_bench",
     "bench.scope_bench",
+    "bench.pii_bench",
 ]
 
 

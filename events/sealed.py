@@ -50,11 +50,11 @@ def seal_value(aead: AESGCM, kid: str, aad: bytes, plain: str) -> str:
     return f"{PREFIX}{kid}:{base64.urlsafe_b64encode(sealed).rstrip(b'=').decode()}"
 
 
-def open_value(key: bytes, aad: bytes, token: str) -> str:
+def open_value(aead: AESGCM, aad: bytes, token: str) -> str:
     """The plain text; raises InvalidTag (wrong key, event or field) or ValueError."""
     blob = token.rsplit(":", 1)[1]
     raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
-    return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode()
+    return aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode()
 
 
 def has_personal_fields(event_type: str) -> bool:
@@ -81,14 +81,22 @@ def seal_data(event_type: str, event_id: UUID | str, data: dict[str, Any], kid: 
 
 def tokens_in(event_type: str, data: dict[str, Any]) -> list[str]:
     found: list[str] = []
-
-    def note(path: str, value: str) -> str:
-        if value.startswith(PREFIX):
-            found.append(value)
-        return value
-
-    _walk(plan_for_type(event_type), data, "", note)
+    _collect(plan_for_type(event_type), data, found)
     return found
+
+
+def _collect(plan: Plan, value: Any, found: list[str]) -> None:
+    if plan is False or value is None:
+        return
+    if isinstance(plan, _Object) and isinstance(value, dict):
+        for name, sub in plan.fields.items():
+            if sub is not False and name in value:
+                _collect(sub, value[name], found)
+    elif isinstance(plan, _Array) and isinstance(value, list):
+        for v in value:
+            _collect(plan.items, v, found)
+    elif plan is True and type(value) is str and value.startswith(PREFIX):
+        found.append(value)
 
 
 def _walk(plan: Plan, value: Any, path: str, fn: Callable[[str, str], str]) -> Any:
@@ -153,45 +161,67 @@ class Decryptor:
                   conn: Any = None) -> dict[str, Any]:
         """``data`` with every token opened; ERASED where its key is gone or it does not
         open (a token copied from elsewhere). Data without tokens comes back as it is."""
-        plan = plan_for_type(event_type)
-        if plan is False:
+        if plan_for_type(event_type) is False:
             return data
         tokens = tokens_in(event_type, data)
         if not tokens:
             return data
-        keys = self.keys({key_id_of(t) for t in tokens}, conn)
+        return self._opened(event_type, event_id, data,
+                            self.keys({key_id_of(t) for t in tokens}, conn))
+
+    def _opened(self, event_type: str, event_id: UUID | str, data: dict[str, Any],
+                keys: dict[str, bytes | None]) -> dict[str, Any]:
         prefix = f"{event_id}/"
+        aeads: dict[str, AESGCM] = {}
 
         def open_(path: str, value: str) -> str:
             if not value.startswith(PREFIX):
                 return value
-            key = keys.get(key_id_of(value))
+            kid = key_id_of(value)
+            key = keys.get(kid)
             if key is None:
                 self.erased += 1
                 return ERASED
+            if kid not in aeads:
+                aeads[kid] = AESGCM(key)
             try:
-                return open_value(key, (prefix + path).encode(), value)
+                return open_value(aeads[kid], (prefix + path).encode(), value)
             except (InvalidTag, ValueError):
                 self.failures += 1
                 return ERASED
 
-        out = _walk(plan, data, "", open_)
+        out = _walk(plan_for_type(event_type), data, "", open_)
         return out if isinstance(out, dict) else data
 
     def open_events(self, events: list[Any], conn: Any = None) -> list[Any]:
-        """A case's events, opened; a key its stream says was erased is dropped from the
-        cache first (another process may have destroyed it within the cache's lifetime)."""
+        """A case's events, opened, with one key lookup for all; a key its stream says was
+        erased is dropped from the cache first (another process may have destroyed it
+        within the cache's lifetime)."""
+        kids: set[str] = set()
         for e in events:
             if e.type == ERASED_TYPE:
                 self.forget(str(e.data.get("key_id")))
-        return [self.open_event(e, conn) for e in events]
+            elif plan_for_type(e.type) is not False:
+                kids.update(key_id_of(t) for t in tokens_in(e.type, e.data))
+        if not kids:
+            return events
+        keys = self.keys(kids, conn)
+        out = []
+        for e in events:
+            data = e.data
+            if plan_for_type(e.type) is not False:
+                data = self._opened(e.type, e.id, e.data, keys)
+            out.append(e if data is e.data else _with_data(e, data))
+        return out
 
     def open_event(self, event: Any, conn: Any = None) -> Any:
         """The event (a CloudEvent, or any record with ``type``, ``id`` and ``data``) with
         its data opened; the very same object when it holds no token."""
         data = self.open_data(event.type, event.id, event.data, conn)
-        if data is event.data:
-            return event
-        if hasattr(event, "_replace"):
-            return event._replace(data=data)
-        return event.model_copy(update={"data": data})
+        return event if data is event.data else _with_data(event, data)
+
+
+def _with_data(event: Any, data: dict[str, Any]) -> Any:
+    if hasattr(event, "_replace"):
+        return event._replace(data=data)
+    return event.model_copy(update={"data": data})
