@@ -86,7 +86,7 @@ def append_figures(url: str, single: int, batches: int) -> list[dict[str, Any]]:
                 pd.keys_for_streams(conn, [f"{prefix}{i}" for i in range(max(single, 100))])
             events = [sent(f"{prefix}{i}", i) for i in range(single)]
             started = time.perf_counter()
-            for i, e in enumerate(events):
+            for e in events:
                 store.append(e.subject, [e], expected_version=1, conn=conn)
             one = single / (time.perf_counter() - started)
             todo = [[(f"{prefix}{i}", [sent(f"{prefix}{i}", b * 100 + i)], 2 + b)

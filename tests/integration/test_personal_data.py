@@ -184,3 +184,36 @@ def test_erasure_is_refused_under_a_legal_hold_and_for_staff_without_the_role(
     assert shouwen("retention", "release", case["case_id"], "--by", "ZX013").returncode == 0
     assert shouwen("erase", "--inquirer", case["receipt_number"], "--by", "ZX013",
                    "--reason", "本人申请").returncode == 0
+
+
+def test_the_citizen_downloads_a_copy_of_what_is_held_about_them_audited(
+        intake, token_for, db_settings, sealed_env) -> None:
+    receipt = register(intake, token_for("ZX005"))
+    access = {"receipt_number": receipt["receipt_number"], "access_code": receipt["access_code"]}
+    r = intake.post("/v1/public/copy", json=access)
+    assert r.status_code == 200, r.text
+    copy = r.json()
+    fields = {p["field"]: p["value"] for p in copy["personal_data"]}
+    assert fields["inquirer_name"] == NAME and fields["inquirer_phone"] == PHONE
+    assert copy["receipt_number"] == receipt["receipt_number"] and copy["steps"]
+    page = intake.post("/v1/public/copy", json={**access, "format": "html"})
+    assert page.headers["content-type"].startswith("text/html") and NAME in page.text
+    wrong = intake.post("/v1/public/copy", json={**access, "access_code": "WRONG23456"})
+    assert wrong.status_code == 404
+    with psycopg.connect(str(db_settings.database_url)) as conn:
+        audited = conn.execute("SELECT reader, format FROM access_audit WHERE action = 'copy'"
+                               " ORDER BY id").fetchall()
+    assert audited == [(f"inquirer:{receipt['receipt_number']}", "json"),
+                       (f"inquirer:{receipt['receipt_number']}", "html")]
+
+    clerk = intake.post("/v1/admin/inquirers/erase", headers=token_for("ZX005"),
+                        json={"inquirer": receipt["receipt_number"], "reason": "本人申请"})
+    assert clerk.status_code == 403
+    done = intake.post("/v1/admin/inquirers/erase", headers=token_for("ZX013"),
+                       json={"inquirer": receipt["receipt_number"], "reason": "本人申请"})
+    assert done.status_code == 200 and done.json()["cases"] == [receipt["case_id"]]
+    after = intake.post("/v1/public/copy", json=access).json()
+    assert {p["value"] for p in after["personal_data"]} == {ERASED}
+    missing = intake.post("/v1/admin/inquirers/erase", headers=token_for("ZX013"),
+                          json={"inquirer": "inq-0000", "reason": "x"})
+    assert missing.status_code == 404
