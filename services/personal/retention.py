@@ -22,6 +22,9 @@ from psycopg_pool import ConnectionPool
 
 from events.inquirer import ErasureGround
 from services.personal.erase import ErasureRefused, erase_inquirer
+from services.personal.policy import full_export_roles, set_policy
+
+__all__ = ["full_export_roles", "run_retention", "set_policy"]
 
 
 @dataclass
@@ -89,21 +92,6 @@ def run_retention(pool: ConnectionPool, actor: str = "system:retention",
     erased_total.inc(len(report.erased))
     held_total.inc(len(report.held))
     return report
-
-
-def set_policy(conn: psycopg.Connection, unit_id: str, years: int | None,
-               full_export: list[str], actor: str) -> None:
-    conn.execute(
-        "INSERT INTO pii_unit_policy (unit_id, years, full_export, set_by) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (unit_id) DO UPDATE SET years = EXCLUDED.years,"
-        " full_export = EXCLUDED.full_export, set_by = EXCLUDED.set_by, set_at = now()",
-        (unit_id, years, full_export, actor))
-
-
-def full_export_roles(conn: psycopg.Connection, unit_id: str) -> frozenset[str]:
-    row = conn.execute("SELECT full_export FROM pii_unit_policy WHERE unit_id = %s",
-                       (unit_id,)).fetchone()
-    return frozenset(row[0]) if row else frozenset()
 
 
 def place_hold(conn: psycopg.Connection, case_id: str, reason: str, actor: str) -> None:
