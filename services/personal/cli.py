@@ -102,10 +102,21 @@ def status() -> None:
 
 @retention_app.command("run")
 def retention_run(every: float = typer.Option(0.0, help="Seconds between runs (0: once)."),
-                  by: str = typer.Option("system:retention", help="Actor recorded.")) -> None:
+                  by: str = typer.Option("system:retention", help="Actor recorded."),
+                  metrics_port: int = typer.Option(0, help="Serve the job's metrics (and the "
+                                                           "decryptor's) here; 0: not served.")
+                  ) -> None:
     """Erase the inquirers whose cases are all past their unit's retention period."""
-    from services.personal.retention import run_retention
+    from prometheus_client import REGISTRY
 
+    from services.common.metrics import serve_metrics
+    from services.common.pii import register_pii_metrics
+    from services.personal.retention import retention_metrics, run_retention
+
+    if metrics_port:
+        retention_metrics(REGISTRY)
+        register_pii_metrics(REGISTRY)
+        serve_metrics(metrics_port, REGISTRY, "--metrics-port")
     with _pool() as pool:
         while True:
             report = run_retention(pool, actor=by)

@@ -217,3 +217,93 @@ def test_the_citizen_downloads_a_copy_of_what_is_held_about_them_audited(
     missing = intake.post("/v1/admin/inquirers/erase", headers=token_for("ZX013"),
                           json={"inquirer": "inq-0000", "reason": "x"})
     assert missing.status_code == 404
+
+
+def old_case(url: str, case_id: str, closed_days_ago: int | None) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from events import new_event
+    from events.case import CaseReceived
+    from events.case_outcome import CaseClosed
+    from services.common.eventstore import EventStore
+
+    at = datetime.now(UTC) - timedelta(days=(closed_days_ago or 0) + 30)
+    events = [new_event(CaseReceived(
+        channel="window", receipt_number=f"R-{case_id}", unit_id="ZWFWZX", matter="补办社保卡",
+        inquirer_name=f"孙{case_id}", inquirer_phone="13600000000", first_responder_id="ZX005",
+        first_responder_name="李娜", first_responder_duty="窗口", first_responder_contact="0935"),
+        subject=case_id, actor="staff:ZX005", time=at)]
+    if closed_days_ago is not None:
+        events.append(new_event(CaseClosed(reason="completed"), subject=case_id,
+                                actor="staff:ZX005",
+                                time=datetime.now(UTC) - timedelta(days=closed_days_ago)))
+    EventStore(url).append(case_id, events, expected_version=0)
+
+
+def test_retention_erases_what_is_past_the_units_period_and_keeps_what_is_held(
+        db_settings, demo_directory, shouwen) -> None:
+    url = str(db_settings.database_url)
+    old_case(url, "old-1", 3 * 365)  # closed three years ago: due
+    old_case(url, "old-held", 3 * 365)  # due, but under a legal hold
+    old_case(url, "recent", 100)  # closed 100 days ago: kept
+    old_case(url, "open", None)  # still open: kept
+    sequence(url)
+    rebuild_from_store(url)
+    assert shouwen("retention", "policy", "ZWFWZX", "--years", "2", "--by", "ZX013"
+                   ).returncode == 0
+    assert shouwen("retention", "hold", "old-held", "--reason", "诉讼中", "--by", "ZX011"
+                   ).returncode == 0
+    ran = shouwen("retention", "run")
+    assert ran.returncode == 0, ran.stderr
+    assert "1 inquirer(s) erased, 1 held" in ran.stdout
+    with psycopg.connect(url) as conn:
+        names = dict(conn.execute("SELECT case_id, inquirer_name FROM ledger_rows").fetchall())
+        grounds = conn.execute("SELECT data->>'ground' FROM events"
+                               " WHERE type = 'shouwen.case.inquirer_erased.v1'").fetchall()
+    assert names == {"old-1": ERASED, "old-held": "孙old-held", "recent": "孙recent",
+                     "open": "孙open"}
+    assert grounds == [("retention",)]
+    assert "0 inquirer(s) erased, 1 held" in shouwen("retention", "run").stdout
+
+
+def test_cut_over_keeps_older_events_plain_and_seals_from_the_marked_position_on(
+        intake, token_for, db_settings, monkeypatch, shouwen) -> None:
+    url = str(db_settings.database_url)
+    monkeypatch.setenv("SHOUWEN_PII_ENCRYPTION", "false")
+    reset_personal_data()
+    before = register(intake, token_for("ZX005"))  # written before the cut-over: plain
+    status = shouwen("pii", "status")
+    assert "cut-over: none yet" in status.stdout, status.stdout + status.stderr
+    monkeypatch.setenv("SHOUWEN_PII_ENCRYPTION", "true")
+    reset_personal_data()
+    after = register(intake, token_for("ZX005"), OTHER)
+    with psycopg.connect(url) as conn:
+        (plain_at,) = conn.execute("SELECT position FROM events WHERE stream_id = %s",
+                                   (before["case_id"],)).fetchone()
+        (cut,) = conn.execute("SELECT position FROM pii_cutover").fetchone()
+        rows = dict(conn.execute("SELECT stream_id, data->>'inquirer_name' FROM events"
+                                 " WHERE version = 1").fetchall())
+    assert cut >= plain_at
+    assert rows[before["case_id"]] == NAME and rows[after["case_id"]].startswith("enc:v1:")
+    status = shouwen("pii", "status")
+    assert "encryption: on" in status.stdout and f"after position {cut}" in status.stdout
+    for case in (before, after):  # both read the same way
+        shown = intake.get(f"/v1/cases/{case['case_id']}", headers=token_for("ZX005")).json()
+        assert shown["events"][0]["data"]["inquirer_name"] in (NAME, OTHER["inquirer_name"])
+    # a later personal fact about the old case is sealed, with a key of its own
+    from events import new_event
+    from events.case_outcome import ResultDelivered
+    from services.common.eventstore import EventStore
+
+    store = EventStore(url)
+    version = store.stream_version(before["case_id"])
+    store.append(before["case_id"], [new_event(
+        ResultDelivered(method="post", recipient_name=NAME, recipient_contact=ADDRESS),
+        subject=before["case_id"], actor="staff:ZX005")], expected_version=version)
+    with psycopg.connect(url) as conn:
+        (later,) = conn.execute("SELECT data FROM events WHERE stream_id = %s AND version = %s",
+                                (before["case_id"], version + 1)).fetchone()
+        (ref,) = conn.execute("SELECT inquirer_ref FROM pii_cases WHERE case_id = %s",
+                              (before["case_id"],)).fetchone()
+    assert later["recipient_name"].startswith(f"enc:v1:{ref}:")
+    assert shouwen("verify").returncode == 0
