@@ -73,6 +73,26 @@ def everywhere(url: str) -> str:
                                    "notification_deliveries", "case_index", "staff_inbox"))
 
 
+def ledger_export(db_settings, headers: dict[str, str]) -> str:
+    """The centre's 台账 for this month, unmasked (the clerk's role granted full export)."""
+    from datetime import date, timedelta
+
+    from fastapi.testclient import TestClient
+
+    from services.ledger.app import create_app
+    from services.personal.policy import set_policy
+
+    with psycopg.connect(str(db_settings.database_url)) as conn:
+        set_policy(conn, "ZWFWZX", None, ["staff"], "staff:ZX013")
+    today = date.today()  # a day either side: whatever the time zones make of "today"
+    with TestClient(create_app(db_settings)) as ledger:
+        r = ledger.get("/v1/ledger/export", headers=headers, params={
+            "unit": "ZWFWZX", "from": (today - timedelta(days=1)).isoformat(),
+            "to": (today + timedelta(days=1)).isoformat()})
+    assert r.status_code == 200, r.text
+    return r.content.decode("utf-8-sig")
+
+
 def test_personal_fields_are_sealed_in_the_store_and_opened_for_the_case_reader(
         intake, token_for, db_settings, sealed_env) -> None:
     url = str(db_settings.database_url)
@@ -135,6 +155,9 @@ def test_erasure_leaves_no_plain_value_and_every_proof_valid(
     assert OTHER["inquirer_name"] in other_replay.stdout
     rebuild_from_store(url)  # a rebuild from the store cannot bring them back
     assert NAME not in everywhere(url)
+    exported = ledger_export(db_settings, token_for("ZX005"))
+    assert OTHER["inquirer_name"] in exported and ERASED in exported
+    assert NAME not in exported and PHONE not in exported and ADDRESS not in exported
     shown = intake.get(f"/v1/cases/{mine[2]['case_id']}", headers=token_for("ZX005")).json()
     assert shown["events"][0]["data"]["inquirer_name"] == ERASED
 
