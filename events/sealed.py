@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection
+from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -57,6 +58,12 @@ def open_value(aead: AESGCM, aad: bytes, token: str) -> str:
     return aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode()
 
 
+@lru_cache(maxsize=4096)
+def aead_for(key: bytes) -> AESGCM:
+    """The cipher of a data key, made once (its constructor costs as much as a seal)."""
+    return AESGCM(key)
+
+
 def has_personal_fields(event_type: str) -> bool:
     return plan_for_type(event_type) is not False
 
@@ -67,7 +74,7 @@ def seal_data(event_type: str, event_id: UUID | str, data: dict[str, Any], kid: 
     plan = plan_for_type(event_type)
     if plan is False:
         return data
-    aead = AESGCM(key)
+    aead = aead_for(key)
     prefix = f"{event_id}/"
 
     def seal(path: str, value: str) -> str:
@@ -172,7 +179,6 @@ class Decryptor:
     def _opened(self, event_type: str, event_id: UUID | str, data: dict[str, Any],
                 keys: dict[str, bytes | None]) -> dict[str, Any]:
         prefix = f"{event_id}/"
-        aeads: dict[str, AESGCM] = {}
 
         def open_(path: str, value: str) -> str:
             if not value.startswith(PREFIX):
@@ -182,10 +188,8 @@ class Decryptor:
             if key is None:
                 self.erased += 1
                 return ERASED
-            if kid not in aeads:
-                aeads[kid] = AESGCM(key)
             try:
-                return open_value(aeads[kid], (prefix + path).encode(), value)
+                return open_value(aead_for(key), (prefix + path).encode(), value)
             except (InvalidTag, ValueError):
                 self.failures += 1
                 return ERASED
@@ -198,21 +202,20 @@ class Decryptor:
         erased is dropped from the cache first (another process may have destroyed it
         within the cache's lifetime)."""
         kids: set[str] = set()
+        sealed: set[Any] = set()  # ids of the events holding a token
         for e in events:
             if e.type == ERASED_TYPE:
                 self.forget(str(e.data.get("key_id")))
             elif plan_for_type(e.type) is not False:
-                kids.update(key_id_of(t) for t in tokens_in(e.type, e.data))
+                tokens = tokens_in(e.type, e.data)
+                if tokens:
+                    sealed.add(e.id)
+                    kids.update(key_id_of(t) for t in tokens)
         if not kids:
             return events
         keys = self.keys(kids, conn)
-        out = []
-        for e in events:
-            data = e.data
-            if plan_for_type(e.type) is not False:
-                data = self._opened(e.type, e.id, e.data, keys)
-            out.append(e if data is e.data else _with_data(e, data))
-        return out
+        return [_with_data(e, self._opened(e.type, e.id, e.data, keys)) if e.id in sealed
+                else e for e in events]
 
     def open_event(self, event: Any, conn: Any = None) -> Any:
         """The event (a CloudEvent, or any record with ``type``, ``id`` and ``data``) with

@@ -379,7 +379,7 @@ def prepare(settings: Settings, out: Output) -> None:
         from services.common.auth import dev_private_key
 
         dev_private_key(settings)
-        from services.common.pii import dev_kek_file
+        from services.common.kek import dev_kek_file
 
         dev_kek_file(settings.data_dir)  # the PII key-encryption key, as the signing keys
     count = republish_if_broker_empty(settings)

@@ -13,11 +13,8 @@ sealer and decryptor. The crypto itself is in ``events/sealed.py``.
       .key_for_received(conn, event) / _async   find or make the inquirer's key
       .keys_for_streams(conn, stream ids)       the key of each case (made if missing)
 
-KEK sources, in order: SHOUWEN_PII_KEK_PROVIDER ("module:factory", returning a ``Kek``: the
-KMS-shaped interface, wrap/unwrap/blind), SHOUWEN_PII_KEK (base64 of 32 bytes),
-SHOUWEN_PII_KEK_PATH (a file holding that), and in development a key made in
-``$SHOUWEN_DATA_DIR/pii/kek`` (as the signing keys are). Outside development one of the
-first three is required.
+The KEK and its sources (a KMS adapter, an env variable, a file, the development file in
+the data dir) are in ``services/common/kek.py``.
 
 A writer may seal with a key for up to SHOUWEN_PII_KEY_CACHE_SECONDS after another process
 destroyed it: that value is then unreadable, as erased data should be.
@@ -25,101 +22,22 @@ destroyed it: that value is then unreadable, as erased data should be.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import importlib
-import os
 import secrets
 import threading
 import time
 from collections.abc import Collection, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from events import CloudEvent
-from events.sealed import KEY_BYTES, Decryptor, has_personal_fields, seal_data
+from events.sealed import KEY_BYTES, Decryptor, aead_for, has_personal_fields, seal_data
+from services.common.kek import Kek, LocalKek, PiiConfigError, PiiSettings, kek_from_settings
 
-
-class PiiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SHOUWEN_", env_file=".env", extra="ignore")
-
-    pii_encryption: bool = False
-    pii_kek: str | None = None
-    pii_kek_path: Path | None = None
-    pii_kek_provider: str | None = None
-    pii_key_cache_seconds: float = 30.0
-    data_dir: Path = Path(".data")
-    environment: str = "development"
-
-
-class PiiConfigError(RuntimeError):
-    pass
-
-
-class Kek(Protocol):
-    """The key-encryption key. A KMS adapter (Vault transit, a cloud KMS) implements these
-    three with its Encrypt/Decrypt/HMAC calls; the key never needs to leave it."""
-
-    kek_id: str
-
-    def wrap(self, key: bytes, ref: str) -> bytes: ...
-    def unwrap(self, blob: bytes, ref: str) -> bytes: ...
-    def blind(self, text: str) -> bytes: ...
-
-
-class LocalKek:
-    """A 32-byte secret held by the process: AES-256-GCM wrapping (associated data: the
-    ref), and an HMAC-SHA256 blind index, each under its own derived key."""
-
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) != KEY_BYTES:
-            raise PiiConfigError(f"the PII key-encryption key must be {KEY_BYTES} bytes")
-        self.kek_id = hashlib.sha256(b"kek-id:" + secret).hexdigest()[:12]
-        self._wrap = AESGCM(hmac.digest(secret, b"shouwen-pii-wrap", "sha256"))
-        self._blind = hmac.digest(secret, b"shouwen-pii-blind-index", "sha256")
-
-    def wrap(self, key: bytes, ref: str) -> bytes:
-        nonce = os.urandom(12)
-        return nonce + self._wrap.encrypt(nonce, key, ref.encode())
-
-    def unwrap(self, blob: bytes, ref: str) -> bytes:
-        return self._wrap.decrypt(blob[:12], blob[12:], ref.encode())
-
-    def blind(self, text: str) -> bytes:
-        return hmac.digest(self._blind, text.encode(), "sha256")
-
-
-def kek_from_settings(s: PiiSettings) -> Kek:
-    if s.pii_kek_provider:
-        module, _, name = s.pii_kek_provider.partition(":")
-        kek: Kek = getattr(importlib.import_module(module), name)()
-        return kek
-    if s.pii_kek:
-        return LocalKek(base64.b64decode(s.pii_kek))
-    if s.pii_kek_path:
-        return LocalKek(base64.b64decode(s.pii_kek_path.read_text().strip()))
-    if s.environment != "development":
-        raise PiiConfigError("SHOUWEN_PII_KEK_PROVIDER, SHOUWEN_PII_KEK or "
-                             "SHOUWEN_PII_KEK_PATH is required outside development")
-    return LocalKek(base64.b64decode(dev_kek_file(s.data_dir).read_text().strip()))
-
-
-def dev_kek_file(data_dir: Path) -> Path:
-    """The development KEK in the data dir, made (mode 0600) on first use."""
-    path = data_dir / "pii" / "kek"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode() + "\n")
-    return path
+__all__ = ["Kek", "LocalKek", "PersonalData", "PiiSettings", "open_data", "open_event",
+           "open_events", "personal_data", "reset_personal_data"]
 
 
 def new_ref() -> str:
@@ -270,6 +188,7 @@ class PersonalData:
 
     def forget_ref(self, ref: str) -> None:
         self.decryptor.forget(ref)
+        aead_for.cache_clear()  # no cipher of a destroyed key stays in this process
         with self._lock:
             for s in [s for s, (k, _) in self._streams.items() if k[0] == ref]:
                 del self._streams[s]
