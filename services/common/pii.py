@@ -25,7 +25,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -70,7 +70,14 @@ class PgKeySource:
                 for r in rows}
 
 
-_FIND_BLIND = "SELECT ref, wrapped FROM pii_keys WHERE blind_index = %s"
+# One round trip: a new key goes in, or the inquirer's existing key (same blind index) comes
+# back. Nothing, when a concurrent writer is inserting the same person's key: try again.
+_FIND_OR_MAKE = (
+    "WITH made AS (INSERT INTO pii_keys (ref, blind_index, wrapped, kek_id)"
+    " VALUES (%(ref)s, %(blind)s, %(wrapped)s, %(kek)s) ON CONFLICT DO NOTHING"
+    " RETURNING ref, wrapped)"
+    " SELECT ref, wrapped, true FROM made UNION ALL SELECT ref, wrapped, false FROM pii_keys"
+    " WHERE blind_index = %(blind)s AND NOT EXISTS (SELECT 1 FROM made)")
 _INSERT_KEY = ("INSERT INTO pii_keys (ref, blind_index, wrapped, kek_id) VALUES (%s, %s, %s, %s)"
                " ON CONFLICT DO NOTHING RETURNING ref")
 _STREAM_KEYS = ("SELECT c.case_id, k.ref, k.wrapped FROM pii_cases c"
@@ -108,22 +115,26 @@ class PersonalData:
             conn.execute(_CUTOVER, (self.kek.kek_id,))
             self._cut = True
 
+    def _attempts(self, event: CloudEvent) -> Iterator[tuple[dict[str, Any], bytes]]:
+        """Three tries at _FIND_OR_MAKE, each with a fresh key ready to go in."""
+        assert self.kek is not None
+        text = blind_text(event.data)
+        blind = self.kek.blind(text) if text else None
+        for _ in range(3):
+            ref, key, wrapped = self._new_key()
+            yield {"ref": ref, "blind": blind, "wrapped": wrapped,
+                   "kek": self.kek.kek_id}, key
+
     def key_for_received(self, conn: psycopg.Connection, event: CloudEvent) -> SealKey | None:
         """The key of the inquirer of a new case (found by blind index, or made)."""
         if not self.enabled:
             return None
         assert self.kek is not None
         self._cutover(conn)
-        text = blind_text(event.data)
-        blind = self.kek.blind(text) if text else None
-        for _ in range(3):
-            if blind is not None:
-                row = conn.execute(_FIND_BLIND, (blind,)).fetchone()
-                if row is not None:
-                    return row[0], self._unwrap(row[0], row[1])
-            ref, key, wrapped = self._new_key()
-            if conn.execute(_INSERT_KEY, (ref, blind, wrapped, self.kek.kek_id)).fetchone():
-                return ref, key
+        for params, key in self._attempts(event):
+            row = conn.execute(_FIND_OR_MAKE, params).fetchone()
+            if row is not None:
+                return row[0], key if row[2] else self._unwrap(row[0], row[1])
         raise RuntimeError("could not find or make the inquirer's data key")
 
     async def key_for_received_async(self, conn: psycopg.AsyncConnection[Any],
@@ -134,17 +145,10 @@ class PersonalData:
         if not self._cut:
             await conn.execute(_CUTOVER, (self.kek.kek_id,))
             self._cut = True
-        text = blind_text(event.data)
-        blind = self.kek.blind(text) if text else None
-        for _ in range(3):
-            if blind is not None:
-                row = await (await conn.execute(_FIND_BLIND, (blind,))).fetchone()
-                if row is not None:
-                    return row[0], self._unwrap(row[0], row[1])
-            ref, key, wrapped = self._new_key()
-            cur = await conn.execute(_INSERT_KEY, (ref, blind, wrapped, self.kek.kek_id))
-            if await cur.fetchone():
-                return ref, key
+        for params, key in self._attempts(event):
+            row = await (await conn.execute(_FIND_OR_MAKE, params)).fetchone()
+            if row is not None:
+                return row[0], key if row[2] else self._unwrap(row[0], row[1])
         raise RuntimeError("could not find or make the inquirer's data key")
 
     def keys_for_streams(self, conn: psycopg.Connection,
