@@ -22,6 +22,7 @@ destroyed it: that value is then unreadable, as erased data should be.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
@@ -267,7 +268,9 @@ def open_data(event_type: str, event_id: Any, data: dict[str, Any], conn: Any) -
 
 
 def register_pii_metrics(registry: CollectorRegistry) -> None:
-    registry.register(_PiiCollector())
+    """The decryptor's figures on ``registry`` (once: a second call changes nothing)."""
+    with contextlib.suppress(ValueError):  # registered already
+        registry.register(_PiiCollector())
 
 
 class _PiiCollector:
