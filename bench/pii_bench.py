@@ -37,13 +37,14 @@ from events import CloudEvent, new_event
 from events.case_outcome import CaseReplied
 from events.notification import NotificationSent
 from services.cases.repository import CaseRepository
+from services.cli_personal import scrubbers
 from services.common.eventstore import EventStore
 from services.common.pii import LocalKek, PersonalData, reset_personal_data
 from services.directory.loader import load_directory
 from services.directory.store import put_in_force
-from services.ledger.history import case_history
 from services.ledger.tables import apply_events
 from services.personal.erase import erase_inquirer
+from services.record.history import case_history
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -196,7 +197,7 @@ def erasure_figures(url: str) -> list[dict[str, Any]]:
             ref = conn.execute("SELECT inquirer_ref FROM pii_cases WHERE case_id = 'e0'"
                                ).fetchone()[0]
         started = time.perf_counter()
-        report = erase_inquirer(pool, ref, by="staff:ZX013", reason="bench")
+        report = erase_inquirer(pool, ref, by="staff:ZX013", reason="bench", scrub=scrubbers())
         seconds = time.perf_counter() - started
         assert len(report.cases) == 100, report
     reset_personal_data(PersonalData(None, False))

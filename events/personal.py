@@ -79,7 +79,8 @@ def plan_for_type(event_type: str) -> Plan:
 
 def _personal_only(plan: Plan) -> Plan:
     if isinstance(plan, _Object):
-        fields = {k: p for k, v in plan.fields.items() if (p := _personal_only(v)) is not False}
+        fields: dict[str, Plan] = {
+            k: p for k, v in plan.fields.items() if (p := _personal_only(v)) is not False}
         return _Object(fields) if fields else False
     if isinstance(plan, _Array):
         items = _personal_only(plan.items)

@@ -24,10 +24,12 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from events import CloudEvent
 from events.notification import NotifyChannel, RecipientKind
 from events.personal import mask_text
 from events.sealed import ERASED
 from services.common.pii import open_data
+from services.inapp import staff_inbox
 from services.notification.rules import CaseFacts, Intent
 from services.notification.session import ORPHANED
 
@@ -119,7 +121,7 @@ _DUE = ("SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sendi
 
 def _select(conn: psycopg.Connection, query: str, limit: int) -> list[Record]:
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, (limit,))  # type: ignore[arg-type]
+        cur.execute(query, (limit,))
         return [_record(r) for r in cur]
 
 
@@ -214,11 +216,14 @@ def finish(conn: psycopg.Connection, r: Record, state: str, *, provider_id: str 
 
 
 def put_in_inbox(conn: psycopg.Connection, r: Record, subject: str, body: str) -> None:
-    conn.execute(
-        "INSERT INTO staff_inbox (staff_id, source_event_id, recipient, case_id, subject, body)"
-        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (r.recipient_id, r.source_event_id, r.recipient, r.case_id, subject, body))
+    staff_inbox.put(conn, staff_id=r.recipient_id, source_event_id=r.source_event_id,
+                    recipient=r.recipient, case_id=r.case_id, subject=subject, body=body)
 
+
+
+def scrub_erased_events(conn: psycopg.Connection, erased: Sequence[CloudEvent]) -> int:
+    """``scrub_erased`` for the cases of these inquirer_erased events (the erasure's hook)."""
+    return scrub_erased(conn, [e.subject for e in erased])
 
 
 def scrub_erased(conn: psycopg.Connection, case_ids: Sequence[str]) -> int:

@@ -3,7 +3,7 @@
     citizen_copy(conn, case_id, events)   -> dict (JSON): the case as the inquirer sees it
         (receipt, unit, status, steps with times), every personal field recorded about them
         (event, time, field, value opened; [已删除 erased] where erased), and the messages
-        sent to them (channel, address, when, state)
+        sent to them as the case's notification events record them
     render_html(copy)                     the same as a readable, self-contained page
 """
 
@@ -16,9 +16,12 @@ import psycopg
 from jinja2 import Environment
 
 from events import CloudEvent
+from events.notification import NotificationFailed, NotificationSent
 from events.personal import plan_for_type
 from events.sealed import _walk
 from services.common.pii import open_events
+
+_MESSAGES = (NotificationSent.event_type, NotificationFailed.event_type)
 
 
 def personal_fields(events: list[CloudEvent]) -> list[dict[str, Any]]:
@@ -37,13 +40,12 @@ def citizen_copy(conn: psycopg.Connection, case_id: str, events: list[CloudEvent
                  status: str) -> dict[str, Any]:
     opened = open_events(events, conn)
     first = opened[0].data
-    deliveries = [
-        {"channel": r[0], "address": r[1], "template": r[2], "state": r[3],
-         "created_at": r[4].isoformat()}
-        for r in conn.execute(
-            "SELECT channel, address, template, state, created_at FROM notification_deliveries"
-            " WHERE case_id = %s AND recipient_kind = 'inquirer' ORDER BY created_at",
-            (case_id,))]
+    deliveries = [  # as the case's own record says (notification_sent / _failed)
+        {"channel": e.data["channel"], "address": e.data.get("address"),
+         "template": e.data["template"], "message": e.data.get("message"),
+         "state": "sent" if e.type == NotificationSent.event_type else "failed",
+         "created_at": e.time.isoformat()}
+        for e in opened if e.type in _MESSAGES and e.data.get("recipient_kind") == "inquirer"]
     ref = conn.execute("SELECT inquirer_ref FROM pii_cases WHERE case_id = %s",
                        (case_id,)).fetchone()
     return {

@@ -5,8 +5,9 @@
         a case of theirs under a legal hold ─▶ refused (ErasureRefused), nothing changes
         pii_keys: wrapped key and blind index set NULL (the key is gone), who/when/why
         inquirer_erased appended to each of their cases (no personal data in it)
-        projections scrubbed: the ledger folds that event (台账 row: [已删除 erased]),
-        notification records keep masked addresses, pending ones fail
+        projections scrubbed by their owners (``scrub``: the ledger folds that event, its
+        台账 row reads [已删除 erased]; notification records keep masked addresses, pending
+        ones fail) — here when given, else by their workers reading the event
         access_audit: action 'erase'
     afterwards this process forgets the key; others stop using it within the key cache's
     lifetime (SHOUWEN_PII_KEY_CACHE_SECONDS), and drop it at once when they see the event.
@@ -17,19 +18,26 @@ and every hash, chain, checkpoint and old bundle still verifies.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from events import new_event
+from events import CloudEvent, new_event
 from events.inquirer import ErasureGround, InquirerErased
 from services.cases.repository import CaseRepository
 from services.common.pii import personal_data
+from services.directory.model import Role
 from services.domain.case import fold
-from services.ledger.queries import record_access
-from services.ledger.tables import apply_events
-from services.notification.store import scrub_erased
+from services.record.audit import record_access
+
+ERASERS = frozenset({Role.centre_admin, Role.admin, Role.supervisor})  # who may erase
+# A projection's owner scrubbing what it keeps, given the erasure's events, in the erasure's
+# transaction (services/cli_personal.py passes the ledger's and notification's; without
+# them, their workers do it when they read the events).
+Scrub = Callable[[psycopg.Connection, list[CloudEvent]], Any]
 
 
 class ErasureRefused(Exception):
@@ -45,14 +53,13 @@ class ErasureReport:
     inquirer_ref: str
     cases: list[str] = field(default_factory=list)
     already: bool = False
-    deliveries_scrubbed: int = 0
+    rows_scrubbed: int = 0
 
     def summary(self) -> str:
         if self.already:
             return f"{self.inquirer_ref}: erased before; nothing to do"
         return (f"{self.inquirer_ref}: data key destroyed; {len(self.cases)} case(s) marked "
-                f"erased, their 台账 rows and {self.deliveries_scrubbed} delivery record(s) "
-                "scrubbed")
+                f"erased; {self.rows_scrubbed} projection row(s) scrubbed")
 
 
 def resolve_ref(conn: psycopg.Connection, who: str) -> str:
@@ -71,7 +78,8 @@ def resolve_ref(conn: psycopg.Connection, who: str) -> str:
 
 def erase_inquirer(pool: ConnectionPool, who: str, *, by: str, reason: str,
                    ground: ErasureGround = ErasureGround.request, via: str = "cli",
-                   source: str = "urn:shouwen:personal") -> ErasureReport:
+                   source: str = "urn:shouwen:personal",
+                   scrub: Sequence[Scrub] = ()) -> ErasureReport:
     repo = CaseRepository(pool)
     with pool.connection() as conn, conn.transaction():
         ref = resolve_ref(conn, who)
@@ -106,9 +114,9 @@ def erase_inquirer(pool: ConnectionPool, who: str, *, by: str, reason: str,
         if appended.conflicts:  # someone acted on a case meanwhile: roll back, try again
             raise ErasureRefused(f"{ref}: cases changed during the erasure, try again: "
                                  + ", ".join(sorted(appended.conflicts)))
-        apply_events(conn, [e for _, evs in items for e in evs])
-        scrubbed = scrub_erased(conn, cases)
+        erased = [e for _, evs in items for e in evs]
+        scrubbed = sum(n for fn in scrub if isinstance(n := fn(conn, erased), int))
         for case_id in cases:
             record_access(conn, reader=by, action="erase", via=via, personal_data=False,
                           case_id=case_id, rows=1)
-    return ErasureReport(ref, cases, deliveries_scrubbed=scrubbed)
+    return ErasureReport(ref, cases, rows_scrubbed=scrubbed)

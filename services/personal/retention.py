@@ -14,6 +14,7 @@ hour) and counts what it erased and held in shouwen_pii_retention_{erased,held}_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -21,7 +22,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from psycopg_pool import ConnectionPool
 
 from events.inquirer import ErasureGround
-from services.personal.erase import ErasureRefused, erase_inquirer
+from services.personal.erase import ErasureRefused, Scrub, erase_inquirer
 from services.personal.policy import full_export_roles, set_policy
 
 __all__ = ["full_export_roles", "run_retention", "set_policy"]
@@ -74,7 +75,8 @@ def due(conn: psycopg.Connection) -> list[tuple[str, bool]]:
 
 
 def run_retention(pool: ConnectionPool, actor: str = "system:retention",
-                  registry: CollectorRegistry = REGISTRY) -> RetentionReport:
+                  registry: CollectorRegistry = REGISTRY,
+                  scrub: Sequence[Scrub] = ()) -> RetentionReport:
     erased_total, held_total = retention_metrics(registry)
     report = RetentionReport()
     with pool.connection() as conn:
@@ -85,7 +87,7 @@ def run_retention(pool: ConnectionPool, actor: str = "system:retention",
             continue
         try:
             erase_inquirer(pool, ref, by=actor, reason="retention period ended",
-                           ground=ErasureGround.retention, via="job")
+                           ground=ErasureGround.retention, via="job", scrub=scrub)
             report.erased.append(ref)
         except ErasureRefused:
             report.held.append(ref)

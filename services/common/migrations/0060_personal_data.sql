@@ -1,6 +1,8 @@
 -- Personal data under PIPL (services/common/pii.py, services/personal/): each inquirer's data
 -- key, wrapped by the key-encryption key; erasing them destroys the key (crypto-shredding),
 -- so the events sealed with it stay in the hash-chained store, unreadable.
+-- Owners: pii_keys, pii_cases, pii_cutover: services/common (pii.py); pii_unit_policy,
+-- pii_holds: services/personal.
 --   pii_keys      ref (the inquirer's reference and the key id in every token), blind index
 --                 (HMAC of ID number / phone / e-mail, NULL once erased), the wrapped key
 --                 (NULL once destroyed), who erased it, when and why

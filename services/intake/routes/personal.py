@@ -5,7 +5,9 @@
                                      audited (access_audit action 'copy')
     POST /v1/admin/inquirers/erase   {inquirer, reason}: erase an inquirer's personal data
                                      (centre admin, admin or supervisor; 403 otherwise; 409
-                                     under a legal hold; 404 unknown)
+                                     under a legal hold; 404 unknown); the ledger and
+                                     notification workers scrub their rows when they read
+                                     the inquirer_erased events
 """
 
 from __future__ import annotations
@@ -17,14 +19,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import Field
 
 from events.fields import PRINTABLE
-from services.intake.deps import PoolDep, RepoDep, StaffDep
-from services.intake.problems import responses
+from services.common.problems import responses
 from services.intake.ratelimit import rate_limited
 from services.intake.routes.public import NOT_FOUND, CaseAccess, _open, _Strict
-from services.ledger.queries import record_access
-from services.personal.cli import ERASERS
 from services.personal.copy import citizen_copy, render_html
-from services.personal.erase import ErasureRefused, UnknownInquirer, erase_inquirer
+from services.personal.erase import ERASERS, ErasureRefused, UnknownInquirer, erase_inquirer
+from services.record.audit import record_access
+from services.web.deps import PoolDep, RepoDep, StaffDep
 
 router = APIRouter(tags=["personal data"], responses=responses(400))
 

@@ -1,4 +1,6 @@
-"""Personal-data commands, added to ``shouwen`` by ``register(app)``:
+"""Personal-data commands, added to ``shouwen`` by ``register(app)`` (composition, above the
+services: an erasure here scrubs the ledger's and notification's rows in its own transaction,
+services/personal/erase.py):
 
     shouwen erase --inquirer REF --by STAFF --reason TEXT
         REF: an inquirer ref (inq-...) or a receipt number of one of their cases. STAFF must
@@ -15,10 +17,10 @@ from __future__ import annotations
 import time
 
 import typer
+from psycopg_pool import ConnectionPool
 
 from services.directory.model import Role
-
-ERASERS = frozenset({Role.centre_admin, Role.admin, Role.supervisor})
+from services.personal.erase import ERASERS, Scrub
 
 pii_app = typer.Typer(help="Personal data: encryption status and the cut-over.",
                       no_args_is_help=True)
@@ -31,9 +33,15 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _pool():  # type: ignore[no-untyped-def]
-    from psycopg_pool import ConnectionPool
+def scrubbers() -> list[Scrub]:
+    """The projections' owners' scrubs, run in the erasure's transaction."""
+    from services.ledger.tables import apply_events
+    from services.notification.store import scrub_erased_events
 
+    return [apply_events, scrub_erased_events]
+
+
+def _pool() -> ConnectionPool:
     from services.common.settings import get_settings
 
     url = get_settings().database_url
@@ -42,7 +50,7 @@ def _pool():  # type: ignore[no-untyped-def]
     return ConnectionPool(url, min_size=1, max_size=2, open=True)
 
 
-def staff_actor(pool, staff_id: str, roles: frozenset[Role] = ERASERS) -> str:  # type: ignore[no-untyped-def]
+def staff_actor(pool: ConnectionPool, staff_id: str, roles: frozenset[Role] = ERASERS) -> str:
     """``staff:<id>`` of a directory member holding one of ``roles``, else exit 2."""
     from services.directory.index import DirectoryIndex
     from services.directory.store import current
@@ -71,7 +79,8 @@ def erase(inquirer: str = typer.Option(..., help="Inquirer ref (inq-...) or a re
     with _pool() as pool:
         actor = staff_actor(pool, by)
         try:
-            report = erase_inquirer(pool, inquirer, by=actor, reason=reason.strip())
+            report = erase_inquirer(pool, inquirer, by=actor, reason=reason.strip(),
+                                    scrub=scrubbers())
         except UnknownInquirer as exc:
             raise _fail(str(exc)) from None
         except ErasureRefused as exc:
@@ -119,7 +128,7 @@ def retention_run(every: float = typer.Option(0.0, help="Seconds between runs (0
         serve_metrics(metrics_port, REGISTRY, "--metrics-port")
     with _pool() as pool:
         while True:
-            report = run_retention(pool, actor=by)
+            report = run_retention(pool, actor=by, scrub=scrubbers())
             typer.echo(report.summary())
             if every <= 0:
                 return

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from events.sealed import ERASED
-from services.ledger.view import LOCAL, CaseView, Event
+from services.record.view import LOCAL, CaseView, Event
 
 _REPLY_OBLIGATIONS = ("reply", "complete")
 
