@@ -329,3 +329,27 @@ def test_cut_over_keeps_older_events_plain_and_seals_from_the_marked_position_on
                               (before["case_id"],)).fetchone()
     assert later["recipient_name"].startswith(f"enc:v1:{ref}:")
     assert shouwen("verify").returncode == 0
+
+
+def test_after_an_api_erasure_the_workers_scrub_their_rows_from_the_event(
+        intake, token_for, db_settings, sealed_env) -> None:
+    from services.common.eventstore import EventStore
+    from services.ledger.worker import Projector
+
+    url = str(db_settings.database_url)
+    case = register(intake, token_for("ZX005"))
+    rebuild_from_store(url)
+    store = EventStore(url)
+    with psycopg.connect(url) as conn, conn.transaction():
+        Planner(NotifySettings(), lambda: None).handle_batch(
+            conn, [r.event for r in store.read_stream(case["case_id"], conn=conn)])
+    assert NAME in everywhere(url) and PHONE in everywhere(url)
+    done = intake.post("/v1/admin/inquirers/erase", headers=token_for("ZX013"),
+                       json={"inquirer": case["receipt_number"], "reason": "本人申请"})
+    assert done.status_code == 200, done.text
+    erased = [r.event for r in store.read_stream(case["case_id"])][-1:]
+    assert erased[0].type == "shouwen.case.inquirer_erased.v1"
+    with psycopg.connect(url) as conn, conn.transaction():  # as each worker's batch would
+        Projector().handle_batch(conn, erased)
+        Planner(NotifySettings(), lambda: None).handle_batch(conn, erased)
+    assert NAME not in everywhere(url) and PHONE not in everywhere(url)
