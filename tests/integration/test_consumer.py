@@ -22,6 +22,7 @@ from tests.integration.faust_app_fixture import (
     inbox_ids,
     produce,
     received,
+    stored,
     record_effect,
 )
 
@@ -121,7 +122,7 @@ def test_a_database_outage_is_waited_out_not_dead_lettered(
     settings, consumer_factory, pg_admin_url
 ):
     consumer = consumer_factory(backoff=Backoff(attempts=3, first_delay=0.05, max_delay=0.2))
-    first, second = received("C-1"), received("C-2")
+    first, second = received("C-1"), stored(settings, received("C-2"))
     produce(settings, first)
     assert drain(consumer, 1) == [Outcome.handled]
 
