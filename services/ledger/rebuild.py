@@ -33,7 +33,7 @@ from psycopg.types.json import set_json_loads
 
 from events.kafka import UndecodableMessage, from_kafka
 from services.common.bus import assigned_consumer
-from services.ledger.projection import CaseView, Event
+from services.ledger.projection import CaseView, Event, known
 from services.ledger.tables import advance, copy_views, truncate
 from services.relay.publish import topic_ends
 
@@ -157,8 +157,13 @@ def topic_events(bootstrap: str, topic: str, ends: dict[int, int],
                     if record.offset >= todo.get(tp, 0):
                         continue
                     try:
-                        yield from_kafka(record.value, record.headers)
+                        event = from_kafka(record.value, record.headers)
                     except UndecodableMessage:
+                        report.skipped += 1
+                        continue
+                    if known(event.type):  # never an unknown type's guess (received.v9)
+                        yield event
+                    else:
                         report.skipped += 1
             todo = {tp: end for tp, end in todo.items() if consumer.position(tp) < end}
     finally:

@@ -22,8 +22,8 @@ from tests.integration.faust_app_fixture import (
     inbox_ids,
     produce,
     received,
-    stored,
     record_effect,
+    stored,
 )
 
 NAME = "test-router"

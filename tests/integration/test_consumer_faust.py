@@ -22,8 +22,8 @@ from tests.integration.faust_app_fixture import (
     effects,
     inbox_ids,
     produce,
-    stored,
     received,
+    stored,
 )
 
 NAME = "test-notifier"

@@ -184,3 +184,17 @@ def test_the_projection_keeps_the_case_state_the_domain_fold_gives() -> None:
                       state.awaiting_handoff_to, state.due_date, state.matter_type_code,
                       state.complaints, state.version)
             assert mine == theirs, (i, e.type)
+
+
+def test_a_type_not_registered_is_never_projected_as_its_middle_word() -> None:
+    import pytest
+
+    from events import UnknownEventType
+
+    case = Case()
+    first = case.add(received())
+    view = project(None, first)
+    for unknown in ("shouwen.case.received.v9", "shouwen.case.teleported.v1"):
+        forged = first.model_construct(**{**first.__dict__, "type": unknown, "sequence": 2})
+        with pytest.raises(UnknownEventType, match=unknown):
+            project(view, forged)
