@@ -104,7 +104,7 @@ def claim(conn: psycopg.Connection, s: NotifySettings, directory: Directory,
         in_batch[pair] += 1
         today[r.channel.value] += 1
         resumed = r.state == "sending"
-        delivered = resumed and r.delivered_at is not None
+        delivered = r.delivered_at is not None  # also pending again, its outcome unrecorded
         in_flight = resumed and r.started_at is not None and not delivered
         uncertain = r.uncertain or (in_flight and r.channel is NotifyChannel.email)
         claimed.append(Claimed(replace(r, attempts=r.attempts + 1, address=address,

@@ -181,18 +181,22 @@ def _update(conn: psycopg.Connection, set_sql: str, records: Sequence[Record],
 
 
 def finish(conn: psycopg.Connection, r: Record, state: str, *, provider_id: str | None = None,
-           error: str | None = None, retry_in: float | None = None) -> bool:
+           error: str | None = None, retry_in: float | None = None,
+           keep_delivered: bool = False) -> bool:
     """Mark one claimed record sent / failed / pending again (``retry_in`` seconds). False
-    when it is no longer ours (another sender took it over: ours looked dead or hung)."""
+    when it is no longer ours (another sender took it over: ours looked dead or hung).
+    ``keep_delivered``: pending again, but a message the channel took stays marked
+    delivered (its next claim only records it, never sends it again)."""
+    clear = state == "pending" and not keep_delivered
     row = conn.execute(
         "UPDATE notification_deliveries SET state = %s, provider_id = coalesce(%s, provider_id),"
         " last_error = %s, finished_at = CASE WHEN %s IN ('sent', 'failed') THEN now() END,"
-        " started_at = CASE WHEN %s = 'pending' THEN NULL ELSE started_at END,"
-        " delivered_at = CASE WHEN %s = 'pending' THEN NULL ELSE delivered_at END,"
+        " started_at = CASE WHEN %s THEN NULL ELSE started_at END,"
+        " delivered_at = CASE WHEN %s THEN NULL ELSE delivered_at END,"
         " next_attempt_at = now() + make_interval(secs => %s)"
         " WHERE source_event_id = %s AND recipient = %s AND channel = %s"
         " AND state = 'sending' AND attempts = %s RETURNING 1",
-        (state, provider_id, error, state, state, state, retry_in or 0.0, r.source_event_id,
+        (state, provider_id, error, state, clear, clear, retry_in or 0.0, r.source_event_id,
          r.recipient, r.channel.value, r.attempts)).fetchone()
     return row is not None
 
