@@ -51,6 +51,8 @@ from services.notification.settings import NotifySettings
 log = logging.getLogger(__name__)
 
 DEADLOCK_RETRIES = 5
+# Transactions PostgreSQL aborted to break a cycle or a serialization conflict: redo at once.
+ROLLED_BACK = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ class Sender:
             try:
                 with self.connection() as conn, conn.transaction():
                     return outcomes.finish(conn, self.repo, results, self.s, self.source_topic)
-            except psycopg.errors.TransactionRollback as exc:
+            except ROLLED_BACK as exc:
                 if attempt == DEADLOCK_RETRIES:
                     raise
                 self.metrics.deadlocks.inc()
