@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.metrics import instrument_http
+from services.common.outage import add_outage_handlers
 from services.common.settings import Settings
 from services.dashboard.wiring import mount
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Shouwen leaders' dashboard", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
     wiring = mount(app, settings)
+    add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "dashboard")
 
     @app.get("/metrics", include_in_schema=False)

@@ -40,7 +40,7 @@ WHY: dict[int, tuple[type[BaseModel], str]] = {
     404: (Problem, "no such case within the caller's scope"),
     409: (Conflict, "not allowed in the case's current status, or the case moved on"),
     422: (Invalid, "bad input, or the command breaks a rule (the detail says which)"),
-    503: (Problem, "no directory is loaded yet"),
+    503: (Problem, "no directory is loaded yet, or the database is unavailable (Retry-After)"),
 }
 
 
