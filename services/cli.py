@@ -29,6 +29,7 @@ from pathlib import Path
 import typer
 
 from services.calendar.cli import calendar_app
+from services.common.deadletter_cli import dead_letters_app
 from services.common.settings import get_settings
 from services.dashboard.cli import dashboard_app
 from services.deadline_watch.cli import deadline_app
@@ -238,6 +239,7 @@ app.add_typer(directory_app, name="directory")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(deadline_app, name="deadline-watch")
+app.add_typer(dead_letters_app, name="dead-letters")
 register_proof(app)  # checkpoint, bundle, verify-bundle, verify-checkpoint
 
 
