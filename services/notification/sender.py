@@ -51,6 +51,7 @@ from services.notification.settings import NotifySettings
 log = logging.getLogger(__name__)
 
 DEADLOCK_RETRIES = 5
+DIGEST = "leader/digest"
 # Transactions PostgreSQL aborted to break a cycle or a serialization conflict: redo at once.
 ROLLED_BACK = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
@@ -106,8 +107,9 @@ class Sender:
         for record in batch.deferred:
             self.metrics.outcomes.labels(record.channel.value, "deferred").inc()
         marks = Marks(self.progress, self.s.lease_seconds)
-        results = [self._send(c, marks) for c in batch.claimed]
+        results = [self._send(c, marks) for c in batch.claimed if c.covered_by is None]
         marks.flush()
+        results += _told_in_digests(batch.claimed, results)
         results = [res for res in results if not res.taken_over]
         given_up = self.backoff.run(lambda: self._finish(results),
                                     what="notification: finishing a round", stop=stop)
@@ -147,7 +149,11 @@ class Sender:
                 return Result(c, error=c.problem)
             context = {**r.context, "recipient": {"name": c.recipient_name or "",
                                                   "id": r.recipient_id}}
-            rendered = self.renderer.render(r.template, r.language, context)
+            template = r.template
+            if c.digest:  # a leader's pending SMS, told in one message
+                template = DIGEST
+                context["items"] = [{**m.context, "template": m.template} for m in c.digest]
+            rendered = self.renderer.render(template, r.language, context)
             if r.channel is NotifyChannel.in_app:
                 return Result(c, rendered)  # written with the 'sent' mark
             if c.delivered:
@@ -196,3 +202,14 @@ class Sender:
                 "failed" if gives_up(r.attempts, self.s.max_attempts) else "retry")
             self.metrics.outcomes.labels(r.channel.value, outcome).inc()
 
+
+def _told_in_digests(claimed: list[claim.Claimed], sent: list[Result]) -> list[Result]:
+    """Each record a digest told of shares the outcome of the message that told it."""
+    by_key = {res.record.key: res for res in sent}
+    out = []
+    for c in claimed:
+        carrier = by_key.get(c.covered_by) if c.covered_by is not None else None
+        if carrier is not None:
+            out.append(Result(c, carrier.rendered, carrier.provider_id, carrier.error,
+                              carrier.taken_over))
+    return out

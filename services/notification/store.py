@@ -97,6 +97,20 @@ def due(conn: psycopg.Connection, limit: int) -> list[Record]:
     return orphans + [r for r in rest if r.key not in seen]
 
 
+def pending_for(conn: psycopg.Connection, recipients: Sequence[str], channel: NotifyChannel,
+                exclude: set[str], limit: int) -> list[Record]:
+    """Lock the pending records to these recipients on this channel, due or held back by
+    a limit (a leader's digest takes them all), oldest first; ``exclude``: keys in hand."""
+    if not recipients:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM notification_deliveries WHERE state = 'pending'"
+                    " AND channel = %s AND recipient = ANY(%s) ORDER BY created_at"
+                    " LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (channel.value, list(recipients), limit + len(exclude)))
+        return [r for r in (_record(row) for row in cur) if r.key not in exclude][:limit]
+
+
 _DUE = ("SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sending')"
         " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED")
 
