@@ -6,7 +6,7 @@
                 and handed to every child, so the notification worker sends to the mail
                 server up started and the banner says where everything is
     then        migrations -> topics -> demo directory and calendar -> the dev token key
-                -> republish if the broker came back empty -> SERVICES
+                -> SERVICES (the relay back-fills a broker that came back empty)
     children    one process per service, stdout+stderr read line by line and printed as
                 "relay    | ...", restarted with backoff when they die
     deps        the broker and PostgreSQL it started are watched too (services/dependencies):
@@ -362,9 +362,9 @@ def prepare(settings: Settings, out: Output) -> None:
         from services.common.auth import dev_private_key
 
         dev_private_key(settings)
-    count = republish_if_broker_empty(settings)
-    if count:
-        out.line("up", f"the broker was empty: re-published {count} event(s) from the store")
+    if broker_was_emptied(settings):  # the relay back-fills it behind new events
+        out.line("up", "the broker is empty: the relay re-publishes the store behind new "
+                       "events")
 
 
 DEMO_DIRECTORY = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "directory.yaml"
@@ -387,15 +387,14 @@ def load_demo_directory_if_empty(settings: Settings) -> str | None:
     return str(DEMO_DIRECTORY)
 
 
-def republish_if_broker_empty(settings: Settings) -> int:
+def broker_was_emptied(settings: Settings) -> bool:
     """The development broker keeps nothing on disk: after its restart the topic is empty
-    while the store says events were published. Put the whole history back before any
-    service reads the topic (the relay would also notice, but only once it runs)."""
-    from services.relay.relay import broker_is_behind, recover_after_broker_restart
+    while the store says events were published. The relay notices at its start and
+    back-fills the history behind new events (services/relay/relay.py), so the services
+    start at once instead of waiting for the whole history to be re-published."""
+    from services.relay.relay import broker_is_behind
 
-    if not broker_is_behind(settings):
-        return 0
-    return recover_after_broker_restart(settings)
+    return broker_is_behind(settings)
 
 
 def _url(host: str, port: int) -> str:
