@@ -27,7 +27,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from services.common.deadletter import Delivery, describe_error, header
+from services.common.deadletter import Delivery, describe_error
 
 _INSERT = (
     "INSERT INTO dead_letters (fingerprint, consumer, reason, error, topic, partition,"
@@ -50,7 +50,7 @@ def fingerprint(delivery: Delivery, consumer: str) -> bytes:
 
 def _headers_json(delivery: Delivery) -> list[list[str | None]]:
     """[name, base64 of the value] pairs, byte for byte, without any dlq_* header."""
-    return [[k, base64.b64encode(v).decode() if v is not None else None]
+    return [[_clean(k, 300), base64.b64encode(v).decode() if v is not None else None]
             for k, v in delivery.headers if not k.startswith("dlq_")]
 
 
@@ -58,14 +58,25 @@ def raw_headers(headers: list[list[str | None]]) -> list[tuple[str, bytes | None
     return [(str(k), base64.b64decode(v) if v is not None else None) for k, v in headers]
 
 
+def _clean(text: str | None, limit: int = 4000) -> str | None:
+    """PostgreSQL text holds no NUL; a poison message may carry one anywhere."""
+    return None if text is None else text.replace("\x00", "\\x00")[:limit]
+
+
+def _header(delivery: Delivery, name: str) -> str | None:
+    raw = next((v for k, v in reversed(delivery.headers) if k == name and v is not None), None)
+    return _clean(raw.decode(errors="replace"), 300) if raw is not None else None
+
+
 def record(conn: psycopg.Connection, delivery: Delivery, *, consumer: str, reason: str,
            error: BaseException | str) -> None:
-    hs = delivery.headers
+    """Keep one dead letter (in the caller's transaction); a repeat is the same row. Any
+    bytes at all (a poison message's headers need be neither UTF-8 nor NUL-free)."""
     conn.execute(_INSERT, (
-        fingerprint(delivery, consumer), consumer, reason, describe_error(error),
+        fingerprint(delivery, consumer), consumer, reason, _clean(describe_error(error)),
         delivery.topic, delivery.partition, delivery.offset, delivery.key, delivery.value,
-        Jsonb(_headers_json(delivery)), header(hs, "ce_id"), header(hs, "ce_type"),
-        header(hs, "ce_subject"),
+        Jsonb(_headers_json(delivery)), _header(delivery, "ce_id"),
+        _header(delivery, "ce_type"), _header(delivery, "ce_subject"),
     ))
 
 

@@ -93,3 +93,24 @@ def test_a_dead_letter_is_listed_replayed_once_after_the_fix_and_discarded(setti
         assert orjson.loads(shouwen(env, "show", ids["undecodable"]))["resolved_by"] == "ZX013"
     finally:
         consumer.close()
+
+
+def test_poison_with_nul_and_broken_utf8_headers_is_kept_and_does_not_stop_the_consumer(
+    settings, env_for
+):
+    url = str(settings.database_url)
+    with psycopg.connect(url) as conn:
+        conn.execute(EFFECTS_DDL)
+    consumer = EventConsumer(settings, NAME, record_effect)
+    try:
+        good = received("C-1")
+        nasty = (b"C-1\x00", b'{"a": "\\u0000"}', [("ce_specversion", b"1.0"),
+                                                    ("ce_type", b"shouwen.\x00.v1"),
+                                                    ("ce_id", b"\xff\xfe"), ("x\x00", b"\x00")])
+        produce(settings, nasty, good)
+        assert drain(consumer, 2) == [Outcome.dead_lettered, Outcome.handled]
+    finally:
+        consumer.close()
+    listed = shouwen(env_for, "list")
+    assert "1 open dead letter(s)" in listed and "undecodable" in listed
+    assert [e[0] for e in effects(url)] == [good.id]
