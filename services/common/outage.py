@@ -10,11 +10,12 @@
                                   connect_timeout   SHOUWEN_DB_CONNECT_TIMEOUT (2 s)
     add_outage_handlers(app)      psycopg OperationalError / InterfaceError (AdminShutdown,
                                   connection refused, ...) and PoolTimeout ─▶ 503
-                                  {"detail": ...}, Retry-After: SHOUWEN_DB_RETRY_AFTER (5 s);
+                                  problem+json, Retry-After: SHOUWEN_DB_RETRY_AFTER (5 s);
                                   the request's transaction was rolled back: nothing half-written
     database_ready(pool)          for /readyz: can a connection answer SELECT 1 right now?
 
-The body is the services' problem document (services/intake/problems.Problem).
+The body is an RFC 9457 problem document (type, title, status, and the ``detail`` every
+problem of these services carries: services/intake/problems.Problem).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def pool_options(settings: Settings, *, asynchronous: bool = False,
 
 def unavailable(settings: Settings) -> JSONResponse:
     return JSONResponse(
-        {"detail": "the database is unavailable; nothing was written, try again shortly"},
+        {"type": "about:blank", "title": "Service Unavailable", "status": 503,
+         "detail": "the database is unavailable; nothing was written, try again shortly"},
         status_code=503, headers={"Retry-After": str(settings.db_retry_after)},
         media_type="application/problem+json")
 

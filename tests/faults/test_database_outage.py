@@ -103,7 +103,9 @@ def test_a_stopped_database_is_answered_503_at_once_and_the_services_come_back(
                 assert r.status_code == 503, (what, r.status_code, r.text[:300])
                 assert int(r.headers["retry-after"]) > 0, what
                 assert took < FAST, (what, took)
-            assert "unavailable" in answers["register"]().json()["detail"]
+            problem = answers["register"]()
+            assert problem.headers["content-type"].startswith("application/problem+json")
+            assert problem.json()["status"] == 503 and "unavailable" in problem.json()["detail"]
 
             embedded.start_postgres(data)  # back
             wait_for(lambda: ready(base) and ready(lbase), "both services ready again", 60,
