@@ -22,8 +22,6 @@ Bad input exits with status 2 and a message; a failed check exits with status 1.
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ import typer
 
 from services.calendar.cli import calendar_app
 from services.common.deadletter_cli import dead_letters_app
+from services.common.logs import setup_logging as _setup_logging
 from services.common.settings import get_settings
 from services.dashboard.cli import dashboard_app
 from services.deadline_watch.cli import deadline_app
@@ -41,16 +40,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # kafka-python logs every connection at INFO; keep `make up` readable.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
 def _require_db() -> str:

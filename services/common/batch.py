@@ -36,8 +36,8 @@ import psycopg
 
 from events import CloudEvent
 from services.common import deadletter_store, inbox, screen
+from services.common.backoff import TRANSIENT_DB
 from services.common.consumer import (
-    TRANSIENT_DB,
     ConnectionSource,
     InboxHandling,
     Outcome,

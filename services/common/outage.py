@@ -15,7 +15,7 @@
     database_ready(pool)          for /readyz: can a connection answer SELECT 1 right now?
 
 The body is an RFC 9457 problem document (type, title, status, and the ``detail`` every
-problem of these services carries: services/intake/problems.Problem).
+problem of these services carries: services/common/problems.Problem).
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from events import CloudEvent, UnknownEventType, model_for, registered_types, up
 from events.canonical import canonical_bytes
 from events.kafka import UndecodableMessage, from_kafka
 from services.common.deadletter import Delivery
+from services.common.eventstore import stored_hashes
 
 
 class Rejected(Exception):
@@ -72,15 +73,11 @@ def _unknown(event_type: str) -> Rejected:
     return Rejected("unknown-type", f"unknown event type {event_type!r}")
 
 
-_STORED = ("SELECT event_id, stream_id, version, prev_hash, hash FROM events"
-           " WHERE event_id = ANY(%s)")
-
-
 def verify(conn: psycopg.Connection, raws: list[CloudEvent]) -> dict[UUID, Rejected]:
     """The messages among ``raws`` that are not exactly an event of the store."""
     if not raws:
         return {}
-    stored = {r[0]: r[1:] for r in conn.execute(_STORED, ([e.id for e in raws],))}
+    stored = stored_hashes(conn, [e.id for e in raws])
     found: dict[UUID, Rejected] = {}
     for event in raws:
         problem = _check(event, stored.get(event.id))
@@ -97,7 +94,7 @@ def _check(event: CloudEvent, row: tuple[str, int, bytes, bytes] | None) -> Reje
     if stream != event.subject or version != event.sequence:
         return Rejected("chain-mismatch", f"event {event.id} is stored as {stream!r} version "
                         f"{version}, the message says {event.subject!r} version {event.sequence}")
-    if hashlib.sha256(bytes(prev_hash) + canonical_bytes(event)).digest() != bytes(stored_hash):
+    if hashlib.sha256(prev_hash + canonical_bytes(event)).digest() != stored_hash:
         return Rejected("altered", f"event {event.id} (case {event.subject} version {version})"
                         " does not hash to the stored event's hash: the message was altered")
     return None

@@ -32,7 +32,7 @@ from events import CloudEvent, new_event
 from events.notification import NotificationFailed, NotificationSent, NotifyChannel
 from services.cases.repository import CaseRepository
 from services.common import deadletter_store
-from services.common.consumer import TRANSIENT_DB
+from services.common.backoff import TRANSIENT_DB
 from services.common.deadletter import Delivery, describe_error
 from services.common.eventstore import read_streams
 from services.domain.case import fold

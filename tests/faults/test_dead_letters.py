@@ -13,8 +13,9 @@ import orjson
 import psycopg
 import pytest
 
+from bench.plain_consumer import EventConsumer
 from services.common.bus import topic_size
-from services.common.consumer import EventConsumer, Outcome
+from services.common.consumer import Outcome
 from tests.faults.workers import SHOUWEN
 from tests.integration.faust_app_fixture import (
     EFFECTS_DDL,

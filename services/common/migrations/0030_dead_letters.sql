@@ -8,6 +8,8 @@
 -- replayed onto its topic after a fix; consumers' inboxes make a repeat harmless.
 -- status: open -> replayed | discarded (who, when, why): a cursor of the operator's work,
 -- the letter itself is never changed.
+-- Owner: services/common (deadletter_store.py): the consumers' bases and the notification
+-- sender write, `shouwen dead-letters` (deadletter_cli.py) reads and resolves.
 CREATE TABLE IF NOT EXISTS dead_letters (
     id           bigserial   PRIMARY KEY,
     fingerprint  bytea       NOT NULL UNIQUE,
