@@ -179,6 +179,8 @@ def services(settings: Settings, where: Layout | None = None) -> list[Service]:
         Service("checkpoint", [*shouwen, "checkpoint", "--every", str(at.checkpoint_every)],
                 at.checkpoint_metrics or None),
         Service("exporter", [*shouwen, "dashboard", "exporter"], at.exporter or None),
+        # erases personal data past each unit's retention period (services/personal/)
+        Service("retention", [*shouwen, "retention", "run", "--every", "3600"]),
     ]
 
 
@@ -363,6 +365,9 @@ def prepare(settings: Settings, out: Output) -> None:
         from services.common.auth import dev_private_key
 
         dev_private_key(settings)
+        from services.common.kek import dev_kek_file
+
+        dev_kek_file(settings.data_dir)  # the PII key-encryption key, as the signing keys
     if broker_was_emptied(settings):  # the relay back-fills it behind new events
         out.line("up", "the broker is empty: the relay re-publishes the store behind new "
                        "events")
@@ -461,6 +466,9 @@ def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
         Output(stream or sys.stdout, ["up"]).line("up", f"error: {exc}")
         return exc.status
     table = services(settings, at)
+    if settings.up_only:
+        wanted = {n.strip() for n in settings.up_only.split(",") if n.strip()}
+        table = [s for s in table if s.name in wanted]
     out = Output(stream or sys.stdout, [s.name for s in table])
     with stop_signals() as stop, ExitStack() as stack:
         try:
@@ -502,6 +510,7 @@ def _start(stack: ExitStack, settings: Settings, at: Layout, table: list[Service
     go_on()
     env = {**os.environ, **at.env(), "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            "SHOUWEN_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
+    env.setdefault("SHOUWEN_PII_ENCRYPTION", "true")  # personal fields sealed (pii.py)
     supervisor = Supervisor(table, env, out)
     stack.callback(supervisor.stop_all)
     supervisor.start_all()

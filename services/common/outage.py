@@ -14,8 +14,7 @@
                                   the request's transaction was rolled back: nothing half-written
     database_ready(pool)          for /readyz: can a connection answer SELECT 1 right now?
 
-The body is an RFC 9457 problem document (type, title, status, and the ``detail`` every
-problem of these services carries: services/common/problems.Problem).
+The body is the services' RFC 9457 problem document (services/common/problems.problem).
 """
 
 from __future__ import annotations
@@ -25,9 +24,10 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
+from services.common.problems import problem
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,16 +43,16 @@ def pool_options(settings: Settings, *, asynchronous: bool = False,
             "kwargs": {"connect_timeout": settings.db_connect_timeout, **kwargs}}
 
 
-def unavailable(settings: Settings) -> JSONResponse:
-    return JSONResponse(
-        {"type": "about:blank", "title": "Service Unavailable", "status": 503,
-         "detail": "the database is unavailable; nothing was written, try again shortly"},
-        status_code=503, headers={"Retry-After": str(settings.db_retry_after)},
-        media_type="application/problem+json")
+def unavailable(settings: Settings) -> Response:
+    return problem(503, "the database is unavailable; nothing was written, try again shortly",
+                   headers={"Retry-After": str(settings.db_retry_after)})
 
 
 def add_outage_handlers(app: FastAPI, settings: Settings) -> None:
-    def handler(request: Request, exc: Exception) -> JSONResponse:
+    """After ``harden`` (services/common/guard.py): these, by their exception types, come
+    before its catch-all 500."""
+
+    def handler(request: Request, exc: Exception) -> Response:
         log.warning("%s %s: the database is unavailable (%s); answered 503", request.method,
                     request.url.path, type(exc).__name__)
         return unavailable(settings)

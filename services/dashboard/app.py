@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.guard import harden
 from services.common.metrics import instrument_http
 from services.common.outage import add_outage_handlers
 from services.common.settings import Settings
@@ -28,6 +29,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Shouwen leaders' dashboard", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
     wiring = mount(app, settings)
+    harden(app, settings)  # problem documents, and the input guard in front of every route
     add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "dashboard")
 
