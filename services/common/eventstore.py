@@ -728,3 +728,13 @@ def _insert(c: psycopg.Connection, stamped: _Planned, atomic: bool) -> int:
         return c.execute(sql, params).rowcount
     except psycopg.errors.UniqueViolation:
         return 0
+
+
+def stored_hashes(
+    conn: psycopg.Connection, ids: Sequence[UUID]
+) -> dict[UUID, tuple[str, int, bytes, bytes]]:
+    """event id -> (stream, version, prev_hash, hash) of those ``ids`` the store holds: what
+    a consumer checks a message against (services/common/screen.py), one query a batch."""
+    rows = conn.execute("SELECT event_id, stream_id, version, prev_hash, hash FROM events"
+                        " WHERE event_id = ANY(%s)", (list(ids),))
+    return {r[0]: (r[1], r[2], bytes(r[3]), bytes(r[4])) for r in rows}
