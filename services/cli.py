@@ -173,9 +173,11 @@ def intake(
     """Serve the intake API (staff, citizens, Open311) and the staff console (/console)."""
     import uvicorn
 
+    from services.common.auth import exit_unless_auth_configured
     from services.common.db import wait_for
 
     settings = get_settings()
+    exit_unless_auth_configured(settings)
     wait_for(_require_db())
     uvicorn.run(
         "services.intake.main:app",

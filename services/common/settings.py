@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     # Public (citizen) endpoints: requests per minute per client address.
     public_rate_limit_per_minute: int = 30
 
+    # Every HTTP app (services/common/guard.py): a larger body is refused with 413 before
+    # it is read whole; JSON nested deeper is refused with 400.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=512)
+
 
 @lru_cache
 def get_settings() -> Settings:

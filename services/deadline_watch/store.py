@@ -8,6 +8,8 @@
     claim_due(conn, now, limit)     pending timers due by ``now``, locked FOR UPDATE SKIP
                                     LOCKED: two loops never hold the same timer
     settle(conn, keys, state, at)   fired | skipped | cancelled
+    set_aside(conn, failures, at)   failed, with the reason (poison isolation)
+    failed_timers(conn) / retry_failed(conn)   what an admin sees and puts back
     (the policy book in force is services/calendar/policy_store.py's)
 """
 
@@ -114,6 +116,41 @@ def settle(conn: psycopg.Connection, keys: Iterable[tuple[str, str, str]], state
     if keys:
         conn.execute(_SETTLE, {"state": state, "at": at, "cases": [k[0] for k in keys],
                                "obligations": [k[1] for k in keys], "kinds": [k[2] for k in keys]})
+
+
+_SET_ASIDE = """
+UPDATE deadline_timers t SET state = 'failed', failure = k.why, fired_at = %(at)s,
+    updated_at = now()
+FROM unnest(%(cases)s::text[], %(obligations)s::text[], %(kinds)s::text[], %(whys)s::text[])
+    AS k(c, o, k, why)
+WHERE t.case_id = k.c AND t.obligation = k.o AND t.kind = k.k
+"""
+
+
+def set_aside(conn: psycopg.Connection,
+              failures: Iterable[tuple[tuple[str, str, str], str]], at: datetime) -> None:
+    failures = list(failures)
+    if failures:
+        conn.execute(_SET_ASIDE, {"at": at, "cases": [k[0] for k, _ in failures],
+                                  "obligations": [k[1] for k, _ in failures],
+                                  "kinds": [k[2] for k, _ in failures],
+                                  "whys": [why for _, why in failures]})
+
+
+def failed_timers(conn: psycopg.Connection, limit: int = 1000) -> list[tuple[Any, ...]]:
+    """(case, obligation, kind, fire_at, failed at, reason), oldest failure first."""
+    return conn.execute(
+        "SELECT case_id, obligation, kind, fire_at, fired_at, failure FROM deadline_timers"
+        " WHERE state = 'failed' ORDER BY fired_at, case_id LIMIT %s", (limit,)).fetchall()
+
+
+def retry_failed(conn: psycopg.Connection, case_id: str | None = None) -> int:
+    """Put failed timers back to pending (all, or one case's): the next tick tries again."""
+    cur = conn.execute(
+        "UPDATE deadline_timers SET state = 'pending', failure = NULL, fired_at = NULL,"
+        " updated_at = now() WHERE state = 'failed' AND (%(c)s::text IS NULL OR case_id = %(c)s)",
+        {"c": case_id})
+    return cur.rowcount
 
 
 def open_timers(conn: psycopg.Connection) -> int:

@@ -18,6 +18,9 @@
       └─ not planned so any more (met, moved, paused; a new calendar or policy) ─▶ the
          case's timers re-planned from the stream (replace_timers) in the same transaction
       a case that changed meanwhile keeps its timers pending: the next tick sees it again
+      a case whose re-plan or firing raises (poison: e.g. a date beyond the calendar) is
+      undone alone (a savepoint), its claimed timers set aside as `failed` with the reason
+      (metric, alert, ``shouwen deadline-watch failed``); the tick goes on with the others
 
 Exactly once: two loops never claim one row (SKIP LOCKED); a timer's event id is
 deterministic, so a crash between append and settle, or a rebuild, re-appends nothing; the
@@ -50,6 +53,7 @@ from services.deadline_watch.store import (
     claim_due,
     replace_timers,
     replace_timers_many,
+    set_aside,
     settle,
 )
 from services.deadline_watch.timers import BREACH, WARN, Timer, fire, plan
@@ -158,39 +162,58 @@ class DeadlineWatch:
             fired = [d for d in outcome.fired if d.case_id not in conflicts]
             settle(conn, [d.key for d in fired], "fired", now)
             settle(conn, outcome.skipped, "skipped", now)
+            set_aside(conn, outcome.failed, now)
         self._observe(fired, now, time.perf_counter() - started)
-        return len(fired) + len(outcome.skipped) + outcome.replanned
+        if self.metrics is not None and outcome.failed:
+            self.metrics.failed.inc(len(outcome.failed))
+        return len(fired) + len(outcome.skipped) + outcome.replanned + len(outcome.failed)
 
     def _decide(self, conn: psycopg.Connection, due: list[Due], now: datetime) -> _Outcome:
         out = _Outcome()
         streams = read_streams(conn, [d.case_id for d in due])
         leaders = self.leaders()
         due.sort(key=lambda d: d.case_id)
-        for case_id, items in groupby(due, key=lambda d: d.case_id):
+        for case_id, group in groupby(due, key=lambda d: d.case_id):
+            items = list(group)
             events = [r.event for r in streams.get(case_id, [])]
-            cc, policy, calendar = self._clocks(conn, case_id, events)
-            timers = plan(cc, policy, calendar)
-            planned = {(t.obligation.value, t.kind): t for t in timers}
-            new: list[CloudEvent] = []
-            stale = False
-            for d in items:
-                timer = planned.get((d.obligation, d.kind))
-                if timer is None or timer.event_id != d.event_id:
-                    stale = True
-                elif timer.event_id in cc.event_ids:
-                    out.fired.append(d)  # appended before a crash; only the mark was lost
-                elif (payload := fire(cc, timer, leaders)) is None:
-                    out.skipped.append(d.key)
-                else:
-                    new.append(new_event(payload, subject=case_id, actor=ACTOR, source=SOURCE,
-                                         id=timer.event_id, time=now))
-                    out.fired.append(d)
-            if stale:  # the case moved on, or its calendar or policy changed: re-plan it
-                replace_timers(conn, case_id, timers, cc.event_ids)
-                out.replanned += 1
-            if new:
-                out.appends.append((fold(case_id, events), new))
+            case = _Outcome()
+            try:
+                with conn.transaction():  # a savepoint: a poisoned case undoes only itself
+                    self._decide_case(conn, case_id, events, items, leaders, now, case)
+            except psycopg.OperationalError:
+                raise  # the database, not the case: the whole tick is retried
+            except Exception as exc:  # noqa: BLE001 - any fault of one case is that case's
+                log.exception("deadline-watch: timers of case %s set aside", case_id)
+                out.failed.extend((d.key, _reason(exc)) for d in items)
+                continue
+            out.merge(case)
         return out
+
+    def _decide_case(self, conn: psycopg.Connection, case_id: str, events: list[CloudEvent],
+                     items: list[Due], leaders: Leaders | None, now: datetime,
+                     out: _Outcome) -> None:
+        cc, policy, calendar = self._clocks(conn, case_id, events)
+        timers = plan(cc, policy, calendar)
+        planned = {(t.obligation.value, t.kind): t for t in timers}
+        new: list[CloudEvent] = []
+        stale = False
+        for d in items:
+            timer = planned.get((d.obligation, d.kind))
+            if timer is None or timer.event_id != d.event_id:
+                stale = True
+            elif timer.event_id in cc.event_ids:
+                out.fired.append(d)  # appended before a crash; only the mark was lost
+            elif (payload := fire(cc, timer, leaders)) is None:
+                out.skipped.append(d.key)
+            else:
+                new.append(new_event(payload, subject=case_id, actor=ACTOR, source=SOURCE,
+                                     id=timer.event_id, time=now))
+                out.fired.append(d)
+        if stale:  # the case moved on, or its calendar or policy changed: re-plan it
+            replace_timers(conn, case_id, timers, cc.event_ids)
+            out.replanned += 1
+        if new:
+            out.appends.append((fold(case_id, events), new))
 
     def _observe(self, fired: list[Due], now: datetime, seconds: float) -> None:
         m = self.metrics
@@ -219,3 +242,15 @@ class _Outcome:
         self.fired: list[Due] = []
         self.skipped: list[tuple[str, str, str]] = []
         self.replanned = 0  # cases whose claimed timers no longer matched their plan
+        self.failed: list[tuple[tuple[str, str, str], str]] = []  # set aside, with the reason
+
+    def merge(self, other: _Outcome) -> None:
+        self.appends += other.appends
+        self.fired += other.fired
+        self.skipped += other.skipped
+        self.replanned += other.replanned
+
+
+def _reason(exc: BaseException) -> str:
+    """What an admin reads in ``shouwen deadline-watch failed``: the error, bounded."""
+    return f"{type(exc).__name__}: {exc}"[:500]

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from events import EventPayload, new_event
 from services.calendar.cache import CalendarCache
+from services.calendar.policy_store import policy_book
 from services.calendar.store import load_book
 from services.cases import access
 from services.cases.access import Loaded as Loaded  # re-exported: the console's
@@ -185,7 +186,7 @@ def request_extension(repo: CaseRepository, conn: psycopg.Connection,
                       directory: DirectoryIndex, actor: Person, case_id: str,
                       body: models.ExtensionRequest) -> CaseState:
     return _act(repo, conn, directory, actor, case_id, "request_extension", body,
-                lambda lo: p.extension_requested(lo.state, body))
+                lambda lo: p.extension_requested(lo.state, body, _extension_bound(conn, lo)))
 
 
 def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
@@ -196,7 +197,8 @@ def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
 
     def build(lo: Loaded) -> EventPayload:
         asked = lo.last("extension_requested")
-        return p.extension_decided(actor, lo.state, body, asked.data if asked else {})
+        return p.extension_decided(actor, lo.state, body, asked.data if asked else {},
+                                   _extension_bound(conn, lo))
 
     return _act(repo, conn, directory, actor, case_id, "decide_extension", body, build, permit)
 
@@ -222,3 +224,10 @@ def deliver(repo: CaseRepository, conn: psycopg.Connection, directory: Directory
 def close(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
           actor: Person, case_id: str, body: models.Close) -> CaseState:
     return _act(repo, conn, directory, actor, case_id, "close", body, lambda lo: p.closed(body))
+
+
+def _extension_bound(conn: psycopg.Connection, lo: Loaded) -> p.ExtensionBound:
+    """The unit's extension policy (the policy book in force, shared by the unit's time
+    limits) applied to the case's original time limit."""
+    share = policy_book(conn).for_unit(lo.state.unit_id).extension_share
+    return p.ExtensionBound.of(lo.events, share)
