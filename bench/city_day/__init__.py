@@ -176,6 +176,10 @@ def _alone(data_dir: Path, n: int, concurrency: int, intake_workers: int) -> dic
                           "events_per_cpu_second": consumed / own if own > 0 else None,
                           "cpu_seconds": cpu}
         m.close()
+        with psycopg.connect(s.database_url) as conn:
+            out["deliveries"] = dict(conn.execute(
+                "SELECT state, count(*) FROM notification_deliveries GROUP BY state"
+                " ORDER BY 1").fetchall())
     return out
 
 
@@ -357,7 +361,7 @@ def report(doc: dict[str, Any]) -> str:
                                                                     key=lambda kv: -kv[1])
                       if v > 0.05)]
         for group, a in alone.items():
-            if group == "intake":
+            if group in ("intake", "deliveries"):
                 continue
             lines.append(f"- {group} alone on that topic: {a['events']:,} events, drained "
                          f"{a['seconds']:.1f} s after its start{'' if a['drained'] else ' NOT'}"
@@ -366,6 +370,7 @@ def report(doc: dict[str, Any]) -> str:
                          + ", ".join(f"{k} {1000 * v / n:.1f}"
                                      for k, v in sorted(a["cpu_seconds"].items(),
                                                         key=lambda kv: -kv[1]) if v > 0.05))
+        lines.append(f"- deliveries after the baselines: {alone.get('deliveries')}")
     return "\n".join(lines) + "\n"
 
 

@@ -73,6 +73,11 @@ def suite(data_dir: Path, *, only: list[str] | None = None, intake_workers: int 
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env.update({k: str(v) for k, v in ports.items()})
     env.update(LIFTED)
+    env.update({  # where a consumer started beside up (baselines, --extra) sends, as up's
+        "SHOUWEN_NOTIFY_SMTP_HOST": "127.0.0.1",
+        "SHOUWEN_NOTIFY_SMTP_PORT": str(ports["SHOUWEN_NOTIFY_MAIL_PORT"]),
+        "SHOUWEN_NOTIFY_SMS_GATEWAY_URL":
+            f"http://127.0.0.1:{ports['SHOUWEN_NOTIFY_SMS_PORT']}/sms"})
     env.update({"DATABASE_URL": url, "SHOUWEN_DATA_DIR": str(data_dir),
                 "SHOUWEN_INTAKE_WORKERS": str(intake_workers), "SHOUWEN_LOG_LEVEL": "WARNING",
                 "SHOUWEN_UP_ONLY": ",".join(only or []), "PYTHONUNBUFFERED": "1",
