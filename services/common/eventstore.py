@@ -50,6 +50,7 @@ from pydantic import ValidationError
 from events import CloudEvent, UnknownEventType, model_for, registered_types, upcast
 from events.canonical import canonical_bytes, canonical_envelope, canonical_json
 from events.envelope import validated
+from services.common.pii import personal_data
 
 GENESIS = b"\x00" * 32
 DEADLOCK_ATTEMPTS = 5  # a multi-row INSERT chosen as a deadlock's victim is made again
@@ -269,6 +270,7 @@ class EventStore:
                 )
             validate(event)
         with self._conn(conn) as c:
+            events = _sealed(c, [(stream_id, events)]).get(stream_id, events)
             status = c.info.transaction_status
             if c.autocommit and status == TransactionStatus.IDLE:
                 # No transaction to join: the INSERT is one statement, its own transaction.
@@ -373,6 +375,9 @@ class EventStore:
         stream or an event id given twice, ids of a stream only partly appended before."""
         _check_many(batches)
         with self._conn(conn) as c, c.transaction():
+            sealed = _sealed(c, [(s, e) for s, e, _ in batches])
+            if sealed:
+                batches = [(s, sealed.get(s, e), v) for s, e, v in batches]
             return _append_many(c, batches)
 
     # -- reading -------------------------------------------------------------------------
@@ -425,6 +430,14 @@ class EventStore:
                 (from_seq, limit),
             )
             return [row_to_recorded(r) for r in cur]
+
+
+def _sealed(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEvent]]]
+            ) -> dict[str, list[CloudEvent]]:
+    """Personal fields sealed with each case's inquirer key, after validation and before
+    hashing (services/common/pii.py); {} when encryption is off or nothing is personal."""
+    pd = personal_data()
+    return pd.seal_streams(c, batches) if pd.enabled else {}
 
 
 # -- append_many ---------------------------------------------------------------------------
