@@ -19,9 +19,9 @@ from events.case_matter import MatterChosen
 from services.cases.repository import CaseRepository
 from services.directory.index import DirectoryIndex, Person
 from services.domain.case import CaseState
+from services.domain.errors import CommandRefused
 from services.intake import models
 from services.intake.commands import Loaded, _act
-from services.intake.errors import CommandRefused
 
 
 def suggestions(loaded: Loaded) -> list[dict[str, Any]]:
