@@ -98,7 +98,8 @@ def _tokenizer() -> jieba.Tokenizer:
 
 @lru_cache(maxsize=8192)
 def _pinyin(char: str) -> str:
-    return lazy_pinyin(char, style=Style.NORMAL)[0]
+    syllable: str = lazy_pinyin(char, style=Style.NORMAL)[0]
+    return syllable
 
 
 def _stem(word: str) -> str:
