@@ -284,5 +284,9 @@ from services.ledger.cli import register as register_ledger  # noqa: E402
 
 register_ledger(app)  # shouwen ledger, ledger-worker, rebuild, replay
 
+from services.cli_personal import register as register_personal  # noqa: E402
+
+register_personal(app)  # shouwen erase, pii status, retention run|policy|hold|release
+
 if __name__ == "__main__":
     app()

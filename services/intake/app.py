@@ -31,7 +31,7 @@ from services.domain.case import ActionNotAllowed
 from services.web.deps import Wiring
 
 ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console",
-           "console_inbox")
+           "console_inbox", "personal")
 
 
 def create_app(settings: Settings) -> FastAPI:

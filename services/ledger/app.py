@@ -33,11 +33,12 @@ from services.common.problems import responses
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.ledger.export import MEDIA_TYPES, export
-from services.ledger.queries import ledger
+from services.personal.policy import export_masking
 from services.record.access import case_access, export_access
 from services.record.audit import record_access
 from services.record.history import case_history, read_case
 from services.record.models import CaseHistory
+from services.record.queries import ledger
 from services.record.render import render
 from services.web.deps import DirectoryDep, StaffDep, Wiring
 
@@ -115,12 +116,13 @@ def create_app(settings: Settings) -> FastAPI:
         pool: ConnectionPool = request.app.state.wiring.pool
         with pool.connection() as conn, conn.transaction():
             rows = ledger(conn, unit, from_, to + timedelta(days=1))
+            mask = export_masking(conn, person, unit) if personal else frozenset()
             record_access(conn, reader=f"staff:{person.staff.id}", action="export", via="api",
-                          unit_id=unit, period_from=from_, period_to=to, personal_data=personal,
-                          format=format, rows=len(rows))
+                          unit_id=unit, period_from=from_, period_to=to,
+                          personal_data=personal and not mask, format=format, rows=len(rows))
         READS.labels("export", format).inc()
         name = f"ledger-{unit}-{from_.isoformat()}-{to.isoformat()}.{format}"
-        return Response(export(rows, format, personal), media_type=MEDIA_TYPES[format],
+        return Response(export(rows, format, personal, mask=mask), media_type=MEDIA_TYPES[format],
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     add_health_routes(app)

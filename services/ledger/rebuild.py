@@ -34,8 +34,8 @@ from psycopg.types.json import set_json_loads
 from events.kafka import UndecodableMessage, from_kafka
 from services.common.bus import assigned_consumer
 from services.common.topics import topic_ends
-from services.ledger.tables import advance, copy_views, truncate
 from services.record.projection import CaseView, Event
+from services.record.tables import advance, copy_views, truncate
 
 _LOCK = 0x5E0_1ED6
 BATCH = 20_000
