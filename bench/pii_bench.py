@@ -75,23 +75,24 @@ def opened_cases(url: str, prefix: str, n: int) -> None:
                            for i in range(start, min(start + 200, n))])
 
 
-def append_figures(url: str, single: int, batches: int, rounds: int = 10
+def append_figures(urls: dict[str, str], single: int, batches: int, rounds: int = 10
                    ) -> list[dict[str, Any]]:
     """Plain and sealed in alternating rounds (the machine is shared: its load drifts)."""
     plain, sealed = modes()
     cases = single + 100  # the first `single` take one append each, the last 100 the batches
-    store = EventStore(url)
     spent = {"plain": [0.0, 0.0], "sealed": [0.0, 0.0]}
-    with psycopg.connect(url, autocommit=True) as conn:
+    conns = {k: psycopg.connect(u, autocommit=True) for k, u in urls.items()}
+    try:
         for label, pd in (("plain", plain), ("sealed", sealed)):
             reset_personal_data(pd)
-            opened_cases(url, f"{label}-", cases)
+            opened_cases(urls[label], f"{label}-", cases)
             if pd.enabled:  # warm, as a running writer's cache is
-                pd.keys_for_streams(conn, [f"{label}-{i}" for i in range(cases)])
+                pd.keys_for_streams(conns[label], [f"{label}-{i}" for i in range(cases)])
         per_round, batches_per_round = single // rounds, max(batches // rounds, 1)
         for r in range(rounds):
             for label, pd in (("plain", plain), ("sealed", sealed)):
                 reset_personal_data(pd)
+                store, conn = EventStore(urls[label]), conns[label]
                 events = [sent(f"{label}-{i}", i)
                           for i in range(r * per_round, (r + 1) * per_round)]
                 started = time.perf_counter()
@@ -105,6 +106,9 @@ def append_figures(url: str, single: int, batches: int, rounds: int = 10
                 for batch in todo:
                     assert not store.append_many(batch, conn=conn).conflicts
                 spent[label][1] += time.perf_counter() - started
+    finally:
+        for c in conns.values():
+            c.close()
     reset_personal_data(PersonalData(None, False))
     one = {k: per_round * rounds / v[0] for k, v in spent.items()}
     many = {k: batches_per_round * rounds * 100 / v[1] for k, v in spent.items()}
@@ -117,11 +121,12 @@ def append_figures(url: str, single: int, batches: int, rounds: int = 10
     ]
 
 
-def open_case_figures(url: str, n: int) -> list[dict[str, Any]]:
+def open_case_figures(urls: dict[str, str], n: int) -> list[dict[str, Any]]:
     rates = {}
     for label, pd in zip(("plain", "sealed"), modes(), strict=True):
         reset_personal_data(pd)
-        with ConnectionPool(url, min_size=1, max_size=1) as pool, pool.connection() as conn:
+        with ConnectionPool(urls[label], min_size=1, max_size=1) as pool, \
+                pool.connection() as conn:
             conn.autocommit = True
             repo = CaseRepository(pool)
             events = []
@@ -143,12 +148,12 @@ def personal_hundred(case_id: str) -> list[CloudEvent]:
     return [e if i % 3 else (sent(case_id, i) if i else e) for i, e in enumerate(events)]
 
 
-def replay_figures(url: str, runs: int) -> list[dict[str, Any]]:
+def replay_figures(urls: dict[str, str], runs: int) -> list[dict[str, Any]]:
     plain, sealed = modes()
     p99s = {}
     for label, pd in (("plain", plain), ("sealed", sealed)):
         reset_personal_data(pd)
-        case_id = f"replay-{label}"
+        case_id, url = f"replay-{label}", urls[label]
         EventStore(url).append(case_id, personal_hundred(case_id), expected_version=0)
         sequenced(url)
         with psycopg.connect(url, autocommit=True) as conn:
@@ -207,14 +212,18 @@ def erasure_figures(url: str) -> list[dict[str, Any]]:
 
 
 def run(pg_url: str, quick: bool = False) -> list[dict[str, Any]]:
-    """``pg_url``: a migrated, empty database of its own."""
-    put_in_force(pg_url, load_directory(ROOT / "deploy" / "demo" / "directory.yaml"),
-                 actor="system:bench", source="bench")
-    return [*append_figures(pg_url, QUICK_SINGLE if quick else SINGLE,
-                            QUICK_BATCHES if quick else BATCHES),
-            *open_case_figures(pg_url, QUICK_SINGLE if quick else SINGLE // 6),
-            *replay_figures(pg_url, QUICK_REPLAYS if quick else REPLAYS),
-            *erasure_figures(pg_url)]
+    """``pg_url``: a migrated, empty database of its own (sealed); the baselines run in a
+    second one made here (plain: a store never cut over)."""
+    with fresh_database(pg_url) as plain_url:
+        urls = {"plain": plain_url, "sealed": pg_url}
+        for url in urls.values():
+            put_in_force(url, load_directory(ROOT / "deploy" / "demo" / "directory.yaml"),
+                         actor="system:bench", source="bench")
+        return [*append_figures(urls, QUICK_SINGLE if quick else SINGLE,
+                                QUICK_BATCHES if quick else BATCHES),
+                *open_case_figures(urls, QUICK_SINGLE if quick else SINGLE // 6),
+                *replay_figures(urls, QUICK_REPLAYS if quick else REPLAYS),
+                *erasure_figures(pg_url)]
 
 
 if __name__ == "__main__":
