@@ -247,7 +247,7 @@ def sealed(event: CloudEvent, ref: str, key: bytes) -> CloudEvent:
     if not has_personal_fields(event.type):
         return event
     data = seal_data(event.type, event.id, event.data, ref, key)
-    return event if data is event.data else event.model_copy(update={"data": data})
+    return event if data is event.data else event.with_data(data)
 
 
 class _NoKeys:
