@@ -4,7 +4,8 @@
     migrate     apply the database migrations (safe to re-run)
     topics      create the Kafka topics
     relay       publish committed events to Kafka, in commit order, without gaps
-    routing     run the routing worker (classify, refer, escalate received cases)
+    routing     run the routing worker (classify, refer, suggest, escalate received cases);
+                routing examples list|approve|reject, routing report
     republish   re-publish a range of the store to Kafka
     verify      check the per-stream and global hash chains; name the first bad event
     schemas     regenerate the JSON Schema files of the event contract
@@ -167,20 +168,23 @@ def up() -> None:
 def intake(
     host: str | None = typer.Option(None, help="Address to listen on (default from settings)."),
     port: int | None = typer.Option(None, help="Port (default SHOUWEN_INTAKE_PORT, 8000)."),
-    workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes."),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="uvicorn worker processes (default SHOUWEN_INTAKE_WORKERS, 1)."),
 ) -> None:
     """Serve the intake API (staff, citizens, Open311) and the staff console (/console)."""
     import uvicorn
 
+    from services.common.auth import exit_unless_auth_configured
     from services.common.db import wait_for
 
     settings = get_settings()
+    exit_unless_auth_configured(settings)
     wait_for(_require_db())
     uvicorn.run(
         "services.intake.main:app",
         host=host or settings.intake_host,
         port=port or settings.intake_port,
-        workers=workers,
+        workers=workers or settings.intake_workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
     )
@@ -266,17 +270,10 @@ def directory_load(
     typer.echo(f"directory version {change.version} in force; " + "; ".join(parts))
 
 
-@app.command()
-def routing(
-    batch_size: int = typer.Option(1000, min=1, help="Messages per transaction (1: one each)."),
-) -> None:
-    """Run the routing worker (faust): classify each received case against the matter
-    catalogue and refer it to a handler, or escalate it when unclear (请示领导)."""
-    from services.routing.worker import main as run_routing
+from services.routing.cli import routing_app  # noqa: E402
 
-    _require_db()
-    _require_kafka()
-    raise typer.Exit(run_routing(["--batch-size", str(batch_size)]))
+# shouwen routing (the worker); routing examples list|approve|reject; routing report
+app.add_typer(routing_app, name="routing")
 
 
 from services.notification.cli import register_commands  # noqa: E402

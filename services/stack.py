@@ -482,6 +482,9 @@ def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
         Output(stream or sys.stdout, ["up"]).line("up", f"error: {exc}")
         return exc.status
     table = services(settings, at)
+    if settings.up_only:
+        wanted = {n.strip() for n in settings.up_only.split(",") if n.strip()}
+        table = [s for s in table if s.name in wanted]
     out = Output(stream or sys.stdout, [s.name for s in table])
     with stop_signals() as stop, ExitStack() as stack:
         try:

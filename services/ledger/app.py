@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from events.envelope import SUBJECT_RE
 from services.cases.repository import CaseRepository
+from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
 from services.common.problems import responses
@@ -46,6 +47,9 @@ READS = Counter("shouwen_ledger_reads_total", "Histories and ledgers shown, by k
 REPLAY_SECONDS = Histogram("shouwen_ledger_replay_seconds", "Time to replay one case",
                            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
 MAX_PERIOD_DAYS = 366
+# A period lies within the store's lifetime: no case is older than the first day, and the
+# last one leaves room for a period running into next year (year 9999 once made a 500).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 CaseId = Annotated[str, Path(pattern=SUBJECT_RE.pattern, max_length=128)]
 UnitId = Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)]
@@ -65,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Shouwen ledger", version="1.0.0", lifespan=lifespan,
                   description="首问 ledger: case history replay and the 台账 export.")
+    harden(app, settings)  # problem documents, and the input guard in front of every route
     instrument_http(app, "ledger")
 
     @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory,
@@ -94,7 +99,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/v1/ledger/export", responses=responses(401, 403, 422, 503),
              response_class=Response)
     def export_ledger(request: Request, person: StaffDep, directory: DirectoryDep,
-                      unit: UnitId, from_: Annotated[date, Query(alias="from")], to: date,
+                      unit: UnitId, from_: Annotated[date, Query(alias="from", ge=FIRST_DAY,
+                                                                 le=LAST_DAY)],
+                      to: Annotated[date, Query(ge=FIRST_DAY, le=LAST_DAY)],
                       format: Literal["csv", "xlsx"] = "csv") -> Response:
         if unit not in directory.units:
             raise HTTPException(422, f"unit: no unit {unit!r} in the directory in force")
