@@ -37,10 +37,6 @@ KEY_BYTES = 32
 _NONCE = 12
 
 
-def is_sealed(value: Any) -> bool:
-    return type(value) is str and value.startswith(PREFIX)
-
-
 def key_id_of(token: str) -> str:
     return token[len(PREFIX):].split(":", 1)[0]
 
