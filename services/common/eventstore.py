@@ -437,8 +437,7 @@ def _sealed(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEv
             ) -> dict[str, list[CloudEvent]]:
     """Personal fields sealed with each case's inquirer key, after validation and before
     hashing (services/common/pii.py); {} when encryption is off or nothing is personal."""
-    pd = personal_data()
-    return pd.seal_streams(c, batches) if pd.enabled else {}
+    return personal_data().seal_streams(c, batches)
 
 
 # -- append_many ---------------------------------------------------------------------------
