@@ -98,8 +98,9 @@ def status() -> None:
         keys, erased = conn.execute(
             "SELECT count(*), count(erased_at) FROM pii_keys").fetchone() or (0, 0)
     pd = personal_data()
-    typer.echo(f"encryption: {'on' if pd.enabled else 'off'}"
-               + (f" (kek {pd.kek.kek_id})" if pd.kek is not None else ""))
+    on = pd.enabled or cut is not None  # once cut over, every writer seals
+    typer.echo(f"encryption: {'on' if on else 'off'}"
+               + (f" (kek {pd.kek.kek_id})" if pd.kek is not None else " (no KEK here)"))
     if cut is None:
         typer.echo("cut-over: none yet (every personal field stored so far is plain text)")
     else:

@@ -437,8 +437,7 @@ def _sealed(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEv
             ) -> dict[str, list[CloudEvent]]:
     """Personal fields sealed with each case's inquirer key, after validation and before
     hashing (services/common/pii.py); {} when encryption is off or nothing is personal."""
-    pd = personal_data()
-    return pd.seal_streams(c, batches) if pd.enabled else {}
+    return personal_data().seal_streams(c, batches)
 
 
 # -- append_many ---------------------------------------------------------------------------
@@ -728,3 +727,13 @@ def _insert(c: psycopg.Connection, stamped: _Planned, atomic: bool) -> int:
         return c.execute(sql, params).rowcount
     except psycopg.errors.UniqueViolation:
         return 0
+
+
+def stored_hashes(
+    conn: psycopg.Connection, ids: Sequence[UUID]
+) -> dict[UUID, tuple[str, int, bytes, bytes]]:
+    """event id -> (stream, version, prev_hash, hash) of those ``ids`` the store holds: what
+    a consumer checks a message against (services/common/screen.py), one query a batch."""
+    rows = conn.execute("SELECT event_id, stream_id, version, prev_hash, hash FROM events"
+                        " WHERE event_id = ANY(%s)", (list(ids),))
+    return {r[0]: (r[1], r[2], bytes(r[3]), bytes(r[4])) for r in rows}

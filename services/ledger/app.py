@@ -29,6 +29,7 @@ from services.cases.repository import CaseRepository
 from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.outage import add_outage_handlers, pool_options
 from services.common.problems import responses
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
@@ -60,7 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url, "DATABASE_URL is required"
         pool = ConnectionPool(settings.database_url, min_size=1, max_size=8, open=True,
-                              kwargs={"application_name": "shouwen-ledger"})
+                              **pool_options(settings, application_name="shouwen-ledger"))
         app.state.wiring = Wiring(settings, pool, DirectoryCache(pool), CaseRepository(pool))
         try:
             yield
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Shouwen ledger", version="1.0.0", lifespan=lifespan,
                   description="首问 ledger: case history replay and the 台账 export.")
     harden(app, settings)  # problem documents, and the input guard in front of every route
+    add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "ledger")
 
     @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory,

@@ -25,6 +25,7 @@ from tests.integration.faust_app_fixture import (
     produce,
     received,
     record_effect,
+    stored,
 )
 from tests.waits import logged, wait_until
 
@@ -124,7 +125,7 @@ def test_a_database_outage_is_waited_out_not_dead_lettered(
     settings, consumer_factory, pg_admin_url, caplog
 ):
     consumer = consumer_factory(backoff=Backoff(attempts=3, first_delay=0.05, max_delay=0.2))
-    first, second = received("C-1"), received("C-2")
+    first, second = received("C-1"), stored(settings, received("C-2"))
     produce(settings, first)
     assert drain(consumer, 1) == [Outcome.handled]
 
