@@ -132,6 +132,10 @@ class CaseAccepted(EventPayload):
     time_limit: TimeLimit
     on_the_spot: bool = False
     handling_plan: Text | None = None  # how it will be handled, when not on the spot
+    # the matter in force from now on, when the handler named it or corrected the
+    # classification (absent: the classified matter stands); the time limit is its limit
+    matter_type_code: MatterTypeCode | None = None
+    matter_type_name: ShortText | None = None
 
 
 class MissingMaterial(Value):

@@ -34,8 +34,12 @@ def _classified(d: Data) -> Said:
 def _accepted(d: Data) -> Said:
     h, t = d["handler"], d["time_limit"]
     spot = " on the spot" if d.get("on_the_spot") else ""
-    return (f"accepted the case{spot} as handler {h['name']} ({h['duty']}, {h['contact']}),"
-            f" due {t['due_date']} ({t['working_days']} working days)", d.get("handling_plan"))
+    code = d.get("matter_type_code")
+    matter = (f" for the matter {d.get('matter_type_name') or code} ({code})"
+              if code else "")
+    return (f"accepted the case{spot}{matter} as handler {h['name']} ({h['duty']},"
+            f" {h['contact']}), due {t['due_date']} ({t['working_days']} working days)",
+            d.get("handling_plan"))
 
 
 def _notice(d: Data) -> Said:

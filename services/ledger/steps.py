@@ -28,12 +28,25 @@ def _add(items: tuple[str, ...], item: str | None) -> tuple[str, ...]:
     return items if item is None or item in items else (*items, item)
 
 
+def _matter(v: CaseView, d: dict[str, Any], e: Event, how: str) -> None:
+    """The matter in force, and its history: each code with who set it (the classifier or
+    the accepting handler's correction) and when."""
+    code = d.get("matter_type_code")
+    if code is None or code == v.matter_type_code:
+        return
+    v.matter_type_code, v.matter_type_name = code, d.get("matter_type_name")
+    v.matter_history = [*v.matter_history, {
+        "code": code, "name": d.get("matter_type_name"), "by": how,
+        "at": e.time.isoformat(), "version": e.sequence}]
+
+
 def _classified(v: CaseView, d: dict[str, Any], e: Event) -> None:
-    v.matter_type_code, v.matter_type_name = d["matter_type_code"], d.get("matter_type_name")
+    _matter(v, d, e, "classified")
     v.section_id = d.get("handling_section_id") or v.section_id
 
 
 def _accepted(v: CaseView, d: dict[str, Any], e: Event) -> None:
+    _matter(v, d, e, "accepted")
     h = d["handler"]
     v.status, v.handler_id, v.handler_name = "in_handling", h["id"], h["name"]
     v.section_id = d.get("section_id") or v.section_id
