@@ -138,7 +138,9 @@ def referred_internal(directory: DirectoryIndex, actor: Person, state: CaseState
     referral = InternalReferral(
         kind="internal", unit_id=unit.id if unit.id != state.unit_id else None,
         section_id=section.id, section_name=section.name, handler=staff_member(handler),
-        handler_present=body.handler_present)
+        handler_present=body.handler_present, unit_name=unit.name, address=unit.address,
+        window=section.location, contact_phone=section.phone or unit.phone,
+        contact_person=handler.staff.name)
     return CaseReferred(referral=referral, reason=body.reason)
 
 

@@ -51,6 +51,8 @@ def _referred(d: Data) -> Said:
     r = d["referral"]
     if r["kind"] == "internal":
         to = f"section {r['section_name']}, handler {r['handler']['name']}"
+        if r.get("unit_name"):
+            to = f"{r['unit_name']} ({r.get('address')}, {r.get('contact_phone')}), {to}"
         return f"referred the case to {to}", d.get("reason")
     return (f"referred the inquirer to {r['body_name']} ({r['address']}, {r['contact_phone']},"
             f" contact {r['contact_person']})", d.get("reason"))

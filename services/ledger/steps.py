@@ -67,7 +67,10 @@ def _referred(v: CaseView, d: dict[str, Any], e: Event) -> None:
         v.units = _add(v.units, r.get("unit_id"))
         v.participants = _add(v.participants, h["id"])
         where = f"{r['section_name']} {h['name']} ({h['contact']})"
-        v.referral = f"{r['unit_id']} {where}" if r.get("unit_id") else where
+        if r.get("address"):
+            where += f", {r['address']}" + (f" {r['window']}" if r.get("window") else "")
+        unit = r.get("unit_name") or r.get("unit_id")
+        v.referral = f"{unit} {where}" if r.get("unit_id") else where
     else:
         v.status = "referred_out"
         v.referral = (f"{r['body_name']}, {r['address']}, {r['contact_phone']},"

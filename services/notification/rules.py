@@ -5,7 +5,8 @@
       received              inquirer  receipt: the first responder's name, duty, contact
       one_time_notice_given inquirer  every missing material, requirement and form
       referred              inquirer  where to go (external: address, phone, person;
-                                      internal: section and named handler)
+                                      internal: unit, section, named handler,
+                                      address, window, phone, contact person)
                             staff     the handler: a handoff to accept (internal only)
       accepted              staff     the handler: a new assignment
       extension_granted     inquirer  the new due date and its reason
