@@ -22,6 +22,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from events.envelope import UtcTime
 from events.fields import (
     Channel,
     Contact,
@@ -61,6 +62,14 @@ class CaseReceived(EventPayload):
     inquirer_email: PersonalText | None = None
     # the language messages to the inquirer are written in (None: zh-CN)
     inquirer_language: Annotated[str, Field(max_length=5, pattern=r"^(zh-CN|en)$")] | None = None
+    # a letter or forwarded item: when it was RECEIVED (postmark, hand-over), as entered by
+    # received_at_entered_by; the envelope's time is this instant, so every time limit
+    # counts from receipt (DOMAIN.md section 4). None: received when registered.
+    received_at: UtcTime | None = None
+    received_at_entered_by: Id | None = None
+    forwarded_from: ShortText | None = None  # who handed the item over, if forwarded
+    # migrated from a legacy 台账 by `shouwen import` (file digest and row): no notices
+    imported_from: ShortText | None = None
 
 
 class Jurisdiction(StrEnum):

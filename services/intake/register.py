@@ -7,6 +7,7 @@ duty and contact go on the receipt, because the inquirer must be told them (å‘Šç
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -41,6 +42,8 @@ class Inquiry:
     inquirer_id_number: str | None = None
     inquirer_email: str | None = None
     inquirer_language: str | None = None
+    received_at: datetime | None = None  # a letter's / forwarded item's, checked by the caller
+    forwarded_from: str | None = None
 
 
 def register_inquiry(
@@ -99,9 +102,13 @@ def received_event(first_responder: Person, inquiry: Inquiry, receipt_number: st
         first_responder_name=staff.name,
         first_responder_duty=staff.duty,
         first_responder_contact=staff.contact,
+        received_at=inquiry.received_at,
+        received_at_entered_by=staff.id if inquiry.received_at else None,
+        forwarded_from=inquiry.forwarded_from,
     )
     event_id = new_id()
+    at = inquiry.received_at.astimezone(UTC) if inquiry.received_at else None
     event = new_event(payload, subject=case_id, actor=actor or f"staff:{staff.id}",
-                      source=source, id=event_id, correlationid=event_id)
+                      source=source, id=event_id, correlationid=event_id, time=at)
     return event, Receipt(case_id, receipt_number, new_access_code(), staff.name, staff.duty,
                           staff.contact, first_responder.unit.name)

@@ -69,6 +69,10 @@ class CaseFacts:
                 "first_responder": self.first_responder}
 
 
+# the envelope source of events migrated from a legacy 台账 (services/importer): no messages
+IMPORT_SOURCE = "urn:shouwen:import"
+
+
 @dataclass(frozen=True)
 class Options:
     staff_email: bool = False

@@ -278,7 +278,8 @@ def register(request: Request, form: PostedDep, w: WiringDep) -> HTMLResponse:
     try:
         body = models.RegisterInquiry.model_validate(_filled(form.values))
         with w.pool.connection() as conn:
-            receipt = commands.register(w.repo, conn, session.directory, session.person, body)
+            receipt = commands.register(w.repo, conn, session.directory, session.person, body,
+                                        w.settings.received_date_max_age_days)
     except (ValidationError, CommandRefused) as exc:
         code, text = _refusal(exc)
         return _render(request, "register.html", {"values": form.values, "error": text},
