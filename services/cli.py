@@ -16,6 +16,7 @@
     dashboard   the metrics exporter and the leaders' dashboard
     deadline-watch  time limits: warnings, breaches, the ladder (--rebuild, policy FILE)
     checkpoint  sign Merkle checkpoints; bundle / verify-bundle / verify-checkpoint
+    import      migrate a legacy 台账 (CSV/XLSX) of open and closed cases (services/importer)
 
 Bad input exits with status 2 and a message; a failed check exits with status 1.
 """
@@ -297,6 +298,10 @@ register_commands(app)  # shouwen notification, shouwen mail-server
 from services.ledger.cli import register as register_ledger  # noqa: E402
 
 register_ledger(app)  # shouwen ledger, ledger-worker, rebuild, replay
+
+from services.importer.cli import register as register_import  # noqa: E402
+
+register_import(app)  # shouwen import FILE
 
 if __name__ == "__main__":
     app()
