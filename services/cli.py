@@ -42,6 +42,29 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"shouwen {version('shouwen')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Shouwen (首问): first-inquiry accountability — operator command. Next to a running
+    `shouwen up`, commands find its database and broker through SHOUWEN_DATA_DIR."""
+    if ctx.invoked_subcommand != "up":
+        from services.stack import use_running_stack
+
+        if use_running_stack(get_settings()):
+            get_settings.cache_clear()
+
+
 def _setup_logging() -> None:
     logging.basicConfig(
         level=get_settings().log_level,
@@ -55,7 +78,9 @@ def _setup_logging() -> None:
 def _require_db() -> str:
     url = get_settings().database_url
     if not url:
-        typer.echo("error: DATABASE_URL is not set (shouwen up sets it for its services)", err=True)
+        typer.echo("error: DATABASE_URL is not set (shouwen up sets it for its services; next "
+                   "to a running `shouwen up`, set SHOUWEN_DATA_DIR to its data directory)",
+                   err=True)
         raise typer.Exit(2)
     return url
 
@@ -63,7 +88,9 @@ def _require_db() -> str:
 def _require_kafka() -> str:
     servers = get_settings().kafka_bootstrap_servers
     if not servers:
-        typer.echo("error: KAFKA_BOOTSTRAP_SERVERS is not set", err=True)
+        typer.echo("error: KAFKA_BOOTSTRAP_SERVERS is not set (shouwen up sets it for its "
+                   "services; next to a running `shouwen up`, set SHOUWEN_DATA_DIR to its data "
+                   "directory)", err=True)
         raise typer.Exit(2)
     return servers
 
@@ -123,6 +150,9 @@ def republish(
     """Re-publish a range of the store (by global position) to the case-events topic."""
     from services.relay.relay import republish as do_republish
 
+    _require_db()
+    _require_kafka()
+
     if from_position < 1:
         typer.echo("error: --from must be >= 1", err=True)
         raise typer.Exit(2)
@@ -130,7 +160,14 @@ def republish(
         typer.echo("error: --to must be >= --from", err=True)
         raise typer.Exit(2)
     _setup_logging()
-    count = do_republish(get_settings(), from_position, to_position)
+    from kafka.errors import KafkaError
+
+    try:
+        count = do_republish(get_settings(), from_position, to_position)
+    except KafkaError as exc:
+        typer.echo(f"error: the broker at {get_settings().kafka_bootstrap_servers} does not "
+                   f"answer ({type(exc).__name__}); nothing was re-published", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"re-published {count} event(s)")
 
 
