@@ -188,6 +188,11 @@ class MaterialsSupplied(EventPayload):
     materials: Annotated[list[ShortText], Field(min_length=1, max_length=100)]
     outstanding: Annotated[list[ShortText], Field(max_length=100)] = []
     complete: bool
+    # the inquirer's own submission (POST /v1/public/materials): what they wrote and where
+    # the files are (references, e.g. a document system's ids); the handler to check them
+    note: Text | None = None
+    attachments: Annotated[list[ShortText], Field(max_length=20)] = []
+    check_by_id: Id | None = None  # the staff member told to check them (in-app)
 
     @model_validator(mode="after")
     def _complete_means_nothing_outstanding(self) -> MaterialsSupplied:

@@ -9,6 +9,7 @@
                                       address, window, phone, contact person)
                             staff     the handler: a handoff to accept (internal only)
       accepted              staff     the handler: a new assignment
+      materials_supplied    staff     by the inquirer online: the handler, to check them
       extension_granted     inquirer  the new due date and its reason
       transfer_approved     inquirer  who the new responsible person is
       completed             inquirer  the result
@@ -147,6 +148,9 @@ RULES: dict[str, Rule] = {
     "one_time_notice_given": lambda d, c, x, o: _to_inquirer("one_time_notice", c, x),
     "referred": _referred,
     "accepted": lambda d, c, x, o: _to_staff("assignment", d["handler"]["id"], x, o),
+    # supplied by the inquirer online: the handler checks them (None when a clerk recorded it)
+    "materials_supplied": lambda d, c, x, o: _to_staff("materials_supplied",
+                                                       d.get("check_by_id"), x, o),
     "extension_granted": lambda d, c, x, o: _to_inquirer("extension", c, x),
     "transfer_approved": lambda d, c, x, o: _to_inquirer("new_responsible", c, x),
     "completed": lambda d, c, x, o: _to_inquirer("result", c, x),
