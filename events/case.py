@@ -40,6 +40,15 @@ from events.registry import EventPayload, register
 __all__ = ["Channel", "Id", "LeaderRef", "PersonalText", "StaffMember", "Text"]
 
 
+class ProblemLocation(Value):
+    """Where the problem is (an Open311 request's address and coordinates): public, as
+    GeoReport v2 publishes it; never the inquirer's own address."""
+
+    address: ShortText | None = None
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
+    long: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
+
+
 @register
 class CaseReceived(EventPayload):
     """An inquiry reached a staff member, who is now its first responder (首问责任人)."""
@@ -70,6 +79,7 @@ class CaseReceived(EventPayload):
     forwarded_from: ShortText | None = None  # who handed the item over, if forwarded
     # migrated from a legacy 台账 by `shouwen import` (file digest and row): no notices
     imported_from: ShortText | None = None
+    problem_location: ProblemLocation | None = None  # Open311: where the problem is
 
 
 class Jurisdiction(StrEnum):

@@ -17,6 +17,7 @@
     deadline-watch  time limits: warnings, breaches, the ladder (--rebuild, policy FILE)
     checkpoint  sign Merkle checkpoints; bundle / verify-bundle / verify-checkpoint
     import      migrate a legacy 台账 (CSV/XLSX) of open and closed cases (services/importer)
+    open311     API keys of Open311 client applications (keys add / list / revoke)
 
 Bad input exits with status 2 and a message; a failed check exits with status 1.
 """
@@ -339,6 +340,10 @@ register_ledger(app)  # shouwen ledger, ledger-worker, rebuild, replay
 from services.importer.cli import register as register_import  # noqa: E402
 
 register_import(app)  # shouwen import FILE
+
+from services.intake.open311_cli import open311_app  # noqa: E402
+
+app.add_typer(open311_app, name="open311")  # shouwen open311 keys add/list/revoke
 
 if __name__ == "__main__":
     app()

@@ -14,7 +14,7 @@ import psycopg
 import uuid6
 
 from events import CloudEvent, new_event, new_id
-from events.case import CaseReceived
+from events.case import CaseReceived, ProblemLocation
 from events.fields import Channel
 from services.cases.repository import CaseRepository, new_access_code
 from services.directory.index import Person
@@ -44,6 +44,7 @@ class Inquiry:
     inquirer_language: str | None = None
     received_at: datetime | None = None  # a letter's / forwarded item's, checked by the caller
     forwarded_from: str | None = None
+    problem_location: dict[str, Any] | None = None  # Open311: address, lat, long (public)
 
 
 def register_inquiry(
@@ -105,6 +106,8 @@ def received_event(first_responder: Person, inquiry: Inquiry, receipt_number: st
         received_at=inquiry.received_at,
         received_at_entered_by=staff.id if inquiry.received_at else None,
         forwarded_from=inquiry.forwarded_from,
+        problem_location=(ProblemLocation.model_validate(inquiry.problem_location)
+                          if inquiry.problem_location else None),
     )
     event_id = new_id()
     at = inquiry.received_at.astimezone(UTC) if inquiry.received_at else None
