@@ -43,7 +43,7 @@ def test_the_inquirer_supplies_listed_materials_and_the_handler_is_told(
     wrong = {**access, "access_code": "WRONGCODE1", "materials": ["户口簿"]}
     assert intake.post("/v1/public/materials", json=wrong).status_code == 404
     r = supply(intake, receipt, ["营业执照"])
-    assert r.status_code == 422 and "营业执照" in r.text
+    assert r.status_code == 400 and "营业执照" in r.text
 
     r = supply(intake, receipt, ["身份证复印件", "一寸照片"], note="已扫描上传，照片为白底",
                attachments=["UPLOAD-7731", "UPLOAD-7732"])

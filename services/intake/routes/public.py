@@ -206,14 +206,15 @@ def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep) -> Filed
 @router.post("/materials", response_model=Filed, status_code=status.HTTP_201_CREATED,
              responses={404: {"description": NOT_FOUND},
                         409: {"description": "no materials are awaited now"},
-                        422: {"model": Problem,
-                              "description": "a material the one-time notice did not list"}})
+                        400: {"model": Problem,
+                              "description": "a material the one-time notice did not list, "
+                                             "or the body could not be parsed"}})
 def supply_materials(body: MaterialsIn, repo: RepoDep) -> Filed:
     def supplied(case: _Case) -> MaterialsSupplied:
         s = case.state
         unlisted = [m for m in body.materials if m not in s.notice_materials]
         if unlisted:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
                                 "materials: the one-time notice did not list "
                                 + "、".join(unlisted))
         since = datetime.now(UTC) - timedelta(hours=1)
