@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 
+import psycopg
 from fastapi.testclient import TestClient
 
 from services.calendar.store import load_packaged_if_empty
@@ -138,3 +139,19 @@ def test_an_item_received_before_national_day_breaches_after_it_and_climbs_once_
         for _, p in replicas:
             p.close()
 
+
+
+def test_the_console_registers_a_letter_with_its_received_date_in_china_time(
+        intake, database_url):
+    from tests.integration.test_console import WALK_IN_FORM, register_by_form, sign_in
+
+    csrf = sign_in(intake, FIRST)
+    at = (datetime.now(CIVIL_TIME) - timedelta(days=3)).replace(second=0, microsecond=0)
+    form = {**WALK_IN_FORM, "channel": "letter",
+            "received_at": at.strftime("%Y-%m-%dT%H:%M"), "forwarded_from": ""}
+    r = register_by_form(intake, csrf, form)
+    assert r.status_code == 200 and 'id="receipt' in r.text, r.text[:2000]
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT time, data->>'received_at_entered_by' FROM events"
+                           " WHERE type = 'shouwen.case.received.v1'").fetchone()
+    assert row == (at.astimezone(UTC), FIRST)

@@ -288,7 +288,11 @@ def register(request: Request, form: PostedDep, w: WiringDep) -> HTMLResponse:
 
 
 def _filled(values: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in values.items() if v != ""}
+    filled = {k: v for k, v in values.items() if v != ""}
+    at = filled.get("received_at")
+    if at and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?", at):
+        filled["received_at"] = at + "+08:00"  # a browser's datetime-local: China time
+    return filled
 
 
 # ---------------------------------------------------------------- my cases
