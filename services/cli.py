@@ -253,15 +253,18 @@ def token(
         typer.echo(f"error: --staff {staff!r} is not a staff id", err=True)
         raise typer.Exit(2)
     settings = get_settings()
-    if settings.database_url:
-        with psycopg.connect(settings.database_url) as conn:
-            loaded = current(conn)
-        known = loaded is not None and any(
-            s.id == staff for u in loaded[1].units for s in u.staff
-        )
-        if not known:
-            typer.echo(f"error: staff {staff!r} is not in the directory in force", err=True)
-            raise typer.Exit(2)
+    if not settings.database_url:  # no directory to check the id against: no token
+        typer.echo("error: no database to find the directory in: run it next to `shouwen up` "
+                   "(the same SHOUWEN_DATA_DIR) or set DATABASE_URL", err=True)
+        raise typer.Exit(2)
+    with psycopg.connect(settings.database_url) as conn:
+        loaded = current(conn)
+    known = loaded is not None and any(
+        s.id == staff for u in loaded[1].units for s in u.staff
+    )
+    if not known:
+        typer.echo(f"error: staff {staff!r} is not in the directory in force", err=True)
+        raise typer.Exit(2)
     try:
         typer.echo(issue_token(settings, staff, ttl=ttl))
     except AuthError as exc:

@@ -57,6 +57,8 @@ def test_commands_find_the_running_stacks_database_through_the_data_dir(
     r = shouwen("verify", data_dir=data)
     assert r.returncode == 2 and "DATABASE_URL is not set" in r.stderr
     assert "SHOUWEN_DATA_DIR" in r.stderr
+    r = shouwen("token", "--staff", "ZX005", data_dir=data)  # no directory to check against
+    assert r.returncode == 2 and "SHOUWEN_DATA_DIR" in r.stderr and r.stdout == ""
 
 
 def test_republish_without_a_broker_exits_2_with_a_message(database_url, tmp_path):
