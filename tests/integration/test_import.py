@@ -21,6 +21,7 @@ from pathlib import Path
 import psycopg
 from openpyxl import Workbook
 
+from services.calendar.store import load_packaged_if_empty
 from services.deadline_watch.service import build, rebuild
 from services.notification.planner import Planner
 from services.notification.settings import NotifySettings
@@ -67,6 +68,7 @@ def case_of(url: str, receipt: str) -> tuple[str, str]:
 def test_a_legacy_ledger_is_migrated_once_with_its_original_times_and_staff(
         database_url, demo_directory, tmp_path):
     url = database_url
+    load_packaged_if_empty(url)  # the official 2026 schedule
     file = write_csv(tmp_path / "台账.csv", ROWS)
     r = shouwen(url, "import", str(file))
     assert r.returncode == 0, r.stderr
@@ -118,6 +120,11 @@ def test_a_legacy_ledger_is_migrated_once_with_its_original_times_and_staff(
     fired = {e["data"]["obligation"] for e in events_of(url, old_id)
              if e["type"] == "deadline_breached"}
     assert fired == {"forward", "reply"}
+    # counted from the original receipt (29 Sep): due at the end of Thu 8 Oct, the first
+    # working day after the National Day holiday
+    [forward] = [e["data"] for e in events_of(url, old_id) if e["type"] == "deadline_set"
+                 and e["data"]["obligation"] == "forward"]
+    assert forward["due_at"] == "2026-10-08T16:00:00Z"
     assert not [e for e in events_of(url, closed) if e["type"].startswith("deadline_")]
 
 

@@ -114,6 +114,8 @@ def test_an_item_received_before_national_day_breaches_after_it_and_climbs_once_
         (civil(2026, 10, 9, 0, 1), ["deadline_breached"]),
         (civil(2026, 10, 10, 0, 1), ["escalated1"]),
         (civil(2026, 10, 11, 0, 1), ["escalated2"]),  # Sat 10 Oct was worked
+        (civil(2026, 10, 12, 12), []),  # Sun 11 Oct is off
+        (civil(2026, 10, 13, 0, 1), ["escalated3"]),  # the principal leader, once
     ]
     try:
         seen = [f for f in fired(database_url, case_id) if f.startswith(("deadline_b", "esc"))]
