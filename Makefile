@@ -26,7 +26,7 @@ system-deps:
 
 ## Unit, integration and e2e tests against a real PostgreSQL and a real broker.
 test: $(STAMP) system-deps
-	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(PYTEST) tests/unit tests/integration tests/hostile tests/e2e
 
 unit: $(STAMP) system-deps
 	$(PYTEST) tests/unit
@@ -41,9 +41,11 @@ e2e: $(STAMP) system-deps
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## ruff, mypy, and the import contracts (layers, services independent: pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check services events tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 ## Regenerate events/schemas/*.json from the payload models.
 schemas: $(STAMP)

@@ -39,7 +39,7 @@ def client_of(conn: psycopg.Connection, key: str) -> str | None:
 
 
 def keys(conn: psycopg.Connection) -> list[tuple[str, str, datetime, str, Any]]:
-    return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(
         "SELECT key_id, client, created_at, created_by, revoked_at FROM open311_api_keys"
         " ORDER BY created_at")]
 

@@ -2,10 +2,10 @@
 
     GET /v1/cases/{case_id}/history[?as_of=&format=json|html]   the chain of custody
     GET /v1/ledger/export?unit=&from=&to=&format=csv|xlsx       the 台账 of a unit, a period
-    /dashboard...    the leaders' dashboard (services/dashboard, mounted here)
+    /dashboard...    the leaders' dashboard, mounted beside it by services/apps.py
     /healthz, /readyz, /metrics
 
-Staff authenticate as on intake (bearer JWT, services/intake/deps.py); the directory in
+Staff authenticate as on intake (bearer JWT, services/web/deps.py); the directory in
 force says what they may read (access.py). A case outside the caller's scope is 404, as
 on intake. Every answer that shows a case's history or a ledger is recorded in
 access_audit in the same transaction as its read, before anything is sent: no audit row,
@@ -26,25 +26,29 @@ from psycopg_pool import ConnectionPool
 
 from events.envelope import SUBJECT_RE
 from services.cases.repository import CaseRepository
+from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.problems import responses
 from services.common.settings import Settings
-from services.dashboard.wiring import mount as mount_dashboard
 from services.directory.index import DirectoryCache
-from services.intake.deps import DirectoryDep, StaffDep, Wiring
-from services.intake.problems import responses
-from services.ledger.access import case_access, export_access
 from services.ledger.export import MEDIA_TYPES, export
-from services.ledger.history import case_history, read_case
-from services.ledger.models import CaseHistory
-from services.ledger.queries import ledger, record_access
-from services.ledger.render import render
+from services.ledger.queries import ledger
+from services.record.access import case_access, export_access
+from services.record.audit import record_access
+from services.record.history import case_history, read_case
+from services.record.models import CaseHistory
+from services.record.render import render
+from services.web.deps import DirectoryDep, StaffDep, Wiring
 
 READS = Counter("shouwen_ledger_reads_total", "Histories and ledgers shown, by kind",
                 ["action", "format"])
 REPLAY_SECONDS = Histogram("shouwen_ledger_replay_seconds", "Time to replay one case",
                            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
 MAX_PERIOD_DAYS = 366
+# A period lies within the store's lifetime: no case is older than the first day, and the
+# last one leaves room for a period running into next year (year 9999 once made a 500).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 CaseId = Annotated[str, Path(pattern=SUBJECT_RE.pattern, max_length=128)]
 UnitId = Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)]
@@ -64,8 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Shouwen ledger", version="1.0.0", lifespan=lifespan,
                   description="首问 ledger: case history replay and the 台账 export.")
+    harden(app, settings)  # problem documents, and the input guard in front of every route
     instrument_http(app, "ledger")
-    mount_dashboard(app, settings)  # /dashboard: the leaders' dashboard
 
     @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory,
              responses=responses(401, 403, 404, 422, 503))
@@ -94,7 +98,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/v1/ledger/export", responses=responses(401, 403, 422, 503),
              response_class=Response)
     def export_ledger(request: Request, person: StaffDep, directory: DirectoryDep,
-                      unit: UnitId, from_: Annotated[date, Query(alias="from")], to: date,
+                      unit: UnitId, from_: Annotated[date, Query(alias="from", ge=FIRST_DAY,
+                                                                 le=LAST_DAY)],
+                      to: Annotated[date, Query(ge=FIRST_DAY, le=LAST_DAY)],
                       format: Literal["csv", "xlsx"] = "csv") -> Response:
         if unit not in directory.units:
             raise HTTPException(422, f"unit: no unit {unit!r} in the directory in force")

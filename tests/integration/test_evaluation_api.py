@@ -26,8 +26,8 @@ from events.case_outcome import SatisfactionLevel as L
 from events.deadline import DeadlineBreached, DeadlineMet, Obligation
 from events.fields import Channel
 from services.calendar.builtin import today
-from services.intake.deps import Wiring
 from services.intake.register import Inquiry, register_inquiry
+from services.web.deps import Wiring
 
 YEAR = today().year
 LEVELS = [L.very_satisfied] * 10 + [L.satisfied] * 6 + [L.dissatisfied] * 4
@@ -152,7 +152,7 @@ def test_bad_assessments_are_422_naming_the_field_and_write_nothing(
                         ({"year": YEAR, "score": 80, "assessed_by": "me"}, "assessed_by")]:
         r = intake.post(post, headers=token_for("ZX011"), json=body)
         assert r.status_code == 422, r.text
-        assert field in {str(part) for d in r.json()["detail"] for part in d["loc"]}, r.text
+        assert field in {str(part) for d in r.json()["errors"] for part in d["loc"]}, r.text
     v = intake.get(f"/v1/evaluation/units/ZWFWZX?year={YEAR}", headers=token_for("ZX011"))
     assert v.json()["assessment"] is None
     assert intake.get("/v1/evaluation/units/ZWFWZX?year=3000",

@@ -27,9 +27,9 @@ from events.case_referral import (
 )
 from events.fields import Channel, LeaderRole, StaffMember
 from services.common.settings import Settings
-from services.intake.deps import Wiring
 from services.intake.ratelimit import SlidingWindowLimiter
 from services.intake.register import Inquiry, Receipt, register_inquiry
+from services.web.deps import Wiring
 
 PHONE, ID_NUMBER, NAME = "13912345678", "620102199001011234", "王小明"
 SECRET_PLAN = "内部安排：先查历史档案再说"
@@ -156,7 +156,7 @@ def test_rating_before_the_case_allows_it_is_409_with_its_status(intake: TestCli
     receipt = open_case(intake)
     r = intake.post("/v1/public/rating", json=access(receipt, level="满意"))
     assert r.status_code == 409
-    assert r.json()["status"] == "received"
+    assert r.json()["case_status"] == "received"
     assert len(events_of(intake, receipt)) == 1
 
 

@@ -12,9 +12,9 @@ from events.fields import Channel
 from services.common.settings import Settings
 from services.directory.index import DirectoryIndex
 from services.directory.model import Directory
-from services.intake.deps import Wiring
 from services.intake.register import Inquiry, register_inquiry
 from services.intake.routes.open311 import first_responder, general_intake_section
+from services.web.deps import Wiring
 
 V2 = "/open311/v2"
 CARD = "RSJ-SBK-01"  # handled by the social-security card section (two on-duty staff)
@@ -93,7 +93,7 @@ def test_service_definition_lists_the_required_materials(intake: TestClient) -> 
 
     missing = intake.get(f"{V2}/services/NOPE-1.json")
     assert missing.status_code == 404
-    assert missing.json() == [{"code": 404,
+    assert missing.json()["errors"] == [{"code": 404,
                                "description": "service_code: unknown service 'NOPE-1'"}]
 
 
@@ -228,7 +228,7 @@ def test_bad_requests_name_the_field_and_write_nothing(
     r = intake.post(f"{V2}/requests.json", data={k: v for k, v in form.items() if v is not None})
 
     assert r.status_code == 400, r.text
-    errors = r.json()
+    errors = r.json()["errors"]
     assert all(e["code"] == 400 for e in errors)
     assert any(e["description"].startswith(f"{field}:") for e in errors), errors
     assert event_count(intake) == before
@@ -238,7 +238,7 @@ def test_bad_requests_name_the_field_and_write_nothing(
 def test_bad_filters_are_400_in_open311_form(intake: TestClient, query: dict[str, str]) -> None:
     r = intake.get(f"{V2}/requests.json", params=query)
     assert r.status_code == 400
-    [error] = r.json()
+    [error] = r.json()["errors"]
     assert error["code"] == 400 and error["description"].startswith(next(iter(query)))
 
 
@@ -246,7 +246,7 @@ def test_a_json_body_that_is_not_an_object_is_refused(intake: TestClient) -> Non
     before = event_count(intake)
     r = intake.post(f"{V2}/requests.json", content=b"[1, 2]",
                     headers={"content-type": "application/json"})
-    assert r.status_code == 400 and r.json()[0]["description"].startswith("request:")
+    assert r.status_code == 400 and r.json()["errors"][0]["description"].startswith("request:")
     assert event_count(intake) == before
 
 
@@ -265,5 +265,5 @@ def test_submissions_are_rate_limited_in_open311_form(
 
     assert codes == [201, 201]
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
-    [error] = refused.json()
+    [error] = refused.json()["errors"]
     assert error["code"] == 429 and "too many requests" in error["description"]

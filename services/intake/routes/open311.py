@@ -23,9 +23,10 @@ force). ``jurisdiction_id``, where given, must be this deployment's
 (``SHOUWEN_OPEN311_JURISDICTION_ID``; 404 otherwise), and a request list spans at most 90
 days (400). A request view carries ``description``, ``address``, ``lat``/``long`` and
 ``expected_datetime`` (the due date, else the catalogue's limit counted from submission);
-never a name, phone, e-mail or access code. Errors use the spec's shape,
-``[{"code": 400, "description": "field: why"}]`` (``<errors><error>`` in XML), with that HTTP
-status; a refused submission writes nothing.
+never a name, phone, e-mail or access code. Errors are RFC 9457 problem documents (as every
+Shouwen error) whose ``errors`` member carries the spec's shape,
+``[{"code": 400, "description": "field: why"}]`` (in XML the spec's ``<errors><error>``),
+with that HTTP status; a refused submission writes nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -56,13 +56,15 @@ from starlette.exceptions import HTTPException
 from events.fields import PRINTABLE, Channel
 from services.calendar import CIVIL_TIME
 from services.calendar.cache import CalendarCache
+from services.common.problems import Problem, problem
+from services.common.text import clean_tree
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Matter, Role
-from services.intake.deps import DirectoryDep, RepoDep, WiringDep
 from services.intake.open311_keys import client_of
 from services.intake.ratelimit import rate_limited
 from services.intake.register import Inquiry, Receipt, register_inquiry
 from services.intake.routes.public import STATUS_TEXT
+from services.web.deps import DirectoryDep, RepoDep, WiringDep
 
 SOURCE = "urn:shouwen:open311"
 GENERAL_INTAKE = "综合受理"  # the service centre's general intake section has this in its name
@@ -71,8 +73,9 @@ EMAIL = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$
 RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
                      r"(?:[Zz]|[+ -][0-9]{2}:[0-9]{2})")  # ' ': an unescaped '+' in a URL
 MAX_REQUESTS = 1000  # the spec's cap on one GET requests answer
-DEFAULT_DAYS = 90  # the spec's default window when no dates or ids are given
-MAX_DAYS = 90  # the longest window one list may span (the spec allows servers this limit)
+DEFAULT_DAYS = 90  # the spec's default window when no dates or ids are given, and the most
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 12, 31, tzinfo=UTC)
 
 
 class Open311Error(BaseModel):
@@ -111,10 +114,13 @@ class Open311Route(APIRoute):
 
 def _errors(code: int, descriptions: list[str],
             headers: Mapping[str, str] | None = None, *, xml: bool = False) -> Response:
-    body = [{"code": code, "description": d} for d in descriptions]
+    """A problem document; the spec's [{"code", "description"}] list is its ``errors``
+    (in XML, the spec's own ``<errors><error>`` document)."""
+    bounded = [d[:500] for d in descriptions[:20]]
+    errors = [{"code": code, "description": d} for d in bounded]
     if xml:
-        return as_xml("errors", "error", body, status_code=code, headers=headers)
-    return JSONResponse(body, status_code=code, headers=headers)
+        return as_xml("errors", "error", errors, status_code=code, headers=headers)
+    return problem(code, "; ".join(bounded), headers=headers, errors=errors)
 
 
 def _text(value: Any) -> str:
@@ -178,7 +184,7 @@ def _described(error: Any) -> str:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": list[Open311Error], "description": why}
+    code: {"model": Problem, "description": why}
     for code, why in ((400, "a parameter is missing or invalid (the description names it)"),
                       (403, "api_key is not the key of a client application in force"),
                       (404, "no such service or request, or an unknown jurisdiction_id"),
@@ -294,7 +300,8 @@ class Submission(BaseModel):
     @classmethod
     def _blank_is_absent(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+            data = {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+            return clean_tree(data)  # services/common/text.py, as every other way in
         return data
 
 
@@ -532,14 +539,7 @@ def list_requests(
     params: dict[str, Any] = {"source": SOURCE, "ids": ids, "limit": MAX_REQUESTS,
                               "codes": None, "statuses": None, "start": None, "end": None}
     if ids is None:  # the spec: with ids, the other filters are ignored
-        start, end = start_date, end_date
-        if start is not None and end is not None and end < start:
-            raise Open311Failure(400, "end_date: before start_date")
-        if start is not None and (end or datetime.now(UTC)) - start > timedelta(days=MAX_DAYS):
-            raise Open311Failure(400, f"start_date: a list spans at most {MAX_DAYS} days "
-                                      "(give end_date, or a later start_date)")
-        if start is None:  # the spec's default window, ending at end_date or now
-            start = (end or datetime.now(UTC)) - timedelta(days=DEFAULT_DAYS)
+        start, end = _window(start_date, end_date)
         params.update(codes=_csv(service_code, "service_code"), start=start, end=end,
                       statuses=_csv(status, "status", {"open", "closed"}))
     return _requests(repo.pool, directory, params, w.calendars)
@@ -560,6 +560,22 @@ def list_requests_xml(
     found = list_requests(repo, directory, w, service_request_id, service_code, status,
                           start_date, end_date, jurisdiction_id)
     return as_xml("service_requests", "request", found)
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime | None]:
+    """The spec's window: at most 90 days (by default the last 90), within 2000..2100."""
+    for value, name in ((start, "start_date"), (end, "end_date")):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise Open311Failure(400, f"{name}: between {EARLIEST:%Y-%m-%d} and "
+                                      f"{LATEST:%Y-%m-%d}")
+    if start is not None and end is not None and end < start:
+        raise Open311Failure(400, "end_date: before start_date")
+    last = end or datetime.now(UTC)
+    first = start or last - timedelta(days=DEFAULT_DAYS)
+    if last - first > timedelta(days=DEFAULT_DAYS):
+        raise Open311Failure(400, f"start_date: at most {DEFAULT_DAYS} days before "
+                                  f"{'end_date' if end else 'now'}")
+    return first, end
 
 
 @router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequest])

@@ -25,17 +25,19 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends, HTTPException, status
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events import CloudEvent, EventPayload, new_event, upcast
 from events.case import MaterialsSupplied
 from events.case_outcome import CaseRated, ComplaintFiled, SatisfactionLevel
 from events.fields import PRINTABLE, Channel, Name, ShortText, Text
 from services.cases.repository import CaseRepository
+from services.common.problems import Problem, responses
+from services.common.text import clean_tree
 from services.domain.case import CaseState, fold
-from services.intake.deps import DirectoryDep, RepoDep
-from services.intake.problems import Problem, responses
+from services.intake.commands import retrying
 from services.intake.ratelimit import rate_limited
+from services.web.deps import DirectoryDep, RepoDep
 
 router = APIRouter(prefix="/v1/public", tags=["public"],
                    dependencies=[Depends(rate_limited("public"))],
@@ -56,6 +58,11 @@ AccessCode = Annotated[str, Field(min_length=1, max_length=32, pattern=PRINTABLE
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_hygiene(cls, data: Any) -> Any:
+        return clean_tree(data)  # services/common/text.py, as every other way in
 
 
 class CaseAccess(_Strict):
@@ -238,6 +245,12 @@ def supply_materials(body: MaterialsIn, repo: RepoDep) -> Filed:
 
 def _append_as_inquirer(repo: CaseRepository, body: CaseAccess, action: str,
                         make: Callable[[_Case], EventPayload]) -> Filed:
+    """The inquirer gives no expected version: a background append meanwhile is redone."""
+    return retrying(None, lambda: _append_once(repo, body, action, make))
+
+
+def _append_once(repo: CaseRepository, body: CaseAccess, action: str,
+                 make: Callable[[_Case], EventPayload]) -> Filed:
     with repo.pool.connection() as conn, conn.transaction():
         case = _open(repo, conn, body, action)
         case.state.require(action)
