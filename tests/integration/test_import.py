@@ -103,7 +103,7 @@ def test_a_legacy_ledger_is_migrated_once_with_its_original_times_and_staff(
     assert again.returncode == 0 and "imported 0 case(s)" in again.stdout
     assert "3 already imported" in again.stdout and event_count(url) == before
 
-    # deadline-watch: the unanswered letter is overdue at once, the closed case has no clock
+    # deadline-watch: the unanswered letter is overdue at once, the closed case's clocks ended
     watch, pool = build(url, now=lambda: datetime.now(UTC))
     with pool:
         rebuild(watch)
@@ -125,7 +125,13 @@ def test_a_legacy_ledger_is_migrated_once_with_its_original_times_and_staff(
     [forward] = [e["data"] for e in events_of(url, old_id) if e["type"] == "deadline_set"
                  and e["data"]["obligation"] == "forward"]
     assert forward["due_at"] == "2026-10-08T16:00:00Z"
-    assert not [e for e in events_of(url, closed) if e["type"].startswith("deadline_")]
+    # the closed case's clocks are history: met on time, nothing breached, nothing pending
+    history = [e for e in events_of(url, closed) if e["type"].startswith("deadline_")]
+    assert not [e for e in history if e["type"] == "deadline_breached"]
+    assert all(e["data"]["on_time"] for e in history if e["type"] == "deadline_met")
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM deadline_timers WHERE case_id = %s"
+                            " AND state = 'pending'", (closed,)).fetchone() == (0,)
 
 
 def test_an_xlsx_ledger_with_chinese_headers_is_read_too(database_url, demo_directory,

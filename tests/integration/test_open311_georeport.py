@@ -41,9 +41,10 @@ def test_keys_are_issued_per_client_checked_and_revoked(intake: TestClient, data
     key = r.stdout.strip()
     before = event_count(intake)
     missing = intake.post(f"{V2}/requests.json", data=form(None))
-    assert missing.status_code == 400 and missing.json()[0]["description"].startswith("api_key:")
+    assert missing.status_code == 400
+    assert missing.json()["errors"][0]["description"].startswith("api_key:")
     wrong = intake.post(f"{V2}/requests.json", data=form(key + "x"))
-    assert wrong.status_code == 403 and wrong.json()[0]["code"] == 403
+    assert wrong.status_code == 403 and wrong.json()["errors"][0]["code"] == 403
     assert event_count(intake) == before
     assert intake.post(f"{V2}/requests.json", data=form(key)).status_code == 201
 
@@ -96,7 +97,8 @@ def test_an_unknown_jurisdiction_and_a_long_range_are_refused(intake: TestClient
     ours = {"jurisdiction_id": "shouwen.local"}
     assert intake.get(f"{V2}/services.json", params=ours).status_code == 200
     r = intake.get(f"{V2}/services.json", params={"jurisdiction_id": "elsewhere.gov"})
-    assert r.status_code == 404 and r.json()[0]["description"].startswith("jurisdiction_id")
+    assert r.status_code == 404
+    assert r.json()["errors"][0]["description"].startswith("jurisdiction_id")
     before = event_count(intake)
     r = intake.post(f"{V2}/requests.json", data=form(key, jurisdiction_id="elsewhere.gov"))
     assert r.status_code == 404 and event_count(intake) == before
@@ -105,7 +107,7 @@ def test_an_unknown_jurisdiction_and_a_long_range_are_refused(intake: TestClient
     now = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
     span = {"start_date": (now - timedelta(days=91)).isoformat(), "end_date": now.isoformat()}
     r = intake.get(f"{V2}/requests.json", params=span)
-    assert r.status_code == 400 and "90 days" in r.json()[0]["description"]
+    assert r.status_code == 400 and "90 days" in r.json()["errors"][0]["description"]
     alone = intake.get(f"{V2}/requests.json",
                        params={"start_date": (now - timedelta(days=120)).isoformat()})
     assert alone.status_code == 400
