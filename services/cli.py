@@ -59,9 +59,11 @@ def main(
     """Shouwen (首问): first-inquiry accountability — operator command. Next to a running
     `shouwen up`, commands find its database and broker through SHOUWEN_DATA_DIR."""
     if ctx.invoked_subcommand != "up":
+        from services.common.settings import Settings
         from services.stack import use_running_stack
 
-        if use_running_stack(get_settings()):
+        # a fresh read, not get_settings(): its cache would outlive this call in-process
+        if use_running_stack(Settings()):
             get_settings.cache_clear()
 
 
