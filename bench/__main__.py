@@ -59,6 +59,7 @@ def broker() -> Iterator[str]:
 MODULES = [
     "bench.relay_bench",
     "bench.routing_bench",
+    "bench.routing_accuracy_bench",
     "bench.intake_bench",
     "bench.calendar_bench",
     "bench.deadline_bench",
@@ -68,6 +69,7 @@ MODULES = [
     "bench.accountability_bench",
     "bench.dashboard_bench",
     "bench.scope_bench",
+    "bench.pii_bench",
     "bench.city_day",  # the whole suite under a city's day: python -m bench.city_day --n N
 ]
 

@@ -4,7 +4,8 @@
     migrate     apply the database migrations (safe to re-run)
     topics      create the Kafka topics
     relay       publish committed events to Kafka, in commit order, without gaps
-    routing     run the routing worker (classify, refer, escalate received cases)
+    routing     run the routing worker (classify, refer, suggest, escalate received cases);
+                routing examples list|approve|reject, routing report
     republish   re-publish a range of the store to Kafka
     verify      check the per-stream and global hash chains; name the first bad event
     schemas     regenerate the JSON Schema files of the event contract
@@ -25,10 +26,12 @@ Bad input exits with status 2 and a message; a failed check exits with status 1.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from services.calendar.cli import calendar_app
+from services.common.deadletter_cli import dead_letters_app
 from services.common.logs import setup_logging as _setup_logging
 from services.common.settings import get_settings
 from services.dashboard.cli import dashboard_app
@@ -274,6 +277,41 @@ app.add_typer(directory_app, name="directory")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(deadline_app, name="deadline-watch")
+app.add_typer(dead_letters_app, name="dead-letters")
+
+dev_app = typer.Typer(help="Development dependencies, each alone in the foreground (what "
+                      "`shouwen up` starts for itself), restarted if they die.")
+app.add_typer(dev_app, name="dev")
+
+
+def _run_dependency(dep: Any) -> None:
+    from services.common.dependencies import run_alone
+    from services.stack import stop_signals
+
+    def say(text: str) -> None:
+        typer.echo(f"{dep.name} | {text}")
+
+    with stop_signals() as stop:
+        run_alone(dep, say, stop.wait)
+
+
+@dev_app.command("postgres")
+def dev_postgres() -> None:
+    """Embedded PostgreSQL with its data in $SHOUWEN_DATA_DIR/pg (as `shouwen up` runs it;
+    pg_ctl refuses root, this does not): prints its DATABASE_URL, Ctrl-C stops it."""
+    from services.common.dependencies import EmbeddedPostgres
+
+    _run_dependency(EmbeddedPostgres(get_settings().data_dir / "pg"))
+
+
+@dev_app.command("broker")
+def dev_broker() -> None:
+    """The development broker (Tansu, memory only) on 127.0.0.1:$SHOUWEN_BROKER_PORT:
+    prints its KAFKA_BOOTSTRAP_SERVERS, Ctrl-C stops it."""
+    from services.common.dependencies import EmbeddedBroker
+
+    s = get_settings()
+    _run_dependency(EmbeddedBroker(s.broker_port, s.data_dir / "broker.log"))
 register_proof(app)  # checkpoint, bundle, verify-bundle, verify-checkpoint
 
 
@@ -313,17 +351,10 @@ def directory_load(
     typer.echo(f"directory version {change.version} in force; " + "; ".join(parts))
 
 
-@app.command()
-def routing(
-    batch_size: int = typer.Option(1000, min=1, help="Messages per transaction (1: one each)."),
-) -> None:
-    """Run the routing worker (faust): classify each received case against the matter
-    catalogue and refer it to a handler, or escalate it when unclear (请示领导)."""
-    from services.routing.worker import main as run_routing
+from services.routing.cli import routing_app  # noqa: E402
 
-    _require_db()
-    _require_kafka()
-    raise typer.Exit(run_routing(["--batch-size", str(batch_size)]))
+# shouwen routing (the worker); routing examples list|approve|reject; routing report
+app.add_typer(routing_app, name="routing")
 
 
 from services.notification.cli import register_commands  # noqa: E402
@@ -341,6 +372,10 @@ register_import(app)  # shouwen import FILE
 from services.intake.open311_cli import open311_app  # noqa: E402
 
 app.add_typer(open311_app, name="open311")  # shouwen open311 keys add/list/revoke
+
+from services.cli_personal import register as register_personal  # noqa: E402
+
+register_personal(app)  # shouwen erase, pii status, retention run|policy|hold|release
 
 if __name__ == "__main__":
     app()
