@@ -85,7 +85,6 @@ FUNCTION_CHARS = frozenset("的了吗呢么什啊吧呀哦嗯喂怎咋啥哪们�
 
 _RUNS = re.compile(r"[\u3400-\u9fff]+|[a-z0-9]+")
 _LOCK = threading.Lock()
-log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
