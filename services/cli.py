@@ -22,13 +22,12 @@ Bad input exits with status 2 and a message; a failed check exits with status 1.
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import typer
 
 from services.calendar.cli import calendar_app
+from services.common.logs import setup_logging as _setup_logging
 from services.common.settings import get_settings
 from services.dashboard.cli import dashboard_app
 from services.deadline_watch.cli import deadline_app
@@ -39,16 +38,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _setup_logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # kafka-python logs every connection at INFO; keep `make up` readable.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
 def _require_db() -> str:
@@ -178,7 +167,8 @@ def up() -> None:
 def intake(
     host: str | None = typer.Option(None, help="Address to listen on (default from settings)."),
     port: int | None = typer.Option(None, help="Port (default SHOUWEN_INTAKE_PORT, 8000)."),
-    workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes."),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="uvicorn worker processes (default SHOUWEN_INTAKE_WORKERS, 1)."),
 ) -> None:
     """Serve the intake API (staff, citizens, Open311) and the staff console (/console)."""
     import uvicorn
@@ -193,7 +183,7 @@ def intake(
         "services.intake.main:app",
         host=host or settings.intake_host,
         port=port or settings.intake_port,
-        workers=workers,
+        workers=workers or settings.intake_workers,
         log_level=settings.log_level.lower(),
         proxy_headers=False,  # X-Forwarded-For: from SHOUWEN_TRUSTED_PROXIES only
     )

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     routing_metrics_port: int = Field(default=9102, ge=0, le=65535)  # 0: not served
 
     log_level: str = "INFO"
+    # `shouwen up` runs only these services (comma-separated names; empty: all of them):
+    # bench/city_day's baselines run intake with the consumers stopped.
+    up_only: str = ""
 
     # "development" allows the local signing key; "production" requires a JWKS URL.
     environment: str = "development"
@@ -57,6 +60,7 @@ class Settings(BaseSettings):
     # Intake HTTP service.
     intake_host: str = "127.0.0.1"
     intake_port: int = 8000
+    intake_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes `shouwen intake` runs
     # Public (citizen) endpoints: requests per minute per client address.
     public_rate_limit_per_minute: int = 30
 

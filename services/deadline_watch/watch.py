@@ -1,9 +1,15 @@
 """deadline-watch's two writers, both on the case's own stream and the timer table.
 
-    DeadlineWatch.handle(conn, event)   the inbox handler (one transaction with the inbox row)
-      └─ refresh(conn, case_id): read the stream ─▶ fold_clocks ─▶ replace_timers
-                                 ─▶ append the deadline_set / deadline_met it lacks
-                                    (expected version; a conflict reads again)
+    DeadlineWatch.handle_batch(conn, events)   the batch agent's handler, ONE transaction
+      only events a clock rule reads, not its own ─▶ their cases' streams in one query
+      ─▶ each case folded once (record.history) ─▶ every case's timers in one statement
+      ─▶ the deadline_set / _breached / _met each stream lacks (record.record: what an
+         on-time watch would have said, however late this one is) in one append_many
+      ─▶ a case someone appended to meanwhile: refresh() on its own
+    DeadlineWatch.handle(conn, event)   the one-message form (a failed batch is redone so)
+      └─ refresh(conn, case_id): read the stream ─▶ the same fold ─▶ replace_timers
+                                 ─▶ append what it lacks (expected version; a conflict
+                                    reads again)
     DeadlineWatch.tick()                the timer loop's step, ONE transaction:
       claim_due (FOR UPDATE SKIP LOCKED) ─▶ read the claimed cases' streams ─▶ re-plan each:
       ├─ the timer is still planned with its id ─▶ fire ─▶ append_many (expected versions,
@@ -29,19 +35,28 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import groupby
+from typing import Any
 
 import psycopg
 
 from events import CloudEvent, new_event
+from services.calendar.policy import UnitPolicy
 from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion, read_streams
 from services.deadline_watch.calendar_port import Calendar
 from services.deadline_watch.ladder import Leaders, step_of_kind
 from services.deadline_watch.metrics import DeadlineMetrics
-from services.deadline_watch.obligations import CaseClocks, fold_clocks, unit_of
-from services.deadline_watch.policy import UnitPolicy
-from services.deadline_watch.store import Due, claim_due, replace_timers, set_aside, settle
-from services.deadline_watch.timers import BREACH, WARN, announcements, fire, plan
+from services.deadline_watch.obligations import CaseClocks, fold_clocks, rule_reads, unit_of
+from services.deadline_watch.record import history, record
+from services.deadline_watch.store import (
+    Due,
+    claim_due,
+    replace_timers,
+    replace_timers_many,
+    set_aside,
+    settle,
+)
+from services.deadline_watch.timers import BREACH, WARN, Timer, fire, plan
 from services.domain.case import CaseState, fold
 
 log = logging.getLogger(__name__)
@@ -57,6 +72,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _moves_a_clock(event: CloudEvent) -> bool:
+    """Its own events change no clock, nor do the types no rule reads (notifications...)."""
+    return event.actor != ACTOR and rule_reads(event.type)
+
+
 class DeadlineWatch:
     def __init__(self, repo: CaseRepository, rules: RulesOf,
                  leaders: Callable[[], Leaders | None], *, metrics: DeadlineMetrics | None = None,
@@ -66,21 +86,46 @@ class DeadlineWatch:
 
     # -- the consumer ------------------------------------------------------------------
     def handle(self, conn: psycopg.Connection, event: CloudEvent) -> None:
-        if event.actor != ACTOR:  # its own events change no clock
+        if _moves_a_clock(event):
             self.refresh(conn, event.subject)
+
+    def handle_batch(self, conn: psycopg.Connection, events: list[CloudEvent]) -> None:
+        """The batch agent's handler: every case the batch touches read in one query and
+        folded once, all their timers in one statement, all announcements in one append;
+        a case someone appended to meanwhile is refreshed on its own."""
+        cases = sorted({e.subject for e in events if _moves_a_clock(e)})
+        if not cases:
+            return
+        streams = read_streams(conn, cases)
+        planned: dict[str, tuple[list[Timer], set[Any]]] = {}
+        appends: list[tuple[CaseState, list[CloudEvent]]] = []
+        for case_id in cases:
+            stream = [r.event for r in streams.get(case_id, [])]
+            if not stream:
+                continue
+            cc, timers, said = self._plan(conn, case_id, stream)
+            planned[case_id] = (timers, cc.event_ids)
+            if said:
+                appends.append((fold(case_id, stream), said))
+        replace_timers_many(conn, planned)
+        result = self.repo.append_many(appends, conn) if appends else None
+        if result is None:
+            return
+        for _, said in appends:
+            if said[0].subject in result.states:
+                self._count_provisional(said)
+        for case_id in sorted(result.conflicts):
+            self.refresh(conn, case_id)
 
     def refresh(self, conn: psycopg.Connection, case_id: str) -> CaseClocks | None:
         for _ in range(ATTEMPTS):
             events = [r.event for r in self.repo.store.read_stream(case_id, conn=conn)]
             if not events:
                 return None
-            cc, policy, calendar = self._clocks(conn, case_id, events)
-            replace_timers(conn, case_id, plan(cc, policy, calendar), cc.event_ids)
-            said = announcements(cc)
-            if not said:
+            cc, timers, appended = self._plan(conn, case_id, events)
+            replace_timers(conn, case_id, timers, cc.event_ids)
+            if not appended:
                 return cc
-            appended = [new_event(p, subject=case_id, actor=ACTOR, source=SOURCE, id=eid,
-                                  time=self.now()) for eid, p in said]
             try:
                 self.repo.append(fold(case_id, events), appended, conn)
             except WrongExpectedVersion:
@@ -88,6 +133,16 @@ class DeadlineWatch:
             self._count_provisional(appended)
             return cc
         raise WrongExpectedVersion(case_id, -1, -1)
+
+    def _plan(self, conn: psycopg.Connection, case_id: str, events: list[CloudEvent]
+              ) -> tuple[CaseClocks, list[Timer], list[CloudEvent]]:
+        """The case folded once: its clocks, their timers, and what the stream lacks."""
+        policy, calendar = self.rules(conn, unit_of(events))
+        cc, steps = history(case_id, events, policy, calendar)
+        now = self.now()
+        said = [new_event(p, subject=case_id, actor=ACTOR, source=SOURCE, id=eid, time=now)
+                for eid, p in record(cc, steps)]
+        return cc, plan(cc, policy, calendar), said
 
     def _clocks(self, conn: psycopg.Connection, case_id: str, events: list[CloudEvent]
                 ) -> tuple[CaseClocks, UnitPolicy, Calendar]:

@@ -28,7 +28,7 @@ from services.common.problems import problem
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.domain.case import ActionNotAllowed
-from services.intake.deps import Wiring
+from services.web.deps import Wiring
 
 ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console",
            "console_inbox")

@@ -9,6 +9,9 @@ Each command, inside the caller's transaction:
 
     load the stream ─▶ in the caller's scope?        no: CaseNotFound   (404, not 403)
       ─▶ expected_version still current?             no: WrongExpectedVersion (409)
+         (none given and a background writer — routing, deadline-watch, notification —
+         appended between our read and our append: all of it done again, up to
+         CONFLICT_ATTEMPTS times, instead of a 409 the caller never asked for)
       ─▶ may this person do it?                      no: NotPermitted (403)
       ─▶ allowed in the case's status?               no: ActionNotAllowed (409)
       ─▶ brush-offs, directory references            bad: CommandRefused (422)
@@ -21,54 +24,43 @@ The payloads are built in ``payloads``; who may do what is ``access``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-from uuid import UUID
+from typing import Any, TypeVar
 
 import psycopg
 from pydantic import ValidationError
 
-from events import CloudEvent, EventPayload, new_event
-from events.case import CaseReceived
+from events import EventPayload, new_event
 from services.calendar.cache import CalendarCache
+from services.calendar.policy_store import policy_book
 from services.calendar.store import load_book
-from services.cases.repository import CaseNotFound, CaseRepository
+from services.cases import access
+from services.cases.access import Loaded as Loaded  # re-exported: the console's
+from services.cases.access import load_visible as load_visible
+from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
-from services.domain.case import CaseState, fold
+from services.domain.case import CaseState
+from services.domain.errors import CommandRefused, NotPermitted
 from services.domain.language import find_brush_off
-from services.intake import access, models
+from services.intake import models
 from services.intake import payloads as p
-from services.intake.errors import CommandRefused, NotPermitted
 from services.intake.register import Inquiry, Receipt, register_inquiry, register_inquiry_async
 
 SOURCE = "urn:shouwen:intake"
-
-@dataclass(frozen=True)
-class Loaded:
-    state: CaseState
-    events: list[CloudEvent]
-
-    @property
-    def correlation(self) -> UUID:
-        first = self.events[0]
-        return first.correlationid or first.id
-
-    def last(self, name: str) -> CloudEvent | None:
-        return next((e for e in reversed(self.events) if e.type.split(".")[2] == name), None)
+CONFLICT_ATTEMPTS = 5
+T = TypeVar("T")
 
 
-def load_visible(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
-                 person: Person, case_id: str) -> Loaded:
-    """The case if ``person`` may see it; otherwise CaseNotFound, as if it did not exist."""
-    events = [r.event for r in repo.store.read_stream(case_id, conn=conn)]
-    if not events or events[0].type != CaseReceived.event_type:
-        raise CaseNotFound(case_id)
-    loaded = Loaded(fold(case_id, events), events)
-    if not access.sees(person, loaded.state, directory):
-        raise CaseNotFound(case_id)
-    return loaded
-
+def retrying(expected_version: int | None, attempt: Callable[[], T]) -> T:
+    """``attempt()``, done again from its start (reload, re-check, re-append) when the
+    stream moved under it and the caller gave no ``expected_version`` to hold it to."""
+    for left in range(CONFLICT_ATTEMPTS - 1, -1, -1):
+        try:
+            return attempt()
+        except WrongExpectedVersion:
+            if expected_version is not None or left == 0:
+                raise
+    raise AssertionError("unreachable")
 
 def register(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
              actor: Person, body: models.RegisterInquiry) -> Receipt:
@@ -92,6 +84,13 @@ def _general(person: Person, loaded: Loaded) -> bool:
 def _act(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
          actor: Person, case_id: str, action: str, body: models.Action, build: Build,
          permit: Permit = _general) -> CaseState:
+    return retrying(body.expected_version, lambda: _act_once(
+        repo, conn, directory, actor, case_id, action, body, build, permit))
+
+
+def _act_once(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+              actor: Person, case_id: str, action: str, body: models.Action, build: Build,
+              permit: Permit) -> CaseState:
     loaded = load_visible(repo, conn, directory, actor, case_id)
     state = loaded.state
     if body.expected_version is not None and body.expected_version != state.version:
@@ -177,8 +176,7 @@ def request_transfer(repo: CaseRepository, conn: psycopg.Connection,
 def decide_transfer(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
                     actor: Person, case_id: str, body: models.TransferDecision) -> CaseState:
     def permit(who: Person, lo: Loaded) -> bool:
-        return (access.may_decide_transfer(who, lo.state, directory)
-                and not _asked_by(who, lo, "transfer_requested"))
+        return access.may_decide(who, lo, "decide_transfer", directory)
 
     return _act(repo, conn, directory, actor, case_id, "decide_transfer", body,
                 lambda lo: p.transfer_decided(directory, actor, lo.state, body), permit)
@@ -195,8 +193,7 @@ def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
                      directory: DirectoryIndex, actor: Person, case_id: str,
                      body: models.ExtensionDecision) -> CaseState:
     def permit(who: Person, lo: Loaded) -> bool:
-        return (access.may_decide_extension(who, lo.state)
-                and not _asked_by(who, lo, "extension_requested"))
+        return access.may_decide(who, lo, "decide_extension", directory)
 
     def build(lo: Loaded) -> EventPayload:
         asked = lo.last("extension_requested")
@@ -230,15 +227,7 @@ def close(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIn
 
 
 def _extension_bound(conn: psycopg.Connection, lo: Loaded) -> p.ExtensionBound:
-    """The unit's extension policy (deadline-watch's policy book, shared by the unit's time
+    """The unit's extension policy (the policy book in force, shared by the unit's time
     limits) applied to the case's original time limit."""
-    from services.deadline_watch.store import policy_book
-
     share = policy_book(conn).for_unit(lo.state.unit_id).extension_share
     return p.ExtensionBound.of(lo.events, share)
-
-
-def _asked_by(person: Person, loaded: Loaded, request: str) -> bool:
-    """A leader does not approve their own request."""
-    asked = loaded.last(request)
-    return asked is not None and asked.actor == f"staff:{person.staff.id}"

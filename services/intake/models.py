@@ -14,13 +14,14 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from events.case import Form, MatterTypeCode, MissingMaterial
 from events.case_outcome import ClosingReason, DeliveryMethod, Outcome
 from events.case_referral import EscalationReason
 from events.fields import Channel, Id, Name, ShortText, Text
-from services.common.text import clean_tree
+from services.common.bodies import Action as Action  # the bodies' bases, re-exported
+from services.common.bodies import Strict as Strict
 
 _PHONE = re.compile(r"(?:\+86[ -]?)?(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})")
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
@@ -81,27 +82,6 @@ def present(*fields: str) -> dict[str, Any]:
 
 def rules(*fragments: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"allOf": list(fragments)})
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _text_hygiene(cls, data: Any) -> Any:
-        """NFC, and no control, bidi-override or (in names, phones, addresses) zero-width
-        characters; line breaks only in free text (services/common/text.py)."""
-        return clean_tree(data)
-
-    def inquirer_texts(self) -> dict[str, str | None]:
-        return {}
-
-
-class Action(Strict):
-    """A command on an existing case; ``expected_version`` guards against acting on a
-    stale view (409 when the case moved on meanwhile)."""
-
-    expected_version: Annotated[int, Field(ge=1)] | None = None
 
 
 # channel -> the ledger fields it needs beside name and matter (DOMAIN.md section 2)

@@ -31,7 +31,7 @@ import psycopg
 from fastapi import HTTPException, Request, status
 from psycopg_pool import ConnectionPool
 
-from services.intake.deps import Wiring
+from services.web.deps import Wiring
 
 MAX_KEYS = 100_000  # beyond this many clients, forget those idle for a whole window
 

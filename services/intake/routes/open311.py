@@ -49,10 +49,10 @@ from services.common.problems import Problem, problem
 from services.common.text import clean_tree
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Matter, Role
-from services.intake.deps import DirectoryDep, RepoDep
 from services.intake.ratelimit import rate_limited
 from services.intake.register import Inquiry, Receipt, register_inquiry
 from services.intake.routes.public import STATUS_TEXT
+from services.web.deps import DirectoryDep, RepoDep
 
 SOURCE = "urn:shouwen:open311"
 GENERAL_INTAKE = "综合受理"  # the service centre's general intake section has this in its name
@@ -102,9 +102,9 @@ class Open311Route(APIRoute):
 def _errors(code: int, descriptions: list[str],
             headers: Mapping[str, str] | None = None) -> Response:
     """A problem document; the spec's [{"code", "description"}] list is its ``errors``."""
-    errors = [{"code": code, "description": d[:500]} for d in descriptions[:20]]
-    return problem(code, "; ".join(e["description"] for e in errors), headers=headers,
-                   errors=errors)
+    bounded = [d[:500] for d in descriptions[:20]]
+    errors = [{"code": code, "description": d} for d in bounded]
+    return problem(code, "; ".join(bounded), headers=headers, errors=errors)
 
 
 def _described(error: Any) -> str:

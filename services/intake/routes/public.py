@@ -32,7 +32,7 @@ from services.common.problems import Problem, responses
 from services.common.settings import Settings
 from services.common.text import clean_tree
 from services.domain.case import CaseState, fold
-from services.intake.deps import DirectoryDep, RepoDep, WiringDep
+from services.intake.commands import retrying
 from services.intake.ratelimit import (
     RateLimited,
     locked_for,
@@ -40,6 +40,7 @@ from services.intake.ratelimit import (
     right_code,
     wrong_code,
 )
+from services.web.deps import DirectoryDep, RepoDep, WiringDep
 
 router = APIRouter(prefix="/v1/public", tags=["public"],
                    dependencies=[Depends(rate_limited("public"))],
@@ -223,6 +224,12 @@ def _complaint_open(events: list[CloudEvent]) -> bool:
 
 def _append_as_inquirer(repo: CaseRepository, body: CaseAccess, action: str,
                         make: Callable[[_Case], EventPayload], settings: Settings) -> Filed:
+    """The inquirer gives no expected version: a background append meanwhile is redone."""
+    return retrying(None, lambda: _append_once(repo, body, action, make, settings))
+
+
+def _append_once(repo: CaseRepository, body: CaseAccess, action: str,
+                 make: Callable[[_Case], EventPayload], settings: Settings) -> Filed:
     with repo.pool.connection() as conn, conn.transaction():
         case = _open(repo, conn, body, action, settings)
         case.state.require(action)
