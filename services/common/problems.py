@@ -88,6 +88,13 @@ def problem(code: int, detail: str, *, headers: Mapping[str, str] | None = None,
     return Response(_dumps(body), status_code=code, headers=hdrs, media_type=PROBLEM_JSON)
 
 
+def wants_problem(request: Request) -> bool:
+    """For the server-rendered pages (console, dashboard): a client that asks for JSON and
+    not HTML gets its 4xx/5xx as a problem document; a browser gets the page."""
+    accept = request.headers.get("accept", "").lower()
+    return "json" in accept and "text/html" not in accept
+
+
 def field_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic's errors without the input they were given: where, why, which kind."""
     out = []
