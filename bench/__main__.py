@@ -59,6 +59,7 @@ def broker() -> Iterator[str]:
 MODULES = [
     "bench.relay_bench",
     "bench.routing_bench",
+    "bench.routing_accuracy_bench",
     "bench.intake_bench",
     "bench.calendar_bench",
     "bench.deadline_bench",

@@ -9,6 +9,7 @@
     canonical  the canonical bytes an event's hash is computed over
 
     case, case_referral, case_outcome   the case lifecycle (intake, routing)
+    case_matter                         suggested and chosen matters (routing, people)
     deadline                            time limits, warnings, breaches (deadline-watch)
     notification                        what people were told, and when (notification)
     accountability                      the procedure a complaint opens (ledger)

@@ -4,7 +4,8 @@
     migrate     apply the database migrations (safe to re-run)
     topics      create the Kafka topics
     relay       publish committed events to Kafka, in commit order, without gaps
-    routing     run the routing worker (classify, refer, escalate received cases)
+    routing     run the routing worker (classify, refer, suggest, escalate received cases);
+                routing examples list|approve|reject, routing report
     republish   re-publish a range of the store to Kafka
     verify      check the per-stream and global hash chains; name the first bad event
     schemas     regenerate the JSON Schema files of the event contract
@@ -269,17 +270,10 @@ def directory_load(
     typer.echo(f"directory version {change.version} in force; " + "; ".join(parts))
 
 
-@app.command()
-def routing(
-    batch_size: int = typer.Option(1000, min=1, help="Messages per transaction (1: one each)."),
-) -> None:
-    """Run the routing worker (faust): classify each received case against the matter
-    catalogue and refer it to a handler, or escalate it when unclear (请示领导)."""
-    from services.routing.worker import main as run_routing
+from services.routing.cli import routing_app  # noqa: E402
 
-    _require_db()
-    _require_kafka()
-    raise typer.Exit(run_routing(["--batch-size", str(batch_size)]))
+# shouwen routing (the worker); routing examples list|approve|reject; routing report
+app.add_typer(routing_app, name="routing")
 
 
 from services.notification.cli import register_commands  # noqa: E402

@@ -3,6 +3,7 @@
     events_appended(conn, after, limit)  {type: count} of commit_log rows after seq ``after``,
                                          and the last seq read (bounded: at most ``limit`` rows)
     case_figures(conn, today)            {unit: (open, overdue, escalated)} from case_index
+    routing_figures(conn)                {unit: (routed, unclear, corrected)} (routing_outcomes)
     stored_offsets(conn)                 kafka-python consumers' positions (consumer_offsets)
     calendar_years(conn, cache, year)    {(calendar, year): 1|0} for this year and next: is an
                                          official schedule loaded (services.calendar)
@@ -54,6 +55,16 @@ def events_appended(conn: psycopg.Connection, after: int, limit: int = 100_000
 def case_figures(conn: psycopg.Connection, today: date) -> dict[str, tuple[int, int, int]]:
     rows = conn.execute(_CASES, (list(RUNNING), today)).fetchall()
     return {unit: (int(o), int(d), int(e)) for unit, o, d, e in rows}
+
+
+_ROUTING = ("SELECT coalesce(handling_unit_id, 'none'), count(*),"
+            " count(*) FILTER (WHERE outcome <> 'classified'), count(*) FILTER (WHERE corrected)"
+            " FROM routing_outcomes GROUP BY 1")
+
+
+def routing_figures(conn: psycopg.Connection) -> dict[str, tuple[int, int, int]]:
+    """{unit: (cases routed, unclear, corrected)} from routing's ``routing_outcomes``."""
+    return {unit: (int(n), int(u), int(c)) for unit, n, u, c in conn.execute(_ROUTING)}
 
 
 def stored_offsets(conn: psycopg.Connection) -> dict[str, dict[TopicPartition, int]]:

@@ -19,12 +19,14 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
+from events.case_matter import MatterSuggestion
 from events.personal import mask_event_data
 from services.cases import access
 from services.cases.access import load_visible
 from services.cases.repository import CaseRepository
 from services.directory.index import DirectoryIndex, Person
 from services.domain.case import CaseState, Status
+from services.intake.matter import suggestions
 
 
 class CaseSummary(BaseModel):
@@ -77,6 +79,8 @@ class CaseDetail(CaseSummary):
     complaints: int
     personal_data_masked: bool
     events: list[EventView]
+    # routing's best guesses when it could not decide the matter alone, best first
+    matter_suggestions: list[MatterSuggestion] = []
 
 
 def _name(directory: DirectoryIndex, staff_id: str | None) -> str | None:
@@ -115,7 +119,8 @@ def case_detail(repo: CaseRepository, conn: psycopg.Connection, directory: Direc
         escalated_to=list(s.escalated_to), units=list(s.units),
         participants=list(s.participants), notice_materials=sorted(s.notice_materials),
         referred_to_body=s.referred_to_body, rated=s.rated, complaints=s.complaints,
-        personal_data_masked=not clear, events=events)
+        personal_data_masked=not clear, events=events,
+        matter_suggestions=[MatterSuggestion.model_validate(s) for s in suggestions(loaded)])
 
 
 _COLUMNS = ("case_id, receipt_number, unit_id, status, channel, handler_id, responsible_id,"

@@ -134,6 +134,7 @@ def _complaint(v: CaseView, d: dict[str, Any], e: Event) -> None:
 # The transitions mirror services.domain.case (a unit test holds the two in step).
 STEPS: dict[str, Step] = {
     "classified": _classified,
+    "matter_chosen": _classified,  # a person picked or corrected the matter
     "accepted": _accepted,
     "one_time_notice_given": _status("awaiting_materials"),
     "materials_supplied": _materials,
