@@ -69,6 +69,7 @@ MODULES = [
     "bench.accountability_bench",
     "bench.dashboard_bench",
     "bench.scope_bench",
+    "bench.pii_bench",
     "bench.city_day",  # the whole suite under a city's day: python -m bench.city_day --n N
 ]
 

@@ -24,10 +24,12 @@ Bad input exits with status 2 and a message; a failed check exits with status 1.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from services.calendar.cli import calendar_app
+from services.common.deadletter_cli import dead_letters_app
 from services.common.logs import setup_logging as _setup_logging
 from services.common.settings import get_settings
 from services.dashboard.cli import dashboard_app
@@ -231,6 +233,41 @@ app.add_typer(directory_app, name="directory")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(dashboard_app, name="dashboard")
 app.add_typer(deadline_app, name="deadline-watch")
+app.add_typer(dead_letters_app, name="dead-letters")
+
+dev_app = typer.Typer(help="Development dependencies, each alone in the foreground (what "
+                      "`shouwen up` starts for itself), restarted if they die.")
+app.add_typer(dev_app, name="dev")
+
+
+def _run_dependency(dep: Any) -> None:
+    from services.common.dependencies import run_alone
+    from services.stack import stop_signals
+
+    def say(text: str) -> None:
+        typer.echo(f"{dep.name} | {text}")
+
+    with stop_signals() as stop:
+        run_alone(dep, say, stop.wait)
+
+
+@dev_app.command("postgres")
+def dev_postgres() -> None:
+    """Embedded PostgreSQL with its data in $SHOUWEN_DATA_DIR/pg (as `shouwen up` runs it;
+    pg_ctl refuses root, this does not): prints its DATABASE_URL, Ctrl-C stops it."""
+    from services.common.dependencies import EmbeddedPostgres
+
+    _run_dependency(EmbeddedPostgres(get_settings().data_dir / "pg"))
+
+
+@dev_app.command("broker")
+def dev_broker() -> None:
+    """The development broker (Tansu, memory only) on 127.0.0.1:$SHOUWEN_BROKER_PORT:
+    prints its KAFKA_BOOTSTRAP_SERVERS, Ctrl-C stops it."""
+    from services.common.dependencies import EmbeddedBroker
+
+    s = get_settings()
+    _run_dependency(EmbeddedBroker(s.broker_port, s.data_dir / "broker.log"))
 register_proof(app)  # checkpoint, bundle, verify-bundle, verify-checkpoint
 
 
@@ -283,6 +320,10 @@ register_commands(app)  # shouwen notification, shouwen mail-server
 from services.ledger.cli import register as register_ledger  # noqa: E402
 
 register_ledger(app)  # shouwen ledger, ledger-worker, rebuild, replay
+
+from services.cli_personal import register as register_personal  # noqa: E402
+
+register_personal(app)  # shouwen erase, pii status, retention run|policy|hold|release
 
 if __name__ == "__main__":
     app()

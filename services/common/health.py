@@ -1,12 +1,15 @@
 """The operations routes every HTTP service shares: /healthz (alive), /readyz (the database
-answers and a directory is in force) and /metrics (Prometheus). ``app.state.wiring`` must
-have ``pool`` (a psycopg ConnectionPool) and ``directory`` (a DirectoryCache)."""
+answers within the pool timeout and a directory is in force; 503 otherwise) and /metrics
+(Prometheus). ``app.state.wiring`` must have ``settings``, ``pool`` (a psycopg
+ConnectionPool) and ``directory`` (a DirectoryCache)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common.outage import database_ready
 
 
 def add_health_routes(app: FastAPI) -> None:
@@ -16,9 +19,12 @@ def add_health_routes(app: FastAPI) -> None:
 
     @app.get("/readyz", include_in_schema=False)
     def readyz(request: Request) -> JSONResponse:
+        """503 while the database does not answer (within the pool timeout), so a load
+        balancer drains this replica; and while no directory is in force."""
         w = request.app.state.wiring
-        with w.pool.connection() as conn:
-            conn.execute("SELECT 1")
+        if not database_ready(w.pool, w.settings.db_pool_timeout):
+            return JSONResponse({"database": "unreachable"}, status_code=503,
+                                headers={"Retry-After": str(w.settings.db_retry_after)})
         ready = w.directory.get() is not None
         return JSONResponse({"database": "ok", "directory": "loaded" if ready else "missing"},
                             status_code=200 if ready else 503)

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # bench/city_day's baselines run intake with the consumers stopped.
     up_only: str = ""
 
+    # PostgreSQL away (services/common/outage.py): how long an HTTP request waits for a
+    # connection, how long a connection attempt may take, and the 503's Retry-After.
+    db_pool_timeout: float = Field(default=3.0, gt=0)
+    db_connect_timeout: int = Field(default=2, ge=1)
+    db_retry_after: int = Field(default=5, ge=1)
+
     # "development" allows the local signing key; "production" requires a JWKS URL.
     environment: str = "development"
     # Bearer tokens (RFC 9068 JWT access tokens, RS256).

@@ -24,6 +24,7 @@ from services.common.eventstore import WrongExpectedVersion
 from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.outage import add_outage_handlers, pool_options
 from services.common.problems import problem
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
@@ -31,16 +32,18 @@ from services.domain.case import ActionNotAllowed
 from services.web.deps import Wiring
 
 ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console",
-           "console_inbox")
+           "console_inbox", "personal")
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url, "DATABASE_URL is required"
-        pool = ConnectionPool(settings.database_url, min_size=2, max_size=16, open=True)
-        apool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=16,
-                                    kwargs={"autocommit": True}, open=False)
+        pool = ConnectionPool(settings.database_url, min_size=2, max_size=16, open=True,
+                              **pool_options(settings))
+        apool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=16, open=False,
+                                    **pool_options(settings, asynchronous=True,
+                                                   autocommit=True))
         await apool.open()
         app.state.wiring = Wiring(settings, pool, DirectoryCache(pool), CaseRepository(pool),
                                   apool=apool)
@@ -62,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     _install_error_handlers(app)
     harden(app, settings)  # problem documents, and the input guard in front of every route
+    add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "intake")
 
     add_health_routes(app)

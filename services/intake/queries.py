@@ -24,6 +24,7 @@ from events.personal import mask_event_data
 from services.cases import access
 from services.cases.access import load_visible
 from services.cases.repository import CaseRepository
+from services.common.pii import open_events
 from services.directory.index import DirectoryIndex, Person
 from services.domain.case import CaseState, Status
 from services.intake.matter import suggestions
@@ -109,10 +110,11 @@ def case_detail(repo: CaseRepository, conn: psycopg.Connection, directory: Direc
     loaded = load_visible(repo, conn, directory, person, case_id)
     s = loaded.state
     clear = access.sees_personal_data(person, s)
+    opened = open_events(list(loaded.events), conn)  # masked below if not clear
     events = [
         EventView(sequence=e.sequence, id=e.id, type=e.type, actor=e.actor, time=e.time,
                   data=e.data if clear else mask_event_data(e.type, e.data))
-        for e in loaded.events
+        for e in opened
     ]
     return CaseDetail(
         **_summary_fields(s, directory), first_responder_id=s.first_responder_id,

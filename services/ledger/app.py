@@ -29,15 +29,17 @@ from services.cases.repository import CaseRepository
 from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.outage import add_outage_handlers, pool_options
 from services.common.problems import responses
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.ledger.export import MEDIA_TYPES, export
-from services.ledger.queries import ledger
+from services.personal.policy import export_masking
 from services.record.access import case_access, export_access
 from services.record.audit import record_access
 from services.record.history import case_history, read_case
 from services.record.models import CaseHistory
+from services.record.queries import ledger
 from services.record.render import render
 from services.web.deps import DirectoryDep, StaffDep, Wiring
 
@@ -59,7 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url, "DATABASE_URL is required"
         pool = ConnectionPool(settings.database_url, min_size=1, max_size=8, open=True,
-                              kwargs={"application_name": "shouwen-ledger"})
+                              **pool_options(settings, application_name="shouwen-ledger"))
         app.state.wiring = Wiring(settings, pool, DirectoryCache(pool), CaseRepository(pool))
         try:
             yield
@@ -69,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Shouwen ledger", version="1.0.0", lifespan=lifespan,
                   description="首问 ledger: case history replay and the 台账 export.")
     harden(app, settings)  # problem documents, and the input guard in front of every route
+    add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "ledger")
 
     @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory,
@@ -115,12 +118,13 @@ def create_app(settings: Settings) -> FastAPI:
         pool: ConnectionPool = request.app.state.wiring.pool
         with pool.connection() as conn, conn.transaction():
             rows = ledger(conn, unit, from_, to + timedelta(days=1))
+            mask = export_masking(conn, person, unit) if personal else frozenset()
             record_access(conn, reader=f"staff:{person.staff.id}", action="export", via="api",
-                          unit_id=unit, period_from=from_, period_to=to, personal_data=personal,
-                          format=format, rows=len(rows))
+                          unit_id=unit, period_from=from_, period_to=to,
+                          personal_data=personal and not mask, format=format, rows=len(rows))
         READS.labels("export", format).inc()
         name = f"ledger-{unit}-{from_.isoformat()}-{to.isoformat()}.{format}"
-        return Response(export(rows, format, personal), media_type=MEDIA_TYPES[format],
+        return Response(export(rows, format, personal, mask=mask), media_type=MEDIA_TYPES[format],
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     add_health_routes(app)

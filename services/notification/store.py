@@ -24,7 +24,11 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from events import CloudEvent
 from events.notification import NotifyChannel, RecipientKind
+from events.personal import mask_text
+from events.sealed import ERASED
+from services.common.pii import open_data
 from services.inapp import staff_inbox
 from services.notification.rules import CaseFacts, Intent
 from services.notification.session import ORPHANED
@@ -70,7 +74,20 @@ def case_facts(conn: psycopg.Connection, case_ids: Sequence[str]) -> dict[str, t
         " WHERE stream_id = ANY(%s) AND version = 1 AND type = %s",
         (sorted(set(case_ids)), RECEIVED),
     )
-    return {r[0]: (r[1], CaseFacts.from_received(r[0], r[2])) for r in rows}
+    return {r[0]: (r[1], facts_of(conn, r[0], r[1], r[2])) for r in rows}
+
+
+def facts_of(conn: psycopg.Connection, case_id: str, received_id: UUID,
+             data: dict[str, Any]) -> CaseFacts:
+    """A case's facts from its received event, personal fields opened (services.common.pii);
+    an erased inquirer has no address: nothing is sent to them."""
+    opened = open_data(RECEIVED, received_id, data, conn)
+    if opened is not data:
+        opened = {k: None if v == ERASED and k in _ADDRESSES else v for k, v in opened.items()}
+    return CaseFacts.from_received(case_id, opened)
+
+
+_ADDRESSES = ("inquirer_email", "inquirer_phone")
 
 
 def record_intents(conn: psycopg.Connection, source_event_id: UUID, case_id: str,
@@ -96,6 +113,20 @@ def due(conn: psycopg.Connection, limit: int) -> list[Record]:
     seen = {r.key for r in orphans}
     rest = _select(conn, _DUE, limit - len(orphans)) if len(orphans) < limit else []
     return orphans + [r for r in rest if r.key not in seen]
+
+
+def pending_for(conn: psycopg.Connection, recipients: Sequence[str], channel: NotifyChannel,
+                exclude: set[str], limit: int) -> list[Record]:
+    """Lock the pending records to these recipients on this channel, due or held back by
+    a limit (a leader's digest takes them all), oldest first; ``exclude``: keys in hand."""
+    if not recipients:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM notification_deliveries WHERE state = 'pending'"
+                    " AND channel = %s AND recipient = ANY(%s) ORDER BY created_at"
+                    " LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (channel.value, list(recipients), limit + len(exclude)))
+        return [r for r in (_record(row) for row in cur) if r.key not in exclude][:limit]
 
 
 _DUE = ("SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sending')"
@@ -182,18 +213,22 @@ def _update(conn: psycopg.Connection, set_sql: str, records: Sequence[Record],
 
 
 def finish(conn: psycopg.Connection, r: Record, state: str, *, provider_id: str | None = None,
-           error: str | None = None, retry_in: float | None = None) -> bool:
+           error: str | None = None, retry_in: float | None = None,
+           keep_delivered: bool = False) -> bool:
     """Mark one claimed record sent / failed / pending again (``retry_in`` seconds). False
-    when it is no longer ours (another sender took it over: ours looked dead or hung)."""
+    when it is no longer ours (another sender took it over: ours looked dead or hung).
+    ``keep_delivered``: pending again, but a message the channel took stays marked
+    delivered (its next claim only records it, never sends it again)."""
+    clear = state == "pending" and not keep_delivered
     row = conn.execute(
         "UPDATE notification_deliveries SET state = %s, provider_id = coalesce(%s, provider_id),"
         " last_error = %s, finished_at = CASE WHEN %s IN ('sent', 'failed') THEN now() END,"
-        " started_at = CASE WHEN %s = 'pending' THEN NULL ELSE started_at END,"
-        " delivered_at = CASE WHEN %s = 'pending' THEN NULL ELSE delivered_at END,"
+        " started_at = CASE WHEN %s THEN NULL ELSE started_at END,"
+        " delivered_at = CASE WHEN %s THEN NULL ELSE delivered_at END,"
         " next_attempt_at = now() + make_interval(secs => %s)"
         " WHERE source_event_id = %s AND recipient = %s AND channel = %s"
         " AND state = 'sending' AND attempts = %s RETURNING 1",
-        (state, provider_id, error, state, state, state, retry_in or 0.0, r.source_event_id,
+        (state, provider_id, error, state, clear, clear, retry_in or 0.0, r.source_event_id,
          r.recipient, r.channel.value, r.attempts)).fetchone()
     return row is not None
 
@@ -202,3 +237,29 @@ def put_in_inbox(conn: psycopg.Connection, r: Record, subject: str, body: str) -
     staff_inbox.put(conn, staff_id=r.recipient_id, source_event_id=r.source_event_id,
                     recipient=r.recipient, case_id=r.case_id, subject=subject, body=body)
 
+
+
+def scrub_erased_events(conn: psycopg.Connection, erased: Sequence[CloudEvent]) -> int:
+    """``scrub_erased`` for the cases of these inquirer_erased events (the erasure's hook)."""
+    return scrub_erased(conn, [e.subject for e in erased])
+
+
+def scrub_erased(conn: psycopg.Connection, case_ids: Sequence[str]) -> int:
+    """An erased inquirer's delivery records keep only a masked address and no personal
+    context; those not yet sent are failed (there is no one to send them to)."""
+    rows = conn.execute(
+        "SELECT source_event_id, recipient, channel, address, context"
+        " FROM notification_deliveries WHERE case_id = ANY(%s) AND recipient_kind = 'inquirer'"
+        " FOR UPDATE", (list(case_ids),)).fetchall()
+    for source_event_id, recipient, channel, address, context in rows:
+        case = {k: ERASED if k.startswith("inquirer_") and v is not None else v
+                for k, v in (context.get("case") or {}).items()}
+        conn.execute(
+            "UPDATE notification_deliveries SET address = %s, context = %s,"
+            " state = CASE WHEN state IN ('pending', 'sending') THEN 'failed' ELSE state END,"
+            " last_error = CASE WHEN state IN ('pending', 'sending') THEN 'inquirer erased'"
+            " ELSE last_error END, finished_at = coalesce(finished_at, now())"
+            " WHERE source_event_id = %s AND recipient = %s AND channel = %s",
+            (mask_text(address) if address and address != ERASED else address,
+             Jsonb({**context, "case": case}, dumps=_json), source_event_id, recipient, channel))
+    return len(rows)

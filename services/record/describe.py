@@ -118,6 +118,9 @@ _SIMPLE: dict[str, Callable[[Data], Said]] = {
         "filed a complaint against "
         + (d.get("against_staff_name") or d.get("against_staff_id") or d.get("against_unit_id")
            or "?"), d["complaint"]),
+    "inquirer_erased": lambda d: (
+        f"erased the inquirer's personal data ({d['ground']}; key {d['key_id']} destroyed)",
+        d.get("reason")),
     "deadline_set": _deadline,
     "deadline_warned": lambda d: (
         f"warned that the {d['obligation']} deadline is near (due {d['due_at']},"

@@ -96,6 +96,11 @@ def _tokenizer() -> jieba.Tokenizer:
     return tokenizer
 
 
+def prepare() -> None:
+    """Load jieba's dictionary now (~0.7 s of CPU) rather than on the first inquiry."""
+    _tokenizer()
+
+
 @lru_cache(maxsize=8192)
 def _pinyin(char: str) -> str:
     syllable: str = lazy_pinyin(char, style=Style.NORMAL)[0]

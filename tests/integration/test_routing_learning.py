@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from services.cases.repository import CaseRepository
 from services.cli import app
 from services.common.settings import get_settings
+from services.dashboard.exporter import Exporter
 from services.dashboard.sources import routing_figures
 from services.directory.index import DirectoryIndex
 from services.routing.classify import classify
@@ -142,6 +143,13 @@ def test_the_report_and_the_exporter_count_unclear_and_corrected(intake, token_f
     consume(url, city, case_id)
     with psycopg.connect(url) as conn:
         assert routing_figures(conn) == {"RSJ": (2, 1, 1)}
+    exporter = Exporter(url, None)
+    exporter.refresh()
+    exposed = {(m.name, s.labels.get("unit")): s.value
+               for m in exporter.collect() for s in m.samples if m.name.startswith("shouwen_rout")}
+    assert exposed == {("shouwen_routing_cases", "RSJ"): 2,
+                       ("shouwen_routing_unclear_cases", "RSJ"): 1,
+                       ("shouwen_routing_corrected_cases", "RSJ"): 1}
     r = shouwen("report")
     assert r.exit_code == 0, r.output
     row = next(x for x in r.output.splitlines() if x.startswith("RSJ-SBK-03\t"))

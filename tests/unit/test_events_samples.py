@@ -104,6 +104,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "shouwen.case.closed.v1": {"reason": "completed"},
     "shouwen.case.rated.v1": {"score": 4, "comment": "办事效率高"},
     "shouwen.case.rated.v2": {"level": "满意", "comment": "办事效率高", "anonymous": True},
+    "shouwen.case.inquirer_erased.v1": {
+        "inquirer_ref": "inq-0123456789abcdef", "ground": "request",
+        "reason": "本人申请删除 (PIPL Art. 47)", "key_id": "inq-0123456789abcdef",
+    },
     "shouwen.case.complaint_filed.v1": {
         "against_staff_id": "S1001", "against_staff_name": "赵敏", "against_unit_id": "wuwei-rsj",
         "complaint": "窗口人员说不归我管", "channel": "hotline",

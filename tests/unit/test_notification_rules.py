@@ -218,5 +218,9 @@ def sample_contexts() -> dict[str, dict]:
         "leader/approval_needed": {"reason": "需外单位协查", "proposed_due_date": "2026-12-10",
                                    "asked_of": None},
     }
-    return {name: {"case": case, "event": data, "recipient": {"name": "张三", "id": None}}
-            for name, data in events.items()}
+    contexts = {name: {"case": case, "event": data, "recipient": {"name": "张三", "id": None}}
+                for name, data in events.items()}
+    contexts["leader/digest"] = {  # a leader's pending SMS in one message
+        "case": case, "event": events["leader/escalation"], "recipient": {"name": "张三"},
+        "items": [{**contexts["leader/escalation"], "template": "leader/escalation"}] * 12}
+    return contexts

@@ -145,7 +145,7 @@ STEP_TEXT = {
     "referred": "转交办理", "handoff_accepted": "经办人接手办理", "escalated": "报请领导协调",
     "transfer_approved": "更换责任人", "extension_granted": "延长办理期限", "replied": "答复",
     "completed": "办结", "result_delivered": "送达办理结果", "closed": "结案",
-    "rated": "满意度评价", "complaint_filed": "收到投诉",
+    "rated": "满意度评价", "complaint_filed": "收到投诉", "inquirer_erased": "个人信息已删除",
 }
 
 

@@ -24,14 +24,16 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from events import CloudEvent
+from events import CloudEvent, UnknownEventType
 from services.common.eventstore import read_streams
+from services.common.pii import open_event
 from services.record.projection import (
     LEDGER_COLUMNS,
     SUMMARY_COLUMNS,
     CaseView,
     Event,
     is_case_event,
+    known,
     project,
 )
 
@@ -134,6 +136,8 @@ def advance(conn: psycopg.Connection, view: CaseView | None, event: Event,
     before it (a message the topic no longer holds) is read from the store first."""
     if not is_case_event(event):
         return view
+    if not known(event.type):  # before the version guard: it must never move it
+        raise UnknownEventType(f"unknown event type {event.type!r}: not projected")
     have = view.version if view is not None else 0
     version = event.sequence if event.sequence is not None else have + 1
     if version <= have:
@@ -145,5 +149,5 @@ def advance(conn: psycopg.Connection, view: CaseView | None, event: Event,
             on_gap()
         for recorded in read_streams(conn, [event.subject]).get(event.subject, []):
             if have < (recorded.event.sequence or 0) < version:
-                view = project(view, recorded.event)
-    return project(view, event)
+                view = project(view, open_event(recorded.event, conn))
+    return project(view, open_event(event, conn))
