@@ -44,12 +44,14 @@ import jieba
 from pypinyin import Style, lazy_pinyin
 
 from services.routing.classify import Classification, Suggestion, destination, normalise
+from services.routing.colloquial import expand
 
 if TYPE_CHECKING:
     from services.directory.index import DirectoryIndex
     from services.directory.model import Matter
 
 K1, B = 1.2, 0.3
+COLLOQUIAL = 0.5  # the catalogue's words for a colloquial phrase count this much
 BIGRAM, PINYIN, ENGLISH = 0.5, 0.3, 1.0
 GENERIC = 0.3
 TEMPERATURE = 0.25  # softmax temperature, in score per unit of query weight
@@ -119,6 +121,7 @@ class Query:
     weights: dict[str, float]  # feature -> weight
     specific: frozenset[str]  # the features that are not generic words (or their bigram)
     sounds: tuple[tuple[str, str, float], ...] = ()  # (bigram, its pinyin, weight) pairs
+    spoken: frozenset[str] = frozenset()  # specific features the person wrote themselves
 
 
 def features(text: str) -> Query:
@@ -128,12 +131,21 @@ def features(text: str) -> Query:
     specific: set[str] = set()
     sounds: list[tuple[str, str, float]] = []
 
+    scale = 1.0
+    spoken: set[str] = set()  # the features of what the person wrote (not of the table's)
+
     def add(feature: str, weight: float, generic: bool = False) -> None:
-        out[feature] = out.get(feature, 0.0) + weight * (GENERIC if generic else 1.0)
+        out[feature] = out.get(feature, 0.0) + weight * scale * (GENERIC if generic else 1.0)
         if not generic:
             specific.add(feature)
+            if scale == 1.0:
+                spoken.add(feature)
 
-    for run in _RUNS.findall(normalise_spaced(text)):
+    said = normalise_spaced(text)
+    runs = [(run, 1.0) for run in _RUNS.findall(said)]
+    runs += [(run, COLLOQUIAL) for run in _RUNS.findall(expand(said))]
+    for run, factor in runs:
+        scale = factor
         if run[0].isascii():
             if run not in FUNCTION_WORDS:
                 add("e:" + _stem(run), ENGLISH, run.isdigit() or run in GENERIC_WORDS)
@@ -150,7 +162,7 @@ def features(text: str) -> Query:
                 add("b:" + pair, BIGRAM, generic)
                 add(sound, PINYIN, generic)
                 sounds.append(("b:" + pair, sound, BIGRAM * (GENERIC if generic else 1.0)))
-    return Query(out, frozenset(specific), tuple(sounds))
+    return Query(out, frozenset(specific), tuple(sounds), frozenset(spoken))
 
 
 def normalise_spaced(text: str) -> str:
@@ -236,7 +248,8 @@ def classify_text(
     evidence = _specific_match(index, query, ranked[0])
     if not evidence:  # generic words alone never decide
         shares[0] = min(shares[0], GENERIC_ONLY)
-    elif sum(f[0] in "we" for f in evidence) < 2:  # one word is never near-certainty
+    elif sum(f[0] in "we" and f in query.spoken for f in evidence) < 2:
+        # one word of the person's own is never near-certainty (the table's words add none)
         shares[0] = min(shares[0], ONE_WORD)
     suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
                         for i, s in zip(ranked, shares, strict=True))
