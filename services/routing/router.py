@@ -58,7 +58,7 @@ from services.routing.learning import (
     record_choice,
     record_outcomes,
 )
-from services.routing.rules import decide, section_staff
+from services.routing.rules import decide, refer_chosen, section_staff
 
 if TYPE_CHECKING:
     from services.directory.index import DirectoryIndex
@@ -177,6 +177,7 @@ class Router:
                 self.metrics.routed(1, decided)
         elif event.type == CHOSEN:
             record_choice(conn, event, self.directory())
+            self.refer_chosen(conn, event)
         elif event.type == ACCEPTED:
             record_acceptance(conn, event, self.directory())
 
@@ -190,6 +191,7 @@ class Router:
         for event in events:
             if event.type == CHOSEN:
                 record_choice(conn, event, self.directory())
+                self.refer_chosen(conn, event)
             elif event.type == ACCEPTED and event.data.get("matter_type_code"):
                 record_acceptance(conn, event, self.directory())
 
@@ -262,6 +264,32 @@ class Router:
             _count(counts, events, 1)
             return events
         raise RoutingConflict(f"case {received.subject} changed {ATTEMPTS} times while routing")
+
+    def refer_chosen(self, conn: psycopg.Connection, chosen: CloudEvent) -> list[CloudEvent]:
+        """A person chose the case's matter: refer it to the handling section as a confident
+        classification would, if the choice is still the case's last event (anyone acting
+        after it leads the case). Idempotent like route (causation, uuid5 ids)."""
+        directory = self.directory()
+        matter = directory.matters.get(chosen.data["matter_type_code"]) if directory else None
+        if directory is None or matter is None:
+            return []
+        recorded = self.repo.store.read_stream(chosen.subject, conn=conn)
+        stream = [r.event for r in recorded]
+        if not stream or stream[-1].id != chosen.id or already_routed(stream, chosen.id):
+            return []
+        state = fold(chosen.subject, stream)
+        counts = OpenCounts(conn)
+        load = counts.of(p.staff.id for p in section_staff(directory, matter.section)) \
+            if matter.section else {}
+        events = self._events(chosen, refer_chosen(state, matter, directory, load))
+        if not events:
+            return []
+        try:
+            self.repo.append(state, events, conn)
+        except WrongExpectedVersion:  # someone acted meanwhile: theirs to lead
+            log.info("case %s changed after its matter was chosen; not referring", chosen.subject)
+            return []
+        return events
 
     def _conflict(self) -> None:
         if self.metrics is not None:

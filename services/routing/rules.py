@@ -17,6 +17,8 @@
     another section, this unit  ─▶ classified (own_unit)  + referred to a named handler
     another unit                ─▶ classified (other_unit) + referred, ``unit_id`` set: the
                                    handler there must accept the handoff (intake does that)
+    refer_chosen: after a person picked or corrected the matter (matter_chosen) of a case
+                  still "received" ─▶ referred (and a complaint escalated) as above
     a complaint (category 投诉举报) ─▶ as above, plus escalated to the first responder's
                                    principal leader at once (reason "complaint")
     no one at all in the handling section ─▶ classified + escalated (reason "other")
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from services.directory.index import DirectoryIndex, Person
 
 __all__ = ["Classification", "choose_handler", "classify", "decide", "escalation_ladder",
-           "section_staff"]
+           "refer_chosen", "section_staff"]
 
 COMPLAINT_CATEGORIES = frozenset({"投诉举报"})
 # Unclear, but the best suggestion has at least this share: the first responder picks among
@@ -122,6 +124,29 @@ def decide(
         return decisions
     if matter.section == _section_of(state, directory):
         return decisions  # a complaint received by the complaints section itself
+    referral = _referral(state, matter, directory, open_counts)
+    if referral is None:
+        return decisions + _escalate(state, directory, EscalationReason.other,
+                                     f"事项“{matter.name}”的办理科室 {matter.section} 无经办人员")
+    return [*decisions, referral]
+
+
+def refer_chosen(
+    state: CaseState, matter: Matter, directory: DirectoryIndex, open_counts: Mapping[str, int]
+) -> list[EventPayload]:
+    """After a person chose the matter (matter_chosen, the last event of a case still
+    "received"): what a confident classification of that matter would have added, without
+    classifying again (the choice is the classification): a referral to the handling
+    section's handler (a complaint also to the principal leader); nothing for an external
+    body's matter or the first responder's own section's."""
+    if state.version == 0 or state.status is not Status.received:
+        return []
+    decisions: list[EventPayload] = []
+    if matter.category in COMPLAINT_CATEGORIES:
+        decisions += _escalate_to_principal(state, directory)
+    if matter.section is None or matter.external_body is not None \
+            or matter.section == _section_of(state, directory):
+        return decisions
     referral = _referral(state, matter, directory, open_counts)
     if referral is None:
         return decisions + _escalate(state, directory, EscalationReason.other,

@@ -112,3 +112,57 @@ def test_the_console_shows_the_suggestions_and_records_the_pick(intake, token_fo
     assert chosen["data"]["suggestion_rank"] == 1
     after = intake.get(f"/console/cases/{case_id}").text
     assert 'id="matter-suggestions"' not in after and "选定事项" in after
+
+
+def handled(url: str, city: DirectoryIndex, case_id: str) -> None:
+    """Routing's consumer handles the case's last event (the choice) in its transaction."""
+    with ConnectionPool(url, min_size=1, max_size=1) as pool:
+        repo = CaseRepository(pool)
+        last = repo.store.read_stream(case_id)[-1].event
+        with pool.connection() as conn, conn.transaction():
+            Router(repo, lambda: city).handle(conn, last)
+
+
+def test_after_a_pick_routing_refers_the_case_to_the_handling_section(intake, token_for, url,
+                                                                      demo_directory):
+    city = DirectoryIndex(demo_directory, 1)
+    case_id, suggestions = suggested_case(intake, token_for, url, demo_directory)
+    pick = suggestions[0]["matter_type_code"]
+    staff = token_for("ZX005")
+    assert post(intake, case_id, "matter", {"matter_type_code": pick}, staff).status_code == 200
+    handled(url, city, case_id)
+    handled(url, city, case_id)  # a redelivery: the referral is not made twice
+    events = events_of(url, case_id)
+    assert [e["type"] for e in events] == ["received", "matter_suggested", "matter_chosen",
+                                           "referred"]
+    referral = events[-1]["data"]["referral"]
+    assert referral["section_id"] == city.matters[pick].section
+    assert referral["handler"]["id"] in {p.staff.id for p in city.people.values()
+                                         if p.staff.section == referral["section_id"]}
+    assert events[-1]["actor"] == "service:routing"
+    detail = intake.get(f"/v1/cases/{case_id}", headers=staff).json()
+    assert detail["status"] == "awaiting_handoff"
+
+
+def test_after_a_pick_routing_stays_out_if_someone_acted_since(intake, token_for, url,
+                                                               demo_directory):
+    city = DirectoryIndex(demo_directory, 1)
+    case_id, suggestions = suggested_case(intake, token_for, url, demo_directory)
+    staff = token_for("ZX005")
+    post(intake, case_id, "matter", {"matter_type_code": suggestions[0]["matter_type_code"]},
+         staff)
+    with ConnectionPool(url, min_size=1, max_size=1) as pool:
+        repo = CaseRepository(pool)
+        chosen = repo.store.read_stream(case_id)[-1].event
+    # the first responder changes it again before routing's consumer gets to the first pick
+    r = post(intake, case_id, "matter",
+             {"matter_type_code": "MZJ-08", "reason": "问清楚了，是殡葬补贴"}, staff)
+    assert r.status_code == 200, r.text
+    with ConnectionPool(url, min_size=1, max_size=1) as pool:
+        repo = CaseRepository(pool)
+        with pool.connection() as conn, conn.transaction():
+            assert Router(repo, lambda: city).refer_chosen(conn, chosen) == []
+    handled(url, city, case_id)  # the latest choice is referred
+    events = events_of(url, case_id)
+    assert [e["type"] for e in events][-2:] == ["matter_chosen", "referred"]
+    assert events[-1]["data"]["referral"]["section_id"] == city.matters["MZJ-08"].section
