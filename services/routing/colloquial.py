@@ -144,6 +144,10 @@ COLLOQUIAL: dict[str, str] = {
     # outside bodies
     "签注": "往来港澳通行证", "提公积金": "住房公积金提取", "取公积金": "住房公积金提取",
     "评残疾": "残疾人证 评残", "lawsuit": "民事诉讼立案", "自来水": "供水 用水",
+    # payments that did not arrive, damaged papers, names people give to allowances
+    "没到账": "发放查询 补发", "没打过来": "发放查询 补发", "没发下来": "发放查询 补发",
+    "烂了": "损坏 破损", "咬烂": "损坏 破损", "撕坏": "损坏 破损", "泡水": "损坏 破损",
+    "生活保障金": "最低生活保障", "安置问题": "移民安置遗留问题",
 }
 
 _CHINESE = tuple(k for k in COLLOQUIAL if not k.isascii())
