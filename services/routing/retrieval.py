@@ -74,6 +74,8 @@ FUNCTION_WORDS = _words("""
 去哪 多少 我要 我想 想问 我的 要去 能否 是否 帮我 一个 一张 怎么办 么办 可以 能不能 可不可以 需要
 需不需要 是不是 有没有 应该 那个 这个 就是 然后 现在 已经 知道 不知道
 去 来 弄 搞 办 帮 给 让 把 被 说 听说 好 个 些 吗 么 嘛 没 不 很 太 又 再 一 二 着 过 下 上 里
+啥子 咋个 晓得 不晓得 么子 哪样 搞哪样 咋弄 咋办 咋搞 怎么弄 怎么搞 整 嘞 哈 噻 撒 咯 喔 哇 噢
+俺 咱 咱们 侬 阿拉 伐 啥个 哪搭 哪块 啷个 怎个 麻烦 谢谢 师傅 同志 美女 请教 劳驾
 i my me we our you your the a an to of for is are am do does how what where can could
 should need want please and or in on at it this that be with have has get
 """)
@@ -87,7 +89,7 @@ apply certificate card register registration new office open time help problem q
 """)
 
 # Characters that only ever ask or point (什么, 怎么, 哪里, 我们 …): a pair holding one is noise.
-FUNCTION_CHARS = frozenset("的了吗呢么什啊吧呀哦嗯喂怎咋啥哪们这那我你他她您")
+FUNCTION_CHARS = frozenset("的了吗呢么什啊吧呀哦嗯喂怎咋啥哪们这那我你他她您俺咱嘞噻")
 
 _RUNS = re.compile(r"[\u3400-\u9fff]+|[a-z0-9]+")
 _LOCK = threading.Lock()
