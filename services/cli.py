@@ -31,6 +31,7 @@ from typing import Any
 import typer
 
 from services.calendar.cli import calendar_app
+from services.common.clitools import require_db as _require_db
 from services.common.deadletter_cli import dead_letters_app
 from services.common.logs import setup_logging as _setup_logging
 from services.common.settings import get_settings
@@ -68,16 +69,6 @@ def main(
         # a fresh read, not get_settings(): its cache would outlive this call in-process
         if use_running_stack(Settings()):
             get_settings.cache_clear()
-
-
-def _require_db() -> str:
-    url = get_settings().database_url
-    if not url:
-        typer.echo("error: DATABASE_URL is not set (shouwen up sets it for its services; next "
-                   "to a running `shouwen up`, set SHOUWEN_DATA_DIR to its data directory)",
-                   err=True)
-        raise typer.Exit(2)
-    return url
 
 
 def _require_kafka() -> str:
