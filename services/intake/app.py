@@ -31,7 +31,9 @@ from services.directory.index import DirectoryCache
 from services.domain.case import ActionNotAllowed
 from services.web.deps import Wiring
 
-ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console",
+ROUTERS = ("cases", "public", "open311", "console",
+           "console_register", "console_mine", "console_case", "console_leader",
+           "accountability", "accountability_console",
            "console_inbox", "personal")
 
 
