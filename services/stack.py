@@ -9,7 +9,7 @@
                 -> SERVICES (the relay back-fills a broker that came back empty)
     children    one process per service, stdout+stderr read line by line and printed as
                 "relay    | ...", restarted with backoff when they die
-    deps        the broker and PostgreSQL it started are watched too (services/dependencies):
+    deps        the broker and PostgreSQL it started are watched too (common/dependencies.py):
                 killed, they are started again with backoff, with a line when they are back
     running     $SHOUWEN_DATA_DIR/stack.json names the database and broker (and up's pid)
                 for the other `shouwen` commands; "ready: ..." once every port answers
