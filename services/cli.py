@@ -68,12 +68,24 @@ def _require_kafka() -> str:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    wait: bool = typer.Option(False, "--wait", help="Apply nothing: wait until every "
+                              "migration this version ships is applied (a pod's init step)."),
+    timeout: float = typer.Option(600.0, help="With --wait: give up after SECONDS.",
+                                  metavar="SECONDS"),
+) -> None:
     """Apply pending database migrations (numbered SQL files); safe to re-run."""
     from services.common.db import migrate as run_migrations
-    from services.common.db import wait_for
+    from services.common.db import wait_for, wait_migrated
 
     url = _require_db()
+    if wait:
+        pending = wait_migrated(url, timeout)
+        if pending:
+            typer.echo(f"still pending after {timeout:g} s: {', '.join(pending)}", err=True)
+            raise typer.Exit(1)
+        typer.echo("schema current")
+        return
     wait_for(url)
     applied = run_migrations(url)
     typer.echo(

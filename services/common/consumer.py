@@ -44,6 +44,7 @@ from events import CloudEvent, upcast
 from events.kafka import UndecodableMessage, from_kafka
 from events.personal import mask_event_data
 from services.common import inbox
+from services.common.bus import kafka_security
 from services.common.deadletter import DeadLetters, Delivery
 from services.common.settings import Settings
 
@@ -347,6 +348,7 @@ class EventConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             client_id=f"shouwen-{self.name}",
+            **kafka_security(),
         )
         try:
             tps = [tp for topic in self.topics for tp in _partitions(kafka, topic)]

@@ -81,8 +81,31 @@ def make_app(
         "web_enabled": web_port is not None,
         "web_port": web_port or 6066,
     }
+    credentials = broker_credentials(settings)
+    if credentials is not None:
+        config["broker_credentials"] = credentials
     config.update(overrides)
     return faust.App(name, **config)
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """faust's (aiokafka's) form of the Kafka security settings; None for plaintext."""
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        import ssl
+
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        context = ssl.create_default_context(cafile=cafile)
+    if protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            ssl_context=context, mechanism=settings.kafka_sasl_mechanism or "PLAIN")
+    return faust.SSLCredentials(context)
 
 
 def delivery_of(message: Any) -> Delivery:

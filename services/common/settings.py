@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     routing_metrics_port: int = Field(default=9102, ge=0, le=65535)  # 0: not served
 
     log_level: str = "INFO"
+
+    # Kafka client security (services/common/bus.py: kafka_security). Unset: plaintext, as
+    # the development broker wants. k8s: SASL_PLAINTEXT + SCRAM-SHA-512, the user and its
+    # password from the secret Strimzi makes for the service's KafkaUser.
+    kafka_security_protocol: str = "PLAINTEXT"  # or SASL_PLAINTEXT, SASL_SSL, SSL
+    kafka_sasl_mechanism: str | None = None  # SCRAM-SHA-512, SCRAM-SHA-256, PLAIN
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # the cluster CA (PEM) for SSL / SASL_SSL
 
     # "development" allows the local signing key; "production" requires a JWKS URL.
     environment: str = "development"

@@ -128,7 +128,8 @@ class BrokerReader:
         if self._reader is None:
             self._reader = KafkaConsumer(bootstrap_servers=self.bootstrap,
                                          enable_auto_commit=False, client_id="shouwen-exporter",
-                                         auto_offset_reset="earliest", fetch_max_wait_ms=100)
+                                         auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                                         **bus.kafka_security())
         return self._reader
 
     def close(self) -> None:

@@ -31,7 +31,7 @@ from kafka.errors import KafkaConnectionError
 from psycopg.types.json import set_json_loads
 
 from events.kafka import binary_message
-from services.common.bus import ensure_topics, producer
+from services.common.bus import ensure_topics, kafka_security, producer
 from services.common.settings import Settings
 
 CURSOR = "main"
@@ -172,7 +172,7 @@ def topic_ends(bootstrap: str, topic: str, wait: float = 3.0) -> dict[int, int] 
     from there, and the fetch's high watermark (which Tansu reports right) is taken."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, client_id="shouwen-relay-probe",
-        enable_auto_commit=False, fetch_max_wait_ms=100,
+        enable_auto_commit=False, fetch_max_wait_ms=100, **kafka_security(),
     )
     try:
         if topic not in consumer.topics():
