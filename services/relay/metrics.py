@@ -8,6 +8,8 @@
     shouwen_relay_publish_latency_seconds   events.recorded_at -> broker ack, per event
     shouwen_relay_errors_total{kind}        failures the relay retried: db, broker, other
     shouwen_relay_active                    1 while this process holds the publishing lock
+    shouwen_relay_store_behind_topic        partitions whose newest message is an event the
+                                            store lacks (> 0: the relay stopped; divergence.py)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class RelayMetrics:
     latency: Histogram
     errors: Counter
     active: Gauge
+    store_behind: Gauge
 
 
 def relay_metrics(registry: CollectorRegistry) -> RelayMetrics:
@@ -73,6 +76,11 @@ def relay_metrics(registry: CollectorRegistry) -> RelayMetrics:
         active=Gauge(
             "shouwen_relay_active",
             "1 while this relay holds the publishing lock (0 = hot standby)",
+            registry=registry,
+        ),
+        store_behind=Gauge(
+            "shouwen_relay_store_behind_topic",
+            "Partitions ending with an event the store does not have (the relay stops)",
             registry=registry,
         ),
     )
