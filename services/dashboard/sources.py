@@ -4,6 +4,7 @@
                                          and the last seq read (bounded: at most ``limit`` rows)
     case_figures(conn, today)            {unit: (open, overdue, escalated)} from case_index
     stored_offsets(conn)                 kafka-python consumers' positions (consumer_offsets)
+    notifications_pending(conn)          delivery records not sent yet (pending or sending)
     calendar_years(conn, cache, year)    {(calendar, year): 1|0} for this year and next: is an
                                          official schedule loaded (services.calendar)
     BrokerReader                         end offsets (Tansu-safe, services.relay.publish),
@@ -54,6 +55,12 @@ def events_appended(conn: psycopg.Connection, after: int, limit: int = 100_000
 def case_figures(conn: psycopg.Connection, today: date) -> dict[str, tuple[int, int, int]]:
     rows = conn.execute(_CASES, (list(RUNNING), today)).fetchall()
     return {unit: (int(o), int(d), int(e)) for unit, o, d, e in rows}
+
+
+def notifications_pending(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM notification_deliveries"
+                       " WHERE state IN ('pending', 'sending')").fetchone()
+    return int(row[0]) if row else 0
 
 
 def stored_offsets(conn: psycopg.Connection) -> dict[str, dict[TopicPartition, int]]:

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
+from events.notification import NotifyChannel
+
+OUTCOMES = ("sent", "retry", "failed", "deferred")
+
 
 @dataclass(frozen=True)
 class NotifyMetrics:
@@ -28,7 +32,7 @@ class NotifyMetrics:
 
 
 def notify_metrics(registry: CollectorRegistry) -> NotifyMetrics:
-    return NotifyMetrics(
+    metrics = NotifyMetrics(
         outcomes=Counter("shouwen_notification_outcomes", "Delivery attempts by outcome",
                          ["channel", "outcome"], registry=registry),
         uncertain=Counter("shouwen_notification_uncertain",
@@ -41,3 +45,11 @@ def notify_metrics(registry: CollectorRegistry) -> NotifyMetrics:
                              "Notifications given up on and dead-lettered", ["channel"],
                              registry=registry),
     )
+    # Every known label set shows from the start, at 0: increase() then sees the first
+    # failure (a series born at 1 has no earlier sample to increase from).
+    for channel in NotifyChannel:
+        for outcome in OUTCOMES:
+            metrics.outcomes.labels(channel.value, outcome)
+        for counter in (metrics.uncertain, metrics.resumed, metrics.dead_letters):
+            counter.labels(channel.value)
+    return metrics

@@ -46,8 +46,11 @@ class RelayMetrics:
     store_behind: Gauge
 
 
+ERROR_KINDS = ("db", "broker", "other")
+
+
 def relay_metrics(registry: CollectorRegistry) -> RelayMetrics:
-    return RelayMetrics(
+    metrics = RelayMetrics(
         lag_events=Gauge(
             "shouwen_relay_lag_events",
             "Events committed to the store but not yet published",
@@ -84,6 +87,9 @@ def relay_metrics(registry: CollectorRegistry) -> RelayMetrics:
             registry=registry,
         ),
     )
+    for kind in ERROR_KINDS:  # at 0 from the start: the first failure is an increase
+        metrics.errors.labels(kind)
+    return metrics
 
 
 def observe_lag(conn: psycopg.Connection, metrics: RelayMetrics, cursor: str = "main") -> None:
