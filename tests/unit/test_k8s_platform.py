@@ -153,7 +153,8 @@ def test_every_custom_resource_is_valid_to_its_crd() -> None:
         ("kafka.strimzi.io", "Kafka"), ("kafka.strimzi.io", "KafkaNodePool"),
         ("kafka.strimzi.io", "KafkaTopic"), ("kafka.strimzi.io", "KafkaUser"),
         ("postgresql.cnpg.io", "Cluster"), ("postgresql.cnpg.io", "ScheduledBackup"),
-        ("monitoring.coreos.com", "ServiceMonitor"), ("monitoring.coreos.com", "PodMonitor")]}
+        ("monitoring.coreos.com", "ServiceMonitor"), ("monitoring.coreos.com", "PodMonitor"),
+        ("monitoring.coreos.com", "PrometheusRule")]}
 
 
 @pytest.mark.parametrize("breakage", ["v1beta2", "unknown field", "bad enum"])
