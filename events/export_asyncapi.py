@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from events.envelope import ACTOR_RE, SUBJECT_RE, schema_uri
+from events.envelope import ACTOR_RE, SUBJECT_RE, TRACEPARENT_RE, schema_uri
 from events.registry import EventPayload
 
 KAFKA_BINDING = "0.5.0"
@@ -52,6 +52,10 @@ def cloudevent_headers() -> dict[str, Any]:
         "ce_causationid": {**ID_SCHEMA, "description": "the event this one reacted to"},
         "ce_correlationid": {**ID_SCHEMA, "description": "first event of the conversation"},
         "ce_sequence": _string("version in the case stream, 1, 2, ...", pattern="^[1-9][0-9]*$"),
+        # the CloudEvents distributed-tracing extension (W3C Trace Context), when traced
+        "ce_traceparent": _string("W3C traceparent of the span that published it",
+                                  pattern=TRACEPARENT_RE.pattern),
+        "ce_tracestate": _string("W3C tracestate, vendor trace data"),
     }
     required = ["content-type", "ce_specversion", "ce_id", "ce_source", "ce_type",
                 "ce_subject", "ce_time", "ce_actor"]

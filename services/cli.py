@@ -22,8 +22,6 @@ Bad input exits with status 2 and a message; a failed check exits with status 1.
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 
 import typer
@@ -42,13 +40,11 @@ app = typer.Typer(
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # kafka-python logs every connection at INFO; keep `make up` readable.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    """Every service's one log format (text, or JSON lines with SHOUWEN_LOG_FORMAT=json);
+    kafka-python's connection chatter at WARNING (services/common/logs.py)."""
+    from services.common.logs import configure
+
+    configure(get_settings())
 
 
 def _require_db() -> str:
@@ -196,6 +192,7 @@ def intake(
     import uvicorn
 
     from services.common.db import wait_for
+    from services.common.logs import dict_config
 
     settings = get_settings()
     wait_for(_require_db())
@@ -205,6 +202,7 @@ def intake(
         port=port or settings.intake_port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=dict_config(settings),
         proxy_headers=True,
     )
 

@@ -32,6 +32,7 @@ from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool
 
 from events import CloudEvent
+from services.common import tracing
 from services.common.eventstore import (
     GENESIS,
     EventStore,
@@ -111,6 +112,7 @@ class CaseRepository:
         A case that exists already: UniqueViolation, nothing written."""
         state, params = _opening(received, access_code)
         conn.execute(_OPEN_CASE, params)
+        tracing.record(conn, [received.id], [received.causationid])  # off: nothing
         return state
 
     async def open_case_async(
@@ -118,6 +120,7 @@ class CaseRepository:
     ) -> CaseState:
         state, params = _opening(received, access_code)
         await conn.execute(_OPEN_CASE, params)
+        await tracing.record_async(conn, [received.id], [received.causationid])  # off: nothing
         return state
 
     def append(

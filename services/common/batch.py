@@ -27,6 +27,7 @@ import psycopg
 
 from events import CloudEvent, upcast
 from events.kafka import from_kafka
+from services.common import tracing
 from services.common.consumer import (
     ConnectionSource,
     InboxHandling,
@@ -90,7 +91,8 @@ class BatchHandling:
         return outcomes
 
     def _once(self, events: list[CloudEvent], connection: ConnectionSource) -> set[UUID]:
-        with connection() as conn, conn.transaction():
+        with tracing.handling_batch(self.name, events), connection() as conn, \
+                conn.transaction():
             fresh = record_many(conn, self.name, [e.id for e in events])
             todo, seen = [], set()
             for event in events:

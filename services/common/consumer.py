@@ -43,7 +43,7 @@ from kafka.errors import KafkaError
 from events import CloudEvent, upcast
 from events.kafka import UndecodableMessage, from_kafka
 from events.personal import mask_event_data
-from services.common import inbox
+from services.common import inbox, tracing
 from services.common.bus import kafka_security
 from services.common.deadletter import DeadLetters, Delivery
 from services.common.settings import Settings
@@ -163,7 +163,7 @@ class InboxHandling:
         connection: ConnectionSource,
         record_position: PositionWriter | None,
     ) -> bool:
-        with connection() as conn, conn.transaction():
+        with tracing.handling(self.name, event), connection() as conn, conn.transaction():
             fresh = inbox.record(conn, self.name, event.id)
             if fresh:
                 self.handler(conn, event)

@@ -25,6 +25,7 @@ batches never wait on each other in a circle.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ from pydantic import ValidationError
 from events import CloudEvent, UnknownEventType, model_for
 from events.canonical import canonical_bytes, canonical_envelope, canonical_json
 from events.envelope import validated
+from services.common import tracing
 
 GENESIS = b"\x00" * 32
 ANY = None  # expected_version meaning "whatever the stream is at"
@@ -411,6 +413,33 @@ class EventStore:
                 (from_seq, limit),
             )
             return [row_to_recorded(r) for r in cur]
+
+
+
+def _record_traces(method: Any) -> Any:
+    """After an append: the trace context each event was appended under goes to
+    event_traces (services/common/tracing.py; nothing while tracing is off). Inside the
+    caller's transaction when there is one, else just after (a trace is best effort)."""
+
+    @functools.wraps(method)
+    def appending(self: EventStore, *args: Any, conn: psycopg.Connection | None = None,
+                  **kwargs: Any) -> Any:
+        result = method(self, *args, conn=conn, **kwargs)
+        if tracing.enabled():
+            if isinstance(result, AppendedMany):
+                events = [r.event for rs in result.recorded.values() for r in rs]
+            else:
+                events = [r.event for r in result]
+            if events:
+                with self._conn(conn) as c:
+                    tracing.record(c, [e.id for e in events], [e.causationid for e in events])
+        return result
+
+    return appending
+
+
+EventStore.append = _record_traces(EventStore.append)  # type: ignore[method-assign]
+EventStore.append_many = _record_traces(EventStore.append_many)  # type: ignore[method-assign]
 
 
 # -- append_many ---------------------------------------------------------------------------

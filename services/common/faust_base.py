@@ -81,6 +81,9 @@ def make_app(
         "web_enabled": web_port is not None,
         "web_port": web_port or 6066,
     }
+    from services.common import tracing
+
+    tracing.setup(name, settings.otlp_endpoint)  # off unless SHOUWEN_OTLP_ENDPOINT is set
     credentials = broker_credentials(settings)
     if credentials is not None:
         config["broker_credentials"] = credentials
@@ -186,6 +189,9 @@ def worker_for(app: faust.App, loglevel: str = "INFO") -> faust.Worker:
     client's every request) then builds its record and goes through the handlers, only
     to be dropped there. A service's output goes to a log, not a terminal: no spinner, and
     the root logger stays at ``loglevel``."""
-    worker = faust.Worker(app, loglevel=loglevel)
+    from services.common.logs import dict_config
+
+    # faust (mode) sets up logging itself: with our config, its records look like everyone's
+    worker = faust.Worker(app, loglevel=loglevel, logging_config=dict_config())
     worker.spinner = None
     return worker

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     routing_metrics_port: int = Field(default=9102, ge=0, le=65535)  # 0: not served
 
     log_level: str = "INFO"
+    # "text" (one line per record) or "json" (JSON lines: time, level, logger, message,
+    # case_id, event_id, trace_id): services/common/logs.py
+    log_format: Literal["text", "json"] = "text"
+    # OpenTelemetry traces (services/common/tracing.py): off unless set; an OTLP/HTTP
+    # collector, e.g. http://otel-collector.observability:4318
+    otlp_endpoint: str | None = None
 
     # Kafka client security (services/common/bus.py: kafka_security). Unset: plaintext, as
     # the development broker wants. k8s: SASL_PLAINTEXT + SCRAM-SHA-512, the user and its

@@ -81,5 +81,7 @@ def serve() -> None:
 
     s, config = get_settings(), _config()
     _required(s.database_url, "DATABASE_URL")
+    from services.common.logs import dict_config
+
     uvicorn.run(create_app(s), host=config.dashboard_host, port=config.dashboard_port,
-                log_level=s.log_level.lower())
+                log_level=s.log_level.lower(), log_config=dict_config(s))

@@ -47,8 +47,11 @@ def ledger(host: str | None = typer.Option(None, help="Address (default 127.0.0.
 
     wait_for(_db())
     own = LedgerSettings()
+    from services.common.logs import dict_config
+
     uvicorn.run("services.ledger.main:app", host=host or own.host, port=port or own.port,
-                log_level=get_settings().log_level.lower(), proxy_headers=True)
+                log_level=get_settings().log_level.lower(), proxy_headers=True,
+                log_config=dict_config(get_settings()))
 
 
 def ledger_worker(batch_size: int = typer.Option(500, min=1, help="Messages per "

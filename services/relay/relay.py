@@ -37,6 +37,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from services.common import tracing
 from services.common.metrics import serve
 from services.common.settings import Settings
 from services.relay.divergence import StoreBehindTopic, unknown_to_store
@@ -265,6 +266,7 @@ def run(
     registry = registry or CollectorRegistry()
     if logging.getLogger("kafka").level == logging.NOTSET:
         logging.getLogger("kafka").setLevel(logging.WARNING)  # INFO: a line per connection
+    tracing.setup("relay", settings.otlp_endpoint)  # off unless SHOUWEN_OTLP_ENDPOINT
     relay = Relay(settings, relay_metrics(registry), stop)
     server = serve(settings.relay_metrics_port, registry)
     try:
