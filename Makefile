@@ -41,9 +41,11 @@ e2e: $(STAMP) system-deps
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+## ruff, mypy, and the import contracts (layers, services independent: pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check services events tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 ## Regenerate events/schemas/*.json from the payload models.
 schemas: $(STAMP)

@@ -33,8 +33,8 @@ from events.registry import EventPayload
 from services.common.eventstore import EventStore
 from services.directory.loader import load_directory
 from services.directory.store import put_in_force
-from services.ledger.history import case_history
 from services.ledger.rebuild import _SELECT, rebuild_from_store
+from services.record.history import case_history
 from services.relay.sequencer import sequence_pass
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,9 +21,9 @@ from typing import Any
 import psycopg
 
 from bench.common import figure, fresh_database
+from services.cases import access
 from services.directory.index import DirectoryIndex, Person
 from services.directory.loader import load_directory
-from services.intake import access
 from services.intake.queries import list_cases
 
 DEMO = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "directory.yaml"

@@ -27,6 +27,7 @@ from pathlib import Path
 import typer
 
 from services.calendar.cli import calendar_app
+from services.common.logs import setup_logging as _setup_logging
 from services.common.settings import get_settings
 from services.dashboard.cli import dashboard_app
 from services.deadline_watch.cli import deadline_app
@@ -37,14 +38,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _setup_logging() -> None:
-    """Every service's one log format (text, or JSON lines with SHOUWEN_LOG_FORMAT=json);
-    kafka-python's connection chatter at WARNING (services/common/logs.py)."""
-    from services.common.logs import configure
-
-    configure(get_settings())
 
 
 def _require_db() -> str:

@@ -13,10 +13,10 @@ import urllib.request
 
 
 def endpoints() -> list[str]:
+    from services.common.ledger_settings import LedgerSettings
     from services.common.settings import Settings
     from services.dashboard.config import DashboardSettings
     from services.deadline_watch.service import DeadlineSettings
-    from services.ledger.settings import LedgerSettings
     from services.notification.settings import NotifySettings
     from services.proof.settings import ProofSettings
 

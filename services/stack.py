@@ -38,6 +38,7 @@ from typing import IO, TextIO, TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from services.common.backoff import Backoff
 from services.common.settings import Settings
 from services.dashboard.config import DashboardSettings
 
@@ -129,8 +130,8 @@ class Layout:
 
 
 def layout(settings: Settings) -> Layout:
+    from services.common.ledger_settings import LedgerSettings
     from services.deadline_watch.service import DeadlineSettings
-    from services.ledger.settings import LedgerSettings
     from services.notification.settings import NotifySettings
     from services.proof.settings import ProofSettings, checkpoint_dir
 
@@ -204,7 +205,7 @@ class Child:
     service: Service
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
-    backoff: float = 0.0
+    failures: int = 0  # deaths in a row, each within STEADY_SECONDS of its start
     restart_at: float = 0.0
     readers: list[threading.Thread] = field(default_factory=list)
 
@@ -214,8 +215,8 @@ class Supervisor:
 
     def __init__(self, table: list[Service], env: dict[str, str], out: Output,
                  first_backoff: float = BACKOFF_FIRST) -> None:
-        self._first = first_backoff
-        self._children = [Child(s, backoff=first_backoff) for s in table]
+        self._backoff = Backoff(first_delay=first_backoff, max_delay=BACKOFF_MAX)
+        self._children = [Child(s) for s in table]
         self._env, self._out = env, out
 
     def start_all(self) -> None:
@@ -233,11 +234,11 @@ class Supervisor:
             if status is None:
                 continue
             ran = now - child.started_at
-            child.backoff = self._first if ran >= STEADY_SECONDS else child.backoff
-            child.restart_at, child.proc = now + child.backoff, None
+            child.failures = 1 if ran >= STEADY_SECONDS else child.failures + 1
+            delay = self._backoff.delay(child.failures)
+            child.restart_at, child.proc = now + delay, None
             self._out.line("up", f"{child.service.name} exited with status {status} after "
-                                 f"{ran:.1f} s; restarting in {child.backoff:.1f} s")
-            child.backoff = min(child.backoff * 2, BACKOFF_MAX)
+                                 f"{ran:.1f} s; restarting in {delay:.1f} s")
 
     def stop_all(self, grace: float = STOP_GRACE_SECONDS) -> None:
         running = [(c.service.name, c.proc) for c in self._children

@@ -32,12 +32,13 @@ from services.accountability import procedure as proc
 from services.accountability.folding import fold as fold_procedure
 from services.accountability.models import Action, Open
 from services.calendar.builtin import today as civil_today
+from services.calendar.limits import UnitRules, unit_rules
 from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
 from services.domain.case import CaseState, fold
-from services.intake.errors import CommandRefused, NotPermitted
+from services.domain.errors import CommandRefused, NotPermitted
 
 SOURCE = "urn:shouwen:accountability"
 SUPERVISOR_STEPS = ("verify", "proposal", "investigate", "extend", "decide", "deliver",
@@ -88,6 +89,12 @@ def _case(repo: CaseRepository, conn: psycopg.Connection, case_id: str
     return fold(case_id, events), events
 
 
+def _rules(conn: psycopg.Connection, events: list[CloudEvent]) -> UnitRules:
+    """The time limits of the unit that received the case (deadline-watch counts by the same
+    unit's policy and calendar)."""
+    return unit_rules(conn, str(events[0].data["unit_id"]))
+
+
 def load(repo: CaseRepository, conn: psycopg.Connection, actor: Person,
          procedure_id: str) -> Loaded:
     """The procedure, for a supervisor or a person its decision names; else not found."""
@@ -95,7 +102,7 @@ def load(repo: CaseRepository, conn: psycopg.Connection, actor: Person,
     if case_id is None:
         raise ProcedureNotFound(procedure_id)
     case, events = _case(repo, conn, case_id)
-    state = fold_procedure(case_id, procedure_id, events)
+    state = fold_procedure(case_id, procedure_id, events, _rules(conn, events))
     if state is None:
         raise ProcedureNotFound(procedure_id)
     named = {r["staff_id"] for r in state.responsibilities}
@@ -112,7 +119,7 @@ def _append(repo: CaseRepository, conn: psycopg.Connection, actor: Person, case:
                       source=SOURCE, correlationid=first.correlationid or first.id)
     repo.append(case, [event], conn)
     pid = payload.procedure_id  # type: ignore[attr-defined]
-    state = fold_procedure(case.case_id, pid, [*events, event])
+    state = fold_procedure(case.case_id, pid, [*events, event], _rules(conn, events))
     assert state is not None
     store.save_procedure(conn, state)
     if event.type.split(".")[2] in ("accountability_decided", "review_decided"):

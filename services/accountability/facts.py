@@ -3,7 +3,8 @@
     the year's cases    received in the calendar year (civil time, Asia/Shanghai) and
                         attributed to the person responsible for them (the first responder,
                         unless a transfer was approved) or to the unit that received them
-    their events        replied, completed (outcome), rated (v1 upcast to the five levels),
+    their events        replied, completed (outcome), rated (read through the event store,
+                        so v1 comes upcast to the five levels),
                         deadline_met / deadline_breached — whenever they happened: a case
                         counts in the year it came in, so every rate stays within 0..1
 
@@ -17,20 +18,16 @@ from typing import Any
 
 import psycopg
 
-from events.case_outcome import SatisfactionLevel, rated_v1_to_v2
+from events.case_outcome import SatisfactionLevel
 from services.accountability.evaluation import CaseFacts, DeadlineFact
 from services.calendar import CIVIL_TIME
+from services.common.eventstore import read_kinds
 
 SUBJECT_COLUMN = {"staff": "responsible_id", "unit": "unit_id"}
 T = "shouwen.case."
-TYPES = [T + "replied.v1", T + "completed.v1", T + "rated.v1", T + "rated.v2",
-         T + "deadline_met.v1", T + "deadline_breached.v1"]
-EVENTS = """
-    SELECT e.stream_id, e.type, e.data->>'outcome', e.data->>'level', e.data->>'score',
-           e.data->>'obligation', coalesce((e.data->>'on_time')::boolean, false),
-           coalesce((e.data->>'cancelled')::boolean, false)
-    FROM events e WHERE e.stream_id = ANY(%s) AND e.type = ANY(%s)
-    ORDER BY e.stream_id, e.version"""
+# kinds, not types: the store upcasts (rated.v1 reads as rated.v2, with its level)
+KINDS = frozenset(T + k for k in ("replied", "completed", "rated", "deadline_met",
+                                  "deadline_breached"))
 
 
 def year_bounds(year: int) -> tuple[datetime, datetime]:
@@ -48,17 +45,20 @@ def year_facts(conn: psycopg.Connection, kind: str, subject_id: str,
         c: {"replied": False, "completed": False, "resolved": False, "rating": None}
         for c in case_ids}
     deadlines: list[DeadlineFact] = []
-    rows = conn.execute(EVENTS, (case_ids, TYPES)).fetchall() if case_ids else []
-    for case_id, type_, outcome, level, score, obligation, on_time, cancelled in rows:
-        name, facts = type_.split(".")[2], cases[case_id]
-        if name == "replied":
-            facts["replied"] = True
-        elif name == "completed":  # the last completion's outcome counts
-            facts.update(completed=True, resolved=outcome == "resolved")
-        elif name == "rated":
-            facts["rating"] = SatisfactionLevel(
-                level if level is not None else rated_v1_to_v2({"score": int(score)})["level"])
-        else:
-            deadlines.append(DeadlineFact(case_id, obligation, breached=name == "deadline_breached",
-                                          on_time=on_time, cancelled=cancelled))
+    streams = read_kinds(conn, case_ids, KINDS)
+    for case_id, events in sorted(streams.items()):
+        facts = cases[case_id]
+        for event in events:
+            name, data = event.type.split(".")[2], event.data
+            if name == "replied":
+                facts["replied"] = True
+            elif name == "completed":  # the last completion's outcome counts
+                facts.update(completed=True, resolved=data.get("outcome") == "resolved")
+            elif name == "rated":
+                facts["rating"] = SatisfactionLevel(data["level"])
+            else:
+                deadlines.append(DeadlineFact(
+                    case_id, data["obligation"], breached=name == "deadline_breached",
+                    on_time=bool(data.get("on_time", False)),
+                    cancelled=bool(data.get("cancelled", False))))
     return [CaseFacts(**f) for f in cases.values()], deadlines

@@ -1,6 +1,8 @@
 """A procedure folded from the events on its case's stream (``procedure_id`` picks it out).
 
-    fold(case_id, procedure_id, events) -> ProcedureState | None (never opened)
+    fold(case_id, procedure_id, events, rules) -> ProcedureState | None (never opened)
+                                    rules: the unit's time limits (default: the presets on
+                                    the national calendar)
 
 Each step's date is its civil date (Asia/Shanghai): time limits count in the units' days.
 Pure: no I/O.
@@ -16,6 +18,7 @@ from events import CloudEvent
 from events.accountability import ClosingGround
 from services.accountability.procedure import PREFIX, STEP_EVENTS, ProcedureState, Stage, Step
 from services.calendar import CIVIL_TIME
+from services.calendar.limits import UnitRules, national
 
 
 def civil_date(when: datetime) -> date:
@@ -28,7 +31,8 @@ def procedure_events(events: list[CloudEvent], procedure_id: str) -> list[CloudE
             and e.data.get("procedure_id") == procedure_id]
 
 
-def fold(case_id: str, procedure_id: str, events: list[CloudEvent]) -> ProcedureState | None:
+def fold(case_id: str, procedure_id: str, events: list[CloudEvent],
+         rules: UnitRules | None = None) -> ProcedureState | None:
     """The procedure from the case's events (None if it was never opened)."""
     state: ProcedureState | None = None
     for e in procedure_events(events, procedure_id):
@@ -36,7 +40,7 @@ def fold(case_id: str, procedure_id: str, events: list[CloudEvent]) -> Procedure
         if state is None:
             if name != "accountability_opened":
                 continue
-            state = ProcedureState(procedure_id, case_id)
+            state = ProcedureState(procedure_id, case_id, rules=rules or national())
         state = _apply(state, name, e)
     return state
 

@@ -13,7 +13,8 @@ from pydantic import Field
 
 from events.accountability import Circumstance, ResponsibilityKind, ReviewOutcome, Sanction
 from events.fields import Id, ShortText, Text
-from services.intake.models import Action, Strict
+from services.common.bodies import Action as Action  # the bodies' bases, re-exported
+from services.common.bodies import Strict as Strict
 
 Ids = Annotated[list[Id], Field(min_length=1, max_length=20)]
 Circumstances = Annotated[list[Circumstance], Field(max_length=10)]
@@ -39,12 +40,14 @@ class Proposal(Action):
 
 class Investigate(Action):
     group_member_ids: Ids
-    limit_working_days: Annotated[int, Field(ge=1, le=366)] = 30
+    # None: the unit's policy (investigation_working_days, 30 in the presets)
+    limit_working_days: Annotated[int, Field(ge=1, le=366)] | None = None
 
 
 class Extend(Action):
     approver_id: Id  # the leader who approved it
-    extra_working_days: Annotated[int, Field(ge=1, le=366)] = 15
+    # None: the unit's policy (investigation_extension_working_days, 15 in the presets)
+    extra_working_days: Annotated[int, Field(ge=1, le=366)] | None = None
     reason: Text
 
 

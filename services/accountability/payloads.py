@@ -38,7 +38,7 @@ from services.accountability.chain import responsibility_chain
 from services.accountability.procedure import ProcedureState
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
-from services.intake.errors import CommandRefused
+from services.domain.errors import CommandRefused
 
 Builder0 = Callable[[], EventPayload]
 # the highest role decides what the leader is called in the event
@@ -116,14 +116,18 @@ def proposal(ctx: Context, b: m.Proposal) -> EventPayload:
 
 def investigate(ctx: Context, b: m.Investigate) -> EventPayload:
     return InvestigationStarted(
-        procedure_id=ctx.pid, limit_working_days=b.limit_working_days,
+        procedure_id=ctx.pid,
+        limit_working_days=(b.limit_working_days
+                            or ctx.state.rules.policy.investigation_working_days),
         group_member_ids=_known(ctx.directory, b.group_member_ids, "group_member_ids"))
 
 
 def extend(ctx: Context, b: m.Extend) -> EventPayload:
     return InvestigationExtended(
         procedure_id=ctx.pid, approver=_leader(ctx.directory, b.approver_id, "approver_id"),
-        extra_working_days=b.extra_working_days, reason=b.reason)
+        extra_working_days=(b.extra_working_days
+                            or ctx.state.rules.policy.investigation_extension_working_days),
+        reason=b.reason)
 
 
 def decide(ctx: Context, b: m.Decide) -> EventPayload:

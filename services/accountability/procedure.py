@@ -12,28 +12,28 @@
        │           closed ◀─close─ reviewed ◀─review_decide (30 days)─ review_requested
        └─ close (withdrawn): any stage before the decision
 
-Due dates: the investigation 30 (+15) working days from its start, delivery 10 working days
-after the decision, the review request 15 days after delivery, the review decision 30 days
-after the request. ``folding`` builds the state from events. Pure: no I/O; ``today`` is
-passed in.
+Due dates: the investigation its limit (+ extension) in working days from its start, delivery
+10 working days after the decision, the review request 15 days after delivery, the review
+decision 30 days after the request — the presets; the values and the working days are the
+unit's (``rules``: services/calendar/limits.py, the same policy and calendar deadline-watch
+counts by). ``folding`` builds the state from events. Pure: no I/O; ``today`` is passed in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from events.accountability import ClosingGround
-from services.calendar.builtin import working_day_after as add_working_days
+from services.calendar.limits import UnitRules, national
 
 PREFIX = "shouwen.case."
 STEP_EVENTS = ("accountability_opened", "preliminary_verified", "proposal_written",
                "investigation_started", "investigation_extended", "accountability_decided",
                "decision_delivered", "review_requested", "review_decided",
                "accountability_closed")
-DELIVERY_WORKING_DAYS, REVIEW_REQUEST_DAYS, REVIEW_DECISION_DAYS = 10, 15, 30
 
 
 class Stage(StrEnum):
@@ -99,6 +99,7 @@ class ProcedureState:
     responsibilities: tuple[dict[str, Any], ...] = ()
     ground: ClosingGround | None = None
     steps: tuple[Step, ...] = ()
+    rules: UnitRules = field(default_factory=national, compare=False)  # the unit's limits
 
     @property
     def sanctioned_ids(self) -> frozenset[str]:
@@ -108,21 +109,24 @@ class ProcedureState:
     def investigation_due(self) -> date | None:
         if self.investigation_started is None:
             return None
-        return add_working_days(self.investigation_started,
-                                self.limit_working_days + self.extra_working_days)
+        return self.rules.working_days_after(self.investigation_started,
+                                             self.limit_working_days + self.extra_working_days)
 
     @property
     def delivery_due(self) -> date | None:
-        return (add_working_days(self.decided_on, DELIVERY_WORKING_DAYS)
-                if self.decided_on else None)
+        days = self.rules.policy.decision_delivery_working_days
+        return self.rules.working_days_after(self.decided_on, days) if self.decided_on else None
 
     @property
     def review_request_until(self) -> date | None:
-        return self.delivered_on + timedelta(REVIEW_REQUEST_DAYS) if self.delivered_on else None
+        days = self.rules.policy.review_request_calendar_days
+        return (self.rules.calendar_days_after(self.delivered_on, days)
+                if self.delivered_on else None)
 
     @property
     def review_decision_due(self) -> date | None:
-        return (self.review_requested_on + timedelta(REVIEW_DECISION_DAYS)
+        days = self.rules.policy.review_decision_calendar_days
+        return (self.rules.calendar_days_after(self.review_requested_on, days)
                 if self.review_requested_on else None)
 
     @property

@@ -28,13 +28,8 @@ import psycopg
 from events import CloudEvent, upcast
 from events.kafka import from_kafka
 from services.common import tracing
-from services.common.consumer import (
-    ConnectionSource,
-    InboxHandling,
-    Outcome,
-    Stopped,
-    describe,
-)
+from services.common.backoff import Stopped
+from services.common.consumer import ConnectionSource, InboxHandling, Outcome, describe
 from services.common.deadletter import Delivery
 
 log = logging.getLogger(__name__)

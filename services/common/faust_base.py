@@ -35,7 +35,8 @@ import faust
 from faust.types import AgentT, EventT, StreamT
 from psycopg_pool import ConnectionPool
 
-from services.common.consumer import Backoff, Handler, InboxHandling, Outcome, required
+from services.common.backoff import Backoff
+from services.common.consumer import Handler, InboxHandling, Outcome, required
 from services.common.deadletter import DeadLetters, Delivery
 from services.common.settings import Settings
 

@@ -42,8 +42,9 @@ import faust
 from faust.types import AgentT, EventT, StreamT
 from psycopg_pool import ConnectionPool
 
+from services.common.backoff import Backoff, Stopped
 from services.common.batch import BatchHandler, BatchHandling
-from services.common.consumer import Backoff, Handler, InboxHandling, Outcome, Stopped, required
+from services.common.consumer import Handler, InboxHandling, Outcome, required
 from services.common.deadletter import DeadLetters, Delivery
 from services.common.faust_base import delivery_of
 from services.common.settings import Settings

@@ -104,3 +104,10 @@ def dict_config(settings: Settings | None = None) -> dict[str, Any]:
 def configure(settings: Settings | None = None) -> None:
     logging.config.dictConfig(dict_config(settings))
 
+
+
+def setup_logging() -> None:
+    """Every entry point's one call: configure() on the environment's settings."""
+    from services.common.settings import get_settings
+
+    configure(get_settings())

@@ -60,7 +60,8 @@ def route_of(app: Any, scope: Scope) -> str:
             inner = getattr(route, "app", None)
             if getattr(inner, "routes", None) and not hasattr(route, "endpoint"):
                 sub = route_of(inner, {**scope, **child})
-                return route.path + sub if sub != UNMATCHED else route.path
+                path = str(route.path)
+                return path + sub if sub != UNMATCHED else path
             return _template(route)
         if match is Match.PARTIAL and partial is None:
             partial = route

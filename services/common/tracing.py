@@ -169,7 +169,8 @@ _RECORD = ("INSERT INTO event_traces (event_id, traceparent, tracestate) VALUES 
            " ON CONFLICT (event_id) DO NOTHING")
 
 
-def _rows(event_ids: Sequence[UUID], causation_ids: Sequence[UUID | None]) -> list[tuple]:
+def _rows(event_ids: Sequence[UUID], causation_ids: Sequence[UUID | None]
+          ) -> list[tuple[UUID, str, str | None]]:
     if _installed is None:
         return []
     return [(i, *t) for i, t in zip(event_ids, for_appended(causation_ids), strict=True)

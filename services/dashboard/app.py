@@ -1,5 +1,6 @@
 """The leaders' dashboard as an app of its own (``shouwen dashboard serve``, and the tests);
-the ledger app mounts the same router with ``services.dashboard.wiring.mount``."""
+services/apps.py mounts the same router in the ledger's app with
+``services.dashboard.wiring.mount``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """``shouwen dashboard ...``: the metrics exporter and the leaders' dashboard on its own.
 
     shouwen dashboard exporter   serve store, bus and case figures on SHOUWEN_EXPORTER_PORT
-    shouwen dashboard serve      serve /dashboard alone (it is also mounted in the ledger app)
+    shouwen dashboard serve      serve /dashboard alone (services/apps.py mounts it in the
+                                 ledger app too)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def exporter() -> None:
     unit for Prometheus (deploy/METRICS.md)."""
     from prometheus_client import CollectorRegistry
 
-    from services.cli import _setup_logging
+    from services.common.logs import setup_logging as _setup_logging
     from services.common.metrics import serve as serve_metrics
     from services.dashboard.exporter import Exporter, run
     from services.dashboard.sources import BrokerReader
@@ -53,7 +54,7 @@ def exporter() -> None:
                           s.dead_letter_topic)
     figures = Exporter(url, broker)
     registry = CollectorRegistry()
-    registry.register(figures)  # type: ignore[arg-type]
+    registry.register(figures)
     try:
         server = serve_metrics(config.exporter_port, registry)
     except OSError as exc:

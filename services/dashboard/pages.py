@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from markupsafe import Markup
 
+from services.cases import access
 from services.dashboard import charts, queries
 from services.dashboard.figures import (
     Tally,
@@ -29,7 +30,6 @@ from services.dashboard.figures import (
     week_starts,
 )
 from services.directory.index import DirectoryIndex, Person
-from services.intake import access
 
 LEGEND = ("在办 open", "超期 overdue", "督办 escalated")
 

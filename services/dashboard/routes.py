@@ -15,7 +15,6 @@ cookie (HttpOnly, SameSite=Strict, Path=/dashboard) and is checked like the API'
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,14 +29,15 @@ from starlette.concurrency import run_in_threadpool
 from events.personal import mask_event_data
 from services.calendar import CIVIL_TIME
 from services.calendar.builtin import today
+from services.cases.access import load_visible
 from services.cases.repository import CaseNotFound
+from services.common import csrf
 from services.common.auth import AuthError, issue_token, verify_token
 from services.dashboard import pages
 from services.dashboard.wiring import DashboardWiring, wiring_of
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
-from services.intake.commands import load_visible
-from services.ledger.describe import describe
+from services.record.describe import describe
 
 PREFIX = "/dashboard"
 COOKIE, SIGN_IN_COOKIE = "shouwen_dashboard", "shouwen_dashboard_sign_in"
@@ -131,10 +131,9 @@ def sign_in_page(request: Request, w: WiringDep) -> HTMLResponse:
     if w.settings.environment != "development":
         raise Refused(403, "登录 Sign in", "in production leaders sign in with the city's "
                       "identity provider; this development sign-in is refused")
-    nonce = secrets.token_urlsafe(32)
+    nonce = csrf.sign_in_nonce()
     response = _page(request, "sign_in.html", {"csrf": nonce, "error": None})
-    response.set_cookie(SIGN_IN_COOKIE, nonce, max_age=900, path=PREFIX, httponly=True,
-                        samesite="strict", secure=False)
+    csrf.set_sign_in_cookie(response, SIGN_IN_COOKIE, nonce, path=PREFIX, secure=False)
     return response
 
 
@@ -144,7 +143,7 @@ async def sign_in(request: Request, w: WiringDep) -> Response:
         raise Refused(403, "登录 Sign in", "the development sign-in is refused in production")
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     nonce = request.cookies.get(SIGN_IN_COOKIE, "")
-    if not nonce or not secrets.compare_digest(form.get("csrf", ""), nonce):
+    if not csrf.same(form.get("csrf", ""), nonce):
         raise Refused(403, "登录 Sign in", "csrf: the sign-in form's token is missing or "
                       "wrong; reload the sign-in page")
     staff_id = form.get("staff_id", "").strip()

@@ -24,8 +24,8 @@ from kafka import TopicPartition as KafkaTP
 
 from services.calendar.cache import CalendarCache
 from services.common import bus
+from services.common.topics import topic_ends
 from services.dashboard.lag import TopicPartition, tally_dead_letters
-from services.relay.publish import topic_ends
 
 RUNNING = ("received", "awaiting_materials", "awaiting_handoff", "in_handling")
 _APPENDED = """

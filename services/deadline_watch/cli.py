@@ -63,8 +63,8 @@ def policy(
     """Put a time-limit policy book in force (presets from DOMAIN.md section 4)."""
     import psycopg
 
-    from services.deadline_watch.policy import PolicyError, load_policy_yaml
-    from services.deadline_watch.store import save_policy
+    from services.calendar.policy import PolicyError, load_policy_yaml
+    from services.calendar.policy_store import save_policy
 
     try:
         book = load_policy_yaml(file.read_text(encoding="utf-8"))

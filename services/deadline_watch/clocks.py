@@ -15,8 +15,8 @@ from datetime import date, datetime
 from typing import Any
 
 from events.deadline import ClockState, Obligation
+from services.calendar.policy import UnitPolicy
 from services.deadline_watch.calendar_port import INSTANT, Calendar, end_of_day
-from services.deadline_watch.policy import UnitPolicy
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from typing import Any
 
 from events import CloudEvent, upcast
 from events.deadline import Obligation
+from services.calendar.policy import UnitPolicy
 from services.deadline_watch.calendar_port import INSTANT, Calendar
 from services.deadline_watch.clocks import CaseClocks, Clock, Fold
-from services.deadline_watch.policy import UnitPolicy
 
 __all__ = ["CaseClocks", "Clock", "fold_clocks", "unit_of"]
 Ob = Obligation

@@ -27,12 +27,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.calendar.cache import CalendarCache
+from services.calendar.policy import PolicyBook, UnitPolicy
+from services.calendar.policy_store import policy_book
 from services.cases.repository import CaseRepository
 from services.common.settings import Settings
 from services.deadline_watch.calendar_port import Calendar
 from services.deadline_watch.metrics import DeadlineMetrics, deadline_metrics
-from services.deadline_watch.policy import PolicyBook, UnitPolicy
-from services.deadline_watch.store import open_timers, policy_book
+from services.deadline_watch.store import open_timers
 from services.deadline_watch.watch import CONSUMER, DeadlineWatch, RulesOf, utc_now
 from services.directory.index import DirectoryCache
 

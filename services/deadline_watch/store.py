@@ -1,4 +1,4 @@
-"""deadline-watch's tables: the timers of every case, and the policy book in force.
+"""deadline-watch's table: the timers of every case.
 
     replace_timers(conn, case_id, timers, fired_ids)   the case's timers become exactly
         ``timers``: new ones inserted, moved ones updated (back to pending under their new
@@ -8,7 +8,7 @@
     claim_due(conn, now, limit)     pending timers due by ``now``, locked FOR UPDATE SKIP
                                     LOCKED: two loops never hold the same timer
     settle(conn, keys, state, at)   fired | skipped | cancelled
-    policy_book(conn) / save_policy(conn, book, by, source)
+    (the policy book in force is services/calendar/policy_store.py's)
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
-from services.deadline_watch.policy import PolicyBook
 from services.deadline_watch.timers import Timer
 
 _REPLACE = """
@@ -105,17 +104,3 @@ def settle(conn: psycopg.Connection, keys: Iterable[tuple[str, str, str]], state
 def open_timers(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM deadline_timers WHERE state = 'pending'").fetchone()
     return int(row[0]) if row else 0
-
-
-def policy_book(conn: psycopg.Connection) -> PolicyBook:
-    row = conn.execute(
-        "SELECT book FROM deadline_policies ORDER BY load_id DESC LIMIT 1").fetchone()
-    return PolicyBook.model_validate(row[0]) if row else PolicyBook()
-
-
-def save_policy(conn: psycopg.Connection, book: PolicyBook, by: str, source: str) -> int:
-    row = conn.execute(
-        "INSERT INTO deadline_policies (book, loaded_by, source) VALUES (%s, %s, %s)"
-        " RETURNING load_id", (Jsonb(book.model_dump(mode="json")), by, source)).fetchone()
-    assert row is not None
-    return int(row[0])

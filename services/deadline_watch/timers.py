@@ -28,10 +28,10 @@ from events.deadline import (
     Obligation,
 )
 from events.registry import EventPayload
+from services.calendar.policy import BASIS, UnitPolicy, WarningMode
 from services.deadline_watch.calendar_port import INSTANT, Calendar
 from services.deadline_watch.ladder import Leaders, kind_of_step, recipient, step_of_kind
 from services.deadline_watch.obligations import CaseClocks, Clock
-from services.deadline_watch.policy import BASIS, UnitPolicy, WarningMode
 
 NAMESPACE = uuid.UUID("5e0a7c1e-0000-4000-8000-000000000007")
 WARN, BREACH = "warn", "breach"

@@ -30,13 +30,13 @@ from itertools import groupby
 import psycopg
 
 from events import CloudEvent, new_event
+from services.calendar.policy import UnitPolicy
 from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion, read_streams
 from services.deadline_watch.calendar_port import Calendar
 from services.deadline_watch.ladder import Leaders, step_of_kind
 from services.deadline_watch.metrics import DeadlineMetrics
 from services.deadline_watch.obligations import CaseClocks, fold_clocks, unit_of
-from services.deadline_watch.policy import UnitPolicy
 from services.deadline_watch.store import Due, claim_due, replace_timers, settle
 from services.deadline_watch.timers import BREACH, WARN, announcements, fire, plan
 from services.domain.case import CaseState, fold

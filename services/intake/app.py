@@ -29,7 +29,7 @@ from services.common.metrics import instrument_http
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.domain.case import ActionNotAllowed
-from services.intake.deps import Wiring
+from services.web.deps import Wiring
 
 ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console",
            "console_inbox")

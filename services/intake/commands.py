@@ -21,54 +21,28 @@ The payloads are built in ``payloads``; who may do what is ``access``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from pydantic import ValidationError
 
-from events import CloudEvent, EventPayload, new_event
-from events.case import CaseReceived
+from events import EventPayload, new_event
 from services.calendar.cache import CalendarCache
 from services.calendar.store import load_book
-from services.cases.repository import CaseNotFound, CaseRepository
+from services.cases import access
+from services.cases.access import Loaded as Loaded  # re-exported: the console's
+from services.cases.access import load_visible as load_visible
+from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
-from services.domain.case import CaseState, fold
+from services.domain.case import CaseState
+from services.domain.errors import CommandRefused, NotPermitted
 from services.domain.language import find_brush_off
-from services.intake import access, models
+from services.intake import models
 from services.intake import payloads as p
-from services.intake.errors import CommandRefused, NotPermitted
 from services.intake.register import Inquiry, Receipt, register_inquiry, register_inquiry_async
 
 SOURCE = "urn:shouwen:intake"
-
-@dataclass(frozen=True)
-class Loaded:
-    state: CaseState
-    events: list[CloudEvent]
-
-    @property
-    def correlation(self) -> UUID:
-        first = self.events[0]
-        return first.correlationid or first.id
-
-    def last(self, name: str) -> CloudEvent | None:
-        return next((e for e in reversed(self.events) if e.type.split(".")[2] == name), None)
-
-
-def load_visible(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
-                 person: Person, case_id: str) -> Loaded:
-    """The case if ``person`` may see it; otherwise CaseNotFound, as if it did not exist."""
-    events = [r.event for r in repo.store.read_stream(case_id, conn=conn)]
-    if not events or events[0].type != CaseReceived.event_type:
-        raise CaseNotFound(case_id)
-    loaded = Loaded(fold(case_id, events), events)
-    if not access.sees(person, loaded.state, directory):
-        raise CaseNotFound(case_id)
-    return loaded
-
 
 def register(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
              actor: Person, body: models.RegisterInquiry) -> Receipt:
@@ -177,8 +151,7 @@ def request_transfer(repo: CaseRepository, conn: psycopg.Connection,
 def decide_transfer(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
                     actor: Person, case_id: str, body: models.TransferDecision) -> CaseState:
     def permit(who: Person, lo: Loaded) -> bool:
-        return (access.may_decide_transfer(who, lo.state, directory)
-                and not _asked_by(who, lo, "transfer_requested"))
+        return access.may_decide(who, lo, "decide_transfer", directory)
 
     return _act(repo, conn, directory, actor, case_id, "decide_transfer", body,
                 lambda lo: p.transfer_decided(directory, actor, lo.state, body), permit)
@@ -195,8 +168,7 @@ def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
                      directory: DirectoryIndex, actor: Person, case_id: str,
                      body: models.ExtensionDecision) -> CaseState:
     def permit(who: Person, lo: Loaded) -> bool:
-        return (access.may_decide_extension(who, lo.state)
-                and not _asked_by(who, lo, "extension_requested"))
+        return access.may_decide(who, lo, "decide_extension", directory)
 
     def build(lo: Loaded) -> EventPayload:
         asked = lo.last("extension_requested")
@@ -226,9 +198,3 @@ def deliver(repo: CaseRepository, conn: psycopg.Connection, directory: Directory
 def close(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
           actor: Person, case_id: str, body: models.Close) -> CaseState:
     return _act(repo, conn, directory, actor, case_id, "close", body, lambda lo: p.closed(body))
-
-
-def _asked_by(person: Person, loaded: Loaded, request: str) -> bool:
-    """A leader does not approve their own request."""
-    asked = loaded.last(request)
-    return asked is not None and asked.actor == f"staff:{person.staff.id}"

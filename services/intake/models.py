@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from events.case import Form, MatterTypeCode, MissingMaterial
 from events.case_outcome import ClosingReason, DeliveryMethod, Outcome
 from events.case_referral import EscalationReason
 from events.fields import Channel, Id, Name, ShortText, Text
+from services.common.bodies import Action as Action  # the bodies' bases, re-exported
+from services.common.bodies import Strict as Strict
 
 _PHONE = re.compile(r"(?:\+86[ -]?)?(?:1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})")
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]|[0-9]{15}")
@@ -55,44 +57,6 @@ IdNumber = Annotated[str, Field(max_length=18,
 Email = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": f"^{_EMAIL.pattern}$"}),
                   AfterValidator(_email)]
 Address = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _control_character_at(value: Any, path: str = "") -> str | None:
-    """Where a string holds a control character (PostgreSQL cannot store NUL in JSON)."""
-    if isinstance(value, str):
-        return (path or "body") if _CONTROL.search(value) else None
-    items = (value.items() if isinstance(value, dict)
-             else enumerate(value) if isinstance(value, list) else ())
-    for key, item in items:
-        found = _control_character_at(item, f"{path}.{key}" if path else str(key))
-        if found:
-            return found
-    return None
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_control_characters(cls, data: Any) -> Any:
-        where = _control_character_at(data)
-        if where:
-            raise ValueError(f"{where}: text may not contain control characters")
-        return data
-
-    def inquirer_texts(self) -> dict[str, str | None]:
-        return {}
-
-
-class Action(Strict):
-    """A command on an existing case; ``expected_version`` guards against acting on a
-    stale view (409 when the case moved on meanwhile)."""
-
-    expected_version: Annotated[int, Field(ge=1)] | None = None
 
 
 # channel -> the ledger fields it needs beside name and matter (DOMAIN.md section 2)

@@ -43,8 +43,8 @@ from services.calendar import WorkingCalendar
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
 from services.domain.case import CaseState, check_notice
+from services.domain.errors import CommandRefused
 from services.intake import models
-from services.intake.errors import CommandRefused
 
 _LEADER_ROLES = ((Role.principal_leader, LeaderRole.principal_leader),
                  (Role.supervising_leader, LeaderRole.supervising_leader),

@@ -20,11 +20,11 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from events.personal import mask_event_data
+from services.cases import access
+from services.cases.access import load_visible
 from services.cases.repository import CaseRepository
 from services.directory.index import DirectoryIndex, Person
 from services.domain.case import CaseState, Status
-from services.intake import access
-from services.intake.commands import load_visible
 
 
 class CaseSummary(BaseModel):

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from fastapi import HTTPException, Request, status
 
-from services.intake.deps import Wiring
+from services.web.deps import Wiring
 
 MAX_KEYS = 100_000  # beyond this many clients, forget those idle for a whole window
 

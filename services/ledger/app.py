@@ -2,10 +2,10 @@
 
     GET /v1/cases/{case_id}/history[?as_of=&format=json|html]   the chain of custody
     GET /v1/ledger/export?unit=&from=&to=&format=csv|xlsx       the 台账 of a unit, a period
-    /dashboard...    the leaders' dashboard (services/dashboard, mounted here)
+    /dashboard...    the leaders' dashboard, mounted beside it by services/apps.py
     /healthz, /readyz, /metrics
 
-Staff authenticate as on intake (bearer JWT, services/intake/deps.py); the directory in
+Staff authenticate as on intake (bearer JWT, services/web/deps.py); the directory in
 force says what they may read (access.py). A case outside the caller's scope is 404, as
 on intake. Every answer that shows a case's history or a ledger is recorded in
 access_audit in the same transaction as its read, before anything is sent: no audit row,
@@ -28,17 +28,17 @@ from events.envelope import SUBJECT_RE
 from services.cases.repository import CaseRepository
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.problems import responses
 from services.common.settings import Settings
-from services.dashboard.wiring import mount as mount_dashboard
 from services.directory.index import DirectoryCache
-from services.intake.deps import DirectoryDep, StaffDep, Wiring
-from services.intake.problems import responses
-from services.ledger.access import case_access, export_access
 from services.ledger.export import MEDIA_TYPES, export
-from services.ledger.history import case_history, read_case
-from services.ledger.models import CaseHistory
-from services.ledger.queries import ledger, record_access
-from services.ledger.render import render
+from services.ledger.queries import ledger
+from services.record.access import case_access, export_access
+from services.record.audit import record_access
+from services.record.history import case_history, read_case
+from services.record.models import CaseHistory
+from services.record.render import render
+from services.web.deps import DirectoryDep, StaffDep, Wiring
 
 READS = Counter("shouwen_ledger_reads_total", "Histories and ledgers shown, by kind",
                 ["action", "format"])
@@ -65,7 +65,6 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Shouwen ledger", version="1.0.0", lifespan=lifespan,
                   description="首问 ledger: case history replay and the 台账 export.")
     instrument_http(app, "ledger")
-    mount_dashboard(app, settings)  # /dashboard: the leaders' dashboard
 
     @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory,
              responses=responses(401, 403, 404, 422, 503))

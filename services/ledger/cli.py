@@ -42,16 +42,17 @@ def ledger(host: str | None = typer.Option(None, help="Address (default 127.0.0.
     import uvicorn
 
     from services.common.db import wait_for
+    from services.common.ledger_settings import LedgerSettings
     from services.common.settings import get_settings
-    from services.ledger.settings import LedgerSettings
 
     wait_for(_db())
     own = LedgerSettings()
     from services.common.logs import dict_config
 
-    uvicorn.run("services.ledger.main:app", host=host or own.host, port=port or own.port,
-                log_level=get_settings().log_level.lower(), proxy_headers=True,
-                log_config=dict_config(get_settings()))
+    # services/apps.py: the ledger's app with the dashboard mounted (a layer above both)
+    uvicorn.run("services.apps:ledger", factory=True, host=host or own.host,
+                port=port or own.port, log_level=get_settings().log_level.lower(),
+                proxy_headers=True, log_config=dict_config(get_settings()))
 
 
 def ledger_worker(batch_size: int = typer.Option(500, min=1, help="Messages per "
@@ -96,10 +97,10 @@ def replay(
     """Replay a case's chain of custody, verifying its hash chain."""
     from services.directory.index import DirectoryIndex
     from services.directory.store import current
-    from services.ledger.access import case_access
-    from services.ledger.history import case_history, read_case
-    from services.ledger.queries import record_access
-    from services.ledger.render import FORMATS, render
+    from services.record.access import case_access
+    from services.record.audit import record_access
+    from services.record.history import case_history, read_case
+    from services.record.render import FORMATS, render
 
     if fmt not in FORMATS:
         raise _fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")

@@ -20,7 +20,7 @@ from typing import Any
 from openpyxl import Workbook
 
 from events.personal import mask_text
-from services.ledger.projection import LOCAL
+from services.record.projection import LOCAL
 
 COLUMNS: list[tuple[str, str]] = [
     ("receipt_number", "受理编号 receipt"),

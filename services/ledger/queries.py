@@ -13,8 +13,8 @@ evaluation, dashboards, proof bundles). Names here and the columns of migration
     ledger(conn, unit_id, since, until)        the 台账 rows of a unit's cases received in
                                                [since, until) — PERSONAL DATA: only for
                                                readers entitled to that unit's inquirers
-    record_access(conn, reader=, action=, via=, ...)   one access_audit row (append-only)
-    accesses(conn, case_id=None, reader=None)  the audit, oldest first
+
+The access audit (access_audit) is services/record/audit.py's.
 
 Times are timestamptz (UTC); ``since``/``until`` may be dates (midnight in Asia/Shanghai)
 or aware datetimes. The stats are GROUP BYs over case_summary; the views
@@ -29,7 +29,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
-from services.ledger.projection import LOCAL
+from services.record.projection import LOCAL
 
 When = date | datetime | None
 _COUNTS = (
@@ -115,24 +115,3 @@ def ledger(conn: psycopg.Connection, unit_id: str, since: When,
     where, params = _where(unit_id=unit_id, since=since, until=until)
     return _rows(conn, f"SELECT * FROM ledger_rows WHERE {where}"
                        " ORDER BY received_at, receipt_number", params)
-
-
-def record_access(conn: psycopg.Connection, *, reader: str, action: str, via: str,
-                  personal_data: bool, case_id: str | None = None,
-                  unit_id: str | None = None, period_from: date | None = None,
-                  period_to: date | None = None, as_of: datetime | None = None,
-                  format: str | None = None, rows: int | None = None) -> int:
-    row = conn.execute(
-        "INSERT INTO access_audit (reader, action, via, case_id, unit_id, period_from,"
-        " period_to, as_of, personal_data, format, rows)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (reader, action, via, case_id, unit_id, period_from, period_to, as_of, personal_data,
-         format, rows)).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def accesses(conn: psycopg.Connection, *, case_id: str | None = None,
-             reader: str | None = None) -> list[dict[str, Any]]:
-    where, params = _where(case_id=case_id, reader=reader)
-    return _rows(conn, f"SELECT * FROM access_audit WHERE {where} ORDER BY id", params)

@@ -3,7 +3,7 @@
     lock (one rebuild at a time) ─▶ TRUNCATE case_summary, ledger_rows
         (waits for the consumer's batch in hand; its next batch waits for this commit)
     ─▶ then take the end of the source, so everything the consumer had applied is in it:
-         topic  every partition's end offset (Tansu-safe: relay.publish.topic_ends), read
+         topic  every partition's end offset (Tansu-safe: services.common.topics.topic_ends), read
                 with partitions assigned, from the beginning to those ends
          store  commit_log up to its last seq (what the relay can have published), read in
                 commit order with a server-side cursor
@@ -33,9 +33,9 @@ from psycopg.types.json import set_json_loads
 
 from events.kafka import UndecodableMessage, from_kafka
 from services.common.bus import assigned_consumer
-from services.ledger.projection import CaseView, Event
+from services.common.topics import topic_ends
 from services.ledger.tables import advance, copy_views, truncate
-from services.relay.publish import topic_ends
+from services.record.projection import CaseView, Event
 
 _LOCK = 0x5E0_1ED6
 BATCH = 20_000

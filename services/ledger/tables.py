@@ -26,7 +26,7 @@ from psycopg.types.json import Jsonb
 
 from events import CloudEvent
 from services.common.eventstore import read_streams
-from services.ledger.projection import (
+from services.record.projection import (
     LEDGER_COLUMNS,
     SUMMARY_COLUMNS,
     CaseView,

@@ -29,10 +29,10 @@ from prometheus_client import CollectorRegistry
 from events import CloudEvent
 from services.common.faust_base import inbox_agent, make_app, run_worker
 from services.common.faust_batch import batch_agent
+from services.common.ledger_settings import LedgerSettings
 from services.common.metrics import serve_metrics
 from services.common.settings import Settings, get_settings
 from services.ledger.metrics import LedgerMetrics, ledger_metrics
-from services.ledger.settings import LedgerSettings
 from services.ledger.tables import apply_events
 
 CONSUMER = "ledger"

@@ -5,7 +5,7 @@
         recipient_last_hour >= per_recipient_per_hour
                                     defer until the oldest send of that hour is an hour old
         channel_today >= daily_cap  defer to the next day's midnight (Asia/Shanghai)
-    retry_delay(attempt, first, max)   first * 2**(attempt-1), at most max
+    retry_delay(attempt, first, max)   first * 2**(attempt-1), at most max (common Backoff)
     next_step(attempts, max_attempts)  "retry" | "give_up"
 
 A deferred message is not lost nor counted as an attempt: it waits its turn.
@@ -18,6 +18,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from events.notification import NotifyChannel
+from services.common.backoff import Backoff
 
 LOCAL = ZoneInfo("Asia/Shanghai")  # a "day" of the daily cap is the city's day
 HOUR = timedelta(hours=1)
@@ -56,7 +57,7 @@ def admit(channel: NotifyChannel, usage: Usage, limits: Limits, now: datetime) -
 
 def retry_delay(attempt: int, first: float, maximum: float) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1, 2, ...)."""
-    return float(min(maximum, first * 2 ** max(0, attempt - 1)))
+    return Backoff(first_delay=first, max_delay=maximum).delay(attempt)
 
 
 def gives_up(attempts: int, max_attempts: int) -> bool:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.common.consumer import TRANSIENT_DB, ConnectionSource
+from services.common.backoff import TRANSIENT_DB
+from services.common.consumer import ConnectionSource
 from services.notification.store import Record
 
 log = logging.getLogger(__name__)

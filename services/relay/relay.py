@@ -25,7 +25,6 @@ for ``shouwen up`` (see recovery.py, re-exported here with ``republish``).
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -38,6 +37,7 @@ from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from services.common import tracing
+from services.common.backoff import Backoff, Failures
 from services.common.metrics import serve
 from services.common.settings import Settings
 from services.relay.divergence import StoreBehindTopic, unknown_to_store
@@ -76,19 +76,6 @@ OBSERVE_INTERVAL = 1.0
 PROBE_INTERVAL = 30.0
 
 
-class Backoff:
-    def __init__(self, first: float = 0.2, cap: float = 10.0) -> None:
-        self.first, self.cap, self.failures = first, cap, 0
-
-    def next(self) -> float:
-        self.failures += 1
-        delay = min(self.cap, self.first * 2 ** (self.failures - 1))
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
 class Relay:
     """One relay process's state: the lock-holding connection, the producer, the cursor."""
 
@@ -99,7 +86,7 @@ class Relay:
         self.locked = False
         self.producer: KafkaProducer | None = None
         self.published = 0
-        self.backoff = Backoff()
+        self.backoff = Failures(Backoff(first_delay=0.2, max_delay=10.0, jitter=0.2))
         self._observed_at = 0.0
         self._probed_at = 0.0
         self._told_standby = False

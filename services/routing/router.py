@@ -38,7 +38,12 @@ from events import CloudEvent, new_event
 from events.case import CaseReceived
 from events.registry import EventPayload
 from services.cases.repository import CaseNotFound, CaseRepository
-from services.common.eventstore import RecordedEvent, WrongExpectedVersion, read_streams
+from services.common.eventstore import (
+    RecordedEvent,
+    WrongExpectedVersion,
+    read_streams,
+    stream_heads,
+)
 from services.domain.case import CaseState, fold
 from services.routing.classify import classify
 from services.routing.rules import decide, section_staff
@@ -69,14 +74,6 @@ SELECT who, count(*) FROM (
     WHERE awaiting_handoff_to = ANY(%(ids)s) AND status = ANY(%(open)s)) AS work
 GROUP BY who
 """
-
-
-# Each stream's last version and event id, one index probe per stream.
-_HEADS = (
-    "SELECT s.stream_id, h.version, h.event_id FROM unnest(%s::text[]) AS s(stream_id)"
-    " CROSS JOIN LATERAL (SELECT version, event_id FROM events e"
-    " WHERE e.stream_id = s.stream_id ORDER BY version DESC LIMIT 1) AS h"
-)
 
 
 class NoDirectory(RuntimeError):
@@ -140,8 +137,7 @@ def case_events(
     """The batch's cases' events. A case whose one event is the received event in hand (the
     usual case: routing comes first) is not read back: the store is append-only, so the
     event of that id is this one. The others are read whole, in one query."""
-    heads = {row[0]: (row[1], row[2])
-             for row in conn.execute(_HEADS, (sorted({e.subject for e in received}),))}
+    heads = stream_heads(conn, [e.subject for e in received])
     streams: dict[str, list[CloudEvent]] = {}
     for event in received:
         if heads.get(event.subject) == (1, event.id):

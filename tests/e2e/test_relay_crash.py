@@ -19,7 +19,8 @@ from events.kafka import from_kafka
 from services.common import inbox
 from services.common.bus import assigned_consumer
 from services.common.eventstore import EventStore
-from services.relay.publish import topic_end_total, topic_ends
+from services.common.topics import topic_ends
+from services.relay.publish import topic_end_total
 
 TOTAL = 10_000
 PER_STREAM = 10

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import psycopg
 
+from services.cases import access
 from services.directory.index import DirectoryIndex
 from services.directory.loader import load_directory
-from services.intake import access
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "directory.yaml"
 CASES = 20_000

@@ -8,9 +8,11 @@ import time
 import psycopg
 import pytest
 
+from bench.plain_consumer import EventConsumer
 from events.kafka import to_kafka
+from services.common.backoff import Backoff
 from services.common.bus import topic_size
-from services.common.consumer import Backoff, EventConsumer, Outcome
+from services.common.consumer import Outcome
 from services.common.deadletter import header
 from tests.integration.faust_app_fixture import (
     EFFECTS_DDL,

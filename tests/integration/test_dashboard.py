@@ -180,7 +180,7 @@ def test_the_development_sign_in_sets_the_cookie(dashboard, city):
 
 
 def test_the_ledger_app_serves_the_dashboard_on_its_own_pool(db_settings, city, token_for):
-    from services.ledger.app import create_app as ledger_app
+    from services.apps import ledger as ledger_app
 
     with TestClient(ledger_app(db_settings)) as ledger:
         r = ledger.get("/dashboard", headers=token_for("ZX001"))

@@ -26,8 +26,8 @@ from events.case_outcome import SatisfactionLevel as L
 from events.deadline import DeadlineBreached, DeadlineMet, Obligation
 from events.fields import Channel
 from services.calendar.builtin import today
-from services.intake.deps import Wiring
 from services.intake.register import Inquiry, register_inquiry
+from services.web.deps import Wiring
 
 YEAR = today().year
 LEVELS = [L.very_satisfied] * 10 + [L.satisfied] * 6 + [L.dissatisfied] * 4

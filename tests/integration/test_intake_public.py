@@ -27,9 +27,9 @@ from events.case_referral import (
 )
 from events.fields import Channel, LeaderRole, StaffMember
 from services.common.settings import Settings
-from services.intake.deps import Wiring
 from services.intake.ratelimit import SlidingWindowLimiter
 from services.intake.register import Inquiry, Receipt, register_inquiry
+from services.web.deps import Wiring
 
 PHONE, ID_NUMBER, NAME = "13912345678", "620102199001011234", "王小明"
 SECRET_PLAN = "内部安排：先查历史档案再说"

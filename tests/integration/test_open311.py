@@ -12,9 +12,9 @@ from events.fields import Channel
 from services.common.settings import Settings
 from services.directory.index import DirectoryIndex
 from services.directory.model import Directory
-from services.intake.deps import Wiring
 from services.intake.register import Inquiry, register_inquiry
 from services.intake.routes.open311 import first_responder, general_intake_section
+from services.web.deps import Wiring
 
 V2 = "/open311/v2"
 CARD = "RSJ-SBK-01"  # handled by the social-security card section (two on-duty staff)

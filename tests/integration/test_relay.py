@@ -19,8 +19,9 @@ from events.kafka import from_kafka, to_kafka
 from services.common.bus import assigned_consumer
 from services.common.eventstore import EventStore
 from services.common.settings import Settings
+from services.common.topics import topic_ends
 from services.relay.metrics import relay_metrics
-from services.relay.publish import cursor, fetch, topic_ends
+from services.relay.publish import cursor, fetch
 from services.relay.relay import observe_lag, republish, run
 from services.relay.sequencer import sequence_pass
 

@@ -28,7 +28,7 @@ from events.case import CaseReceived, Channel
 from events.kafka import from_kafka
 from services.common.bus import assigned_consumer
 from services.common.eventstore import EventStore, WrongExpectedVersion
-from services.relay.publish import topic_ends
+from services.common.topics import topic_ends
 
 SHOUWEN = str(Path(sys.executable).parent / "shouwen")
 SHARED = ["S-0", "S-1", "S-2"]

@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from bench.plain_consumer import EventConsumer
 from events.envelope import new_event
 from services.common import tracing
-from services.common.consumer import EventConsumer
 from services.common.eventstore import EventStore
 from services.relay.relay import run
 from tests.integration.intake_helpers import FIRST, register

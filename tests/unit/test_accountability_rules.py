@@ -214,3 +214,15 @@ def test_the_times_of_steps_are_counted_in_civil_time() -> None:
         procedure_id=PID, group_member_ids=["ZX010"]), when=late_evening_utc)])
     assert s.investigation_started == date(2026, 3, 2)
     assert MONDAY - late_evening_utc == timedelta(hours=9)
+
+
+def test_the_units_policy_sets_delivery_and_review_limits() -> None:
+    from services.calendar.limits import UnitRules, national
+    from services.calendar.policy import UnitPolicy
+
+    rules = UnitRules(UnitPolicy(decision_delivery_working_days=5,
+                                 review_request_calendar_days=7), national().calendar)
+    s = folding.fold(CASE, PID, delivered()[:-1], rules)
+    assert s is not None and s.delivery_due == date(2026, 3, 9)  # Mon + 5 working days
+    s = folding.fold(CASE, PID, delivered(), rules)
+    assert s is not None and s.review_request_until == date(2026, 3, 9)

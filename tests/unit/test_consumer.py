@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from services.common.consumer import Backoff, Stopped
+from services.common.backoff import Backoff, Stopped
 from services.common.deadletter import (
     MAX_ERROR_BYTES,
     Delivery,

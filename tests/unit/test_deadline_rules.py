@@ -31,9 +31,9 @@ from events.case_outcome import CaseClosed, CaseCompleted, ClosingReason, Outcom
 from events.deadline import ClockState, Obligation
 from events.fields import Channel, LeaderRef, LeaderRole, StaffMember
 from events.registry import EventPayload
+from services.calendar.policy import PolicyError, UnitPolicy, load_policy_yaml
 from services.deadline_watch.calendar_port import CIVIL_TIME, civil_day, end_of_day
 from services.deadline_watch.obligations import CaseClocks, fold_clocks
-from services.deadline_watch.policy import PolicyError, UnitPolicy, load_policy_yaml
 from services.deadline_watch.timers import announcements, plan, warning_at
 
 Ob = Obligation

@@ -97,9 +97,9 @@ def scrape_targets() -> dict[str, list[str]]:
 
 
 def test_every_service_port_is_scraped_by_its_own_job():
+    from services.common.ledger_settings import LedgerSettings
     from services.dashboard.config import DashboardSettings
     from services.deadline_watch.service import DeadlineSettings
-    from services.ledger.settings import LedgerSettings
     from services.notification.settings import NotifySettings
     from services.proof.settings import ProofSettings
 

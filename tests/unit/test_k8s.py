@@ -30,10 +30,10 @@ from typer.testing import CliRunner
 
 from services.calendar.settings import CalendarSettings
 from services.cli import app
+from services.common.ledger_settings import LedgerSettings
 from services.common.settings import Settings
 from services.dashboard.config import DashboardSettings
 from services.deadline_watch.service import DeadlineSettings
-from services.ledger.settings import LedgerSettings
 from services.notification.settings import NotifySettings
 from services.proof.settings import ProofSettings
 

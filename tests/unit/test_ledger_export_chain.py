@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 from events import new_event
 from events.case_outcome import CaseReplied
 from services.common.eventstore import GENESIS, RecordedEvent, chain_hash
-from services.ledger.chain import check_chain
 from services.ledger.export import COLUMNS, export
+from services.record.chain import check_chain
 
 ROW = {"receipt_number": "T-1", "received_at": datetime(2026, 11, 2, 16, 30, tzinfo=UTC),
        "channel": "visit", "inquirer_name": "王小明", "inquirer_phone": "13912345678",

@@ -12,9 +12,9 @@ from events.case_referral import CaseEscalated, CaseReferred, TransferApproved
 from events.deadline import DeadlineBreached, DeadlineMet, DeadlineSet
 from events.fields import StaffMember
 from events.registry import EventPayload
-from services.ledger.describe import describe
-from services.ledger.projection import CaseView, project
-from services.ledger.sevenhaves import HAVES, describe_missing
+from services.record.describe import describe
+from services.record.projection import CaseView, project
+from services.record.sevenhaves import HAVES, describe_missing
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Beijing
 HANDLER = StaffMember(id="RSJ008", name="谢丹丹", duty="社保卡经办", contact="0935-1")

@@ -6,6 +6,7 @@
 --            so no row can still appear below that line.
 -- hash       sha256(prev_hash || canonical bytes of the event), chained per stream.
 
+-- Owner: services/common (eventstore.py): appended through CaseRepository/EventStore, read through EventStore (read_stream(s), read_kinds: upcast).
 CREATE TABLE IF NOT EXISTS events (
     position        bigserial    PRIMARY KEY,
     event_id        uuid         NOT NULL UNIQUE,
@@ -30,6 +31,7 @@ CREATE INDEX IF NOT EXISTS events_time_idx ON events (stream_id, time);
 
 -- The commit order, assigned by the relay's sequencer as transactions finish, and the
 -- global hash chain over it. `seq` is the global position readers and `republish` use.
+-- Owner: services/common (eventstore.py; read_all); its one writer is the relay's sequencer.
 CREATE TABLE IF NOT EXISTS commit_log (
     seq          bigint      PRIMARY KEY,
     position     bigint      NOT NULL UNIQUE,
@@ -43,6 +45,7 @@ CREATE TABLE IF NOT EXISTS commit_log (
 );
 
 -- Relay bookkeeping (mutable by design: cursors, not facts).
+-- Owner: services/relay (sequencer.py, publish.py).
 CREATE TABLE IF NOT EXISTS relay_state (
     name           text        PRIMARY KEY,
     low_txid       xid8        NOT NULL DEFAULT '0'::xid8,
@@ -52,6 +55,7 @@ CREATE TABLE IF NOT EXISTS relay_state (
 
 -- Consumers' inbox: the event ids each consumer has handled, written in the same
 -- transaction as the consumer's own effects, so a redelivery changes nothing.
+-- Owner: services/common (inbox.py, batch.py): every consumer's handled event ids.
 CREATE TABLE IF NOT EXISTS inbox (
     consumer      text        NOT NULL,
     event_id      uuid        NOT NULL,

@@ -5,6 +5,7 @@
 -- Kafka-committed offsets are not used for these consumers (kafka-python consumer groups
 -- stall against the Tansu broker; see DESIGN.md). Mutable by design: a cursor, not a fact.
 
+-- Owner: bench/plain_consumer.py (EventConsumer; no service runs it); the exporter reads it, relay recovery clears it.
 CREATE TABLE IF NOT EXISTS consumer_offsets (
     consumer     text        NOT NULL,
     topic        text        NOT NULL,

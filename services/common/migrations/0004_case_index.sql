@@ -1,5 +1,6 @@
 -- The writers' own view of each case, kept in the same transaction as every append to its
 -- stream (services/cases/repository.py). Derived from the events: rebuildable, mutable.
+-- Owner: services/cases (repository.py, written with every append; access.py).
 CREATE TABLE IF NOT EXISTS case_index (
     case_id            text        PRIMARY KEY,
     receipt_number     text        NOT NULL UNIQUE,
@@ -28,6 +29,7 @@ CREATE INDEX IF NOT EXISTS case_index_participants_idx ON case_index USING gin (
 CREATE INDEX IF NOT EXISTS case_index_units_idx ON case_index USING gin (units);
 
 -- The citizen's access code (hashed): with the receipt number, it opens their case only.
+-- Owner: services/cases (repository.py).
 CREATE TABLE IF NOT EXISTS case_access (
     case_id          text  PRIMARY KEY,
     receipt_number   text  NOT NULL UNIQUE,

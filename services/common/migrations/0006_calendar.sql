@@ -3,6 +3,7 @@
 -- who made it, when, and what it replaced.
 
 -- Every official schedule ever loaded; per (calendar_id, year) the highest load_id is in force.
+-- Owner: services/calendar (store.py; read through CalendarCache).
 CREATE TABLE IF NOT EXISTS calendar_schedules (
     load_id      bigserial   PRIMARY KEY,
     calendar_id  text        NOT NULL,
@@ -20,6 +21,7 @@ CREATE INDEX IF NOT EXISTS calendar_schedules_in_force
     ON calendar_schedules (calendar_id, year, load_id DESC);
 
 -- Which calendar a unit uses; per unit the highest assignment_id is in force.
+-- Owner: services/calendar (store.py).
 CREATE TABLE IF NOT EXISTS unit_calendars (
     assignment_id bigserial   PRIMARY KEY,
     unit_id       text        NOT NULL,

@@ -2,6 +2,7 @@
 -- from the case's events; a timer loop claims the due ones with FOR UPDATE SKIP LOCKED.
 -- kind: warn | breach | escalate-<n>. state: pending -> fired | skipped (no one holds the
 -- ladder's rung) | cancelled (the obligation was met, moved or fell away).
+-- Owner: services/deadline_watch (store.py).
 CREATE TABLE IF NOT EXISTS deadline_timers (
     case_id           text        NOT NULL,
     obligation        text        NOT NULL,
@@ -22,8 +23,9 @@ CREATE TABLE IF NOT EXISTS deadline_timers (
 CREATE INDEX IF NOT EXISTS deadline_timers_due ON deadline_timers (fire_at)
     WHERE state = 'pending';
 
--- Time-limit policy books (services/deadline_watch/policy.py), append-only: the newest is
+-- Time-limit policy books (services/calendar/policy.py), append-only: the newest is
 -- in force, every load keeps who made it and from what.
+-- Owner: services/calendar (policy_store.py; policy.py): deadline-watch and accountability count by it.
 CREATE TABLE IF NOT EXISTS deadline_policies (
     load_id   bigserial   PRIMARY KEY,
     book      jsonb       NOT NULL,

@@ -3,6 +3,7 @@
 -- consumer's inbox row; the sender claims due records, marks them 'sending' and commits
 -- BEFORE it sends, then marks them 'sent' with the NotificationSent event. A record still
 -- 'sending' when its lease (next_attempt_at) ends was being sent when its sender died.
+-- Owner: services/notification (store.py, session.py, progress.py).
 CREATE TABLE IF NOT EXISTS notification_deliveries (
     source_event_id  uuid        NOT NULL,
     recipient        text        NOT NULL,  -- 'inquirer' | 'staff:<id>' | 'leader:<id>'
@@ -38,6 +39,7 @@ CREATE INDEX IF NOT EXISTS notification_recipient_rate_idx
     ON notification_deliveries (channel, address, claimed_at) WHERE address IS NOT NULL;
 
 -- Sends started per channel and city day: the daily cap (SMS costs money).
+-- Owner: services/notification (store.py).
 CREATE TABLE IF NOT EXISTS notification_daily_usage (
     day      date    NOT NULL,
     channel  text    NOT NULL,
@@ -46,6 +48,7 @@ CREATE TABLE IF NOT EXISTS notification_daily_usage (
 );
 
 -- Staff members' in-app inbox (read in the console); one row per delivery record.
+-- Owner: services/inapp (staff_inbox.py): notification puts, intake's console reads and marks.
 CREATE TABLE IF NOT EXISTS staff_inbox (
     id               bigserial   PRIMARY KEY,
     staff_id         text        NOT NULL,

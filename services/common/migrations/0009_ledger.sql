@@ -11,6 +11,7 @@
 -- Projection rows are derived facts (mutable, truncated by a rebuild); the audit is not.
 -- Column names are a contract with the accountability and dashboard code: keep them.
 
+-- Owner: services/ledger (tables.py writes, queries.py reads; the dashboard's queries.py reads it too).
 CREATE TABLE IF NOT EXISTS case_summary (
     case_id              text        PRIMARY KEY,
     unit_id              text        NOT NULL,
@@ -52,6 +53,7 @@ CREATE INDEX IF NOT EXISTS case_summary_section_idx ON case_summary (section_id)
 CREATE INDEX IF NOT EXISTS case_summary_responsible_idx ON case_summary (responsible_id);
 CREATE INDEX IF NOT EXISTS case_summary_units_idx ON case_summary USING gin (units);
 
+-- Owner: services/ledger (tables.py, queries.py).
 CREATE TABLE IF NOT EXISTS ledger_rows (
     case_id              text        PRIMARY KEY,
     unit_id              text        NOT NULL,
@@ -118,6 +120,7 @@ SELECT responsible_id AS staff_id, max(responsible_name) AS name,
   FROM case_summary GROUP BY responsible_id;
 
 -- Who looked at whose data, and when. Append-only, like the event store.
+-- Owner: services/record (audit.py).
 CREATE TABLE IF NOT EXISTS access_audit (
     id            bigserial   PRIMARY KEY,
     at            timestamptz NOT NULL DEFAULT clock_timestamp(),

@@ -12,6 +12,7 @@
 -- checkpoints    signed tree heads (C2SP signed-note text in `note`); each after the first
 --                carries the consistency proof from its predecessor, verified when taken.
 
+-- Owner: services/proof (tree_store.py).
 CREATE TABLE IF NOT EXISTS merkle_nodes (
     level  smallint NOT NULL CHECK (level >= 0),
     idx    bigint   NOT NULL CHECK (idx >= 0),
@@ -19,6 +20,7 @@ CREATE TABLE IF NOT EXISTS merkle_nodes (
     PRIMARY KEY (level, idx)
 );
 
+-- Owner: services/proof (checkpointer.py).
 CREATE TABLE IF NOT EXISTS checkpoints (
     tree_size          bigint      PRIMARY KEY CHECK (tree_size > 0),
     root_hash          bytea       NOT NULL,

@@ -5,6 +5,7 @@
 -- rebuildable, mutable. assessment_scores is a fact of its own (the assessment group's
 -- yearly score), insert-only: the latest row of a subject and year counts.
 
+-- Owner: services/accountability (store.py).
 CREATE TABLE IF NOT EXISTS accountability_procedures (
     procedure_id      text        PRIMARY KEY,
     case_id           text        NOT NULL,
@@ -23,6 +24,7 @@ CREATE INDEX IF NOT EXISTS accountability_procedures_open_idx
 
 -- One row per person found responsible in a decision still in force (a review that revokes
 -- it removes the rows; one that varies it replaces them): what the repeat count counts.
+-- Owner: services/accountability (store.py).
 CREATE TABLE IF NOT EXISTS accountability_findings (
     procedure_id     text        NOT NULL,
     staff_id         text        NOT NULL,
@@ -36,6 +38,7 @@ CREATE TABLE IF NOT EXISTS accountability_findings (
 CREATE INDEX IF NOT EXISTS accountability_findings_staff_idx
     ON accountability_findings (staff_id);
 
+-- Owner: services/accountability (store.py).
 CREATE TABLE IF NOT EXISTS assessment_scores (
     id           bigserial    PRIMARY KEY,
     subject_kind text         NOT NULL CHECK (subject_kind IN ('staff', 'unit')),

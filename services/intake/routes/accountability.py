@@ -37,10 +37,10 @@ from services.accountability.views import (
 )
 from services.calendar.builtin import today
 from services.cases.repository import CaseRepository
+from services.common.problems import responses
 from services.directory.index import DirectoryIndex, Person
-from services.intake.deps import DirectoryDep, PoolDep, RepoDep, StaffDep
-from services.intake.errors import CommandRefused, NotPermitted
-from services.intake.problems import responses
+from services.domain.errors import CommandRefused, NotPermitted
+from services.web.deps import DirectoryDep, PoolDep, RepoDep, StaffDep
 
 router = APIRouter(tags=["accountability"], responses=responses(401, 403, 503))
 

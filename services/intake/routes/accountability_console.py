@@ -29,8 +29,7 @@ from services.accountability.views import view_of
 from services.calendar.builtin import today
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.model import Role
-from services.intake.deps import WiringDep
-from services.intake.errors import CommandRefused, NotPermitted
+from services.domain.errors import CommandRefused, NotPermitted
 from services.intake.routes.console import (
     PREFIX,
     PostedDep,
@@ -40,6 +39,7 @@ from services.intake.routes.console import (
     _refusal,
     _render,
 )
+from services.web.deps import WiringDep
 
 router = APIRouter(prefix=f"{PREFIX}/accountability", include_in_schema=False)
 Pid = Annotated[str, PathParam(max_length=64)]

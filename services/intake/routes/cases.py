@@ -22,13 +22,13 @@ import orjson
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel
 
+from services.common.problems import responses
 from services.domain.case import CaseState, Status
+from services.domain.errors import CommandRefused, NotPermitted
 from services.intake import commands, models
-from services.intake.deps import DirectoryDep, PoolDep, RepoDep, StaffDep, WiringDep
-from services.intake.errors import CommandRefused, NotPermitted
-from services.intake.problems import responses
 from services.intake.queries import CaseDetail, CasePage, CaseSummary, case_detail, list_cases
 from services.intake.queries import summary as summarise
+from services.web.deps import DirectoryDep, PoolDep, RepoDep, StaffDep, WiringDep
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=responses(401, 403, 503))
 

@@ -19,9 +19,9 @@ exactly like the API's (verify_token, then the directory in force); missing, exp
 unknown -> the sign-in page. In production the token comes from the city's identity
 provider (its sign-in sets this cookie); the development sign-in page refuses to work there.
 
-CSRF: every form carries HMAC-SHA256(key = the access token, "csrf:" + jti). Other sites
-cannot read the HttpOnly token, so they cannot compute it; a POST without it gets 403. The
-sign-in form, before any token exists, uses a double-submit cookie instead.
+CSRF: services/common/csrf.py, the scheme the dashboard shares: every form carries
+HMAC-SHA256(key = the access token, "csrf:" + jti); the sign-in form, before any token
+exists, a double-submit cookie.
 
 No rule lives here: an action is the command function the JSON API calls; a refusal (409
 not allowed now, 422 brush-off or bad input, 403 not yours) is shown on the case page with
@@ -30,10 +30,7 @@ the form as it was filled in. Templates (autoescaped) hold the labels and the la
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,17 +51,19 @@ from pydantic import BaseModel, ValidationError
 from events.personal import mask_text
 from services.calendar import CIVIL_TIME
 from services.calendar.builtin import today
+from services.cases import access
+from services.cases.access import Loaded
 from services.cases.repository import CaseNotFound
+from services.common import csrf
 from services.common.auth import AuthError, issue_token, verify_token
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
 from services.domain.case import ActionNotAllowed, Status
-from services.intake import access, commands, models
-from services.intake.commands import Loaded
-from services.intake.deps import DirectoryDep, Wiring, WiringDep
-from services.intake.errors import CommandRefused, NotPermitted
+from services.domain.errors import CommandRefused, NotPermitted
+from services.intake import commands, models
 from services.intake.queries import case_detail
 from services.intake.routes import console_deadlines, console_nav, console_queries
+from services.web.deps import DirectoryDep, Wiring, WiringDep
 
 PREFIX = "/console"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -109,14 +108,6 @@ class Session:
         return console_nav.may_supervise(self.person)
 
 
-def _csrf_of(token: str, jti: str) -> str:
-    return hmac.new(token.encode(), f"csrf:{jti}".encode(), hashlib.sha256).hexdigest()
-
-
-def _same(a: str, b: str) -> bool:
-    return bool(a) and hmac.compare_digest(a.encode(), b.encode())
-
-
 def _sign_in_first(request: Request, reason: str | None = None) -> HTTPException:
     query = {"next": request.url.path if request.method == "GET" else f"{PREFIX}/cases"}
     if reason:
@@ -136,7 +127,7 @@ def current_session(request: Request, w: WiringDep, directory: DirectoryDep) -> 
     person = directory.person(str(claims["sub"]))
     if person is None:
         raise _sign_in_first(request, "unknown")
-    return Session(person, directory, _csrf_of(token, str(claims.get("jti", ""))))
+    return Session(person, directory, csrf.form_token(token, str(claims.get("jti", ""))))
 
 
 SessionDep = Annotated[Session, Depends(current_session)]
@@ -159,7 +150,7 @@ class Posted:
 def posted(session: SessionDep, values: FormDep) -> Posted:
     """The form of a signed-in user, if it carries their CSRF token; else 403."""
     values = dict(values)
-    if not _same(values.pop("csrf", ""), session.csrf):
+    if not csrf.same(values.pop("csrf", ""), session.csrf):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the form's CSRF token is missing or "
                             "wrong: reload the page and submit it again")
     return Posted(session, values)
@@ -216,12 +207,12 @@ def sign_in_page(request: Request, w: WiringDep, next: str = "",
                  reason: str | None = None) -> HTMLResponse:
     if w.settings.environment != "development":
         return _message(request, 403, "登录 Sign in", _PROD_SIGN_IN)
-    nonce = secrets.token_urlsafe(32)
+    nonce = csrf.sign_in_nonce()
     response = _render(request, "sign_in.html", {
         "csrf": nonce, "next": _safe_next(next), "reason": reason,
         "people": _people(w.directory.get())})
-    response.set_cookie(SIGN_IN_COOKIE, nonce, max_age=900, path=PREFIX, httponly=True,
-                        samesite="strict", secure=_cookie_secure(w))
+    csrf.set_sign_in_cookie(response, SIGN_IN_COOKIE, nonce, path=PREFIX,
+                            secure=_cookie_secure(w))
     return response
 
 
@@ -230,7 +221,7 @@ def sign_in(request: Request, w: WiringDep, directory: DirectoryDep,
             values: FormDep) -> Response:
     if w.settings.environment != "development":
         return _message(request, 403, "登录 Sign in", _PROD_SIGN_IN)
-    if not _same(values.get("csrf", ""), request.cookies.get(SIGN_IN_COOKIE, "")):
+    if not csrf.same(values.get("csrf", ""), request.cookies.get(SIGN_IN_COOKIE, "")):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the sign-in form's CSRF token is "
                             "missing or wrong: reload the sign-in page")
     staff_id = values.get("staff_id", "")
@@ -502,14 +493,8 @@ def _permitted(session: Session, loaded: Loaded, action: str) -> bool:
     person, state = session.person, loaded.state
     if action == "accept_handoff":
         return access.may_take_handoff(person, state)
-    if action in ("decide_transfer", "decide_extension"):
-        asked = loaded.last("transfer_requested" if action == "decide_transfer"
-                            else "extension_requested")
-        if asked is not None and asked.actor == f"staff:{person.staff.id}":
-            return False
-        if action == "decide_transfer":
-            return access.may_decide_transfer(person, state, session.directory)
-        return access.may_decide_extension(person, state)
+    if action in access.REQUEST_OF:
+        return access.may_decide(person, loaded, action, session.directory)
     return access.may_act(person, state)
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.intake.deps import WiringDep
-from services.intake.routes import console_queries
+from services.inapp import staff_inbox
 from services.intake.routes.console import PREFIX, PostedDep, SessionDep, _message, _render
+from services.web.deps import WiringDep
 
 router = APIRouter(prefix=f"{PREFIX}/inbox", include_in_schema=False)
 _TITLE = "站内消息 Inbox"
@@ -26,7 +26,7 @@ _TITLE = "站内消息 Inbox"
 def inbox_page(request: Request, session: SessionDep, w: WiringDep, unread: bool = False,
                done: int | None = None) -> HTMLResponse:
     with w.pool.connection() as conn:
-        messages = console_queries.inbox(conn, session.me, unread_only=unread)
+        messages = staff_inbox.inbox(conn, session.me, unread_only=unread)
     flash = None if done is None else f"已标记为已读 Marked read: {done}"
     return _render(request, "inbox.html", {"messages": messages, "unread_only": unread,
                                            "flash": flash}, session=session)
@@ -44,9 +44,9 @@ def mark_read(request: Request, form: PostedDep, w: WiringDep) -> Response:
                             f"message number, got {raw!r}", session)
         ids = [int(raw)]
     with w.pool.connection() as conn:
-        if ids is not None and not console_queries.owns_message(conn, session.me, ids[0]):
+        if ids is not None and not staff_inbox.owns_message(conn, session.me, ids[0]):
             return _message(request, 404, _TITLE, "message_id: 您的收件箱中没有这条消息。"
                             "No such message in your inbox.", session)
-        n = console_queries.mark_read(conn, session.me, ids)
+        n = staff_inbox.mark_read(conn, session.me, ids)
     back = "&unread=true" if values.get("back") == "unread" else ""
     return RedirectResponse(f"{router.prefix}?done={n}{back}", status.HTTP_303_SEE_OTHER)

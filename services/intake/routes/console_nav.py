@@ -16,10 +16,10 @@ from typing import Any
 from fastapi import Request
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.ledger_settings import LedgerSettings
 from services.directory.index import Person
 from services.directory.model import Role
-from services.intake.routes import console_queries
-from services.ledger.settings import LedgerSettings
+from services.inapp import staff_inbox
 
 # the dashboard's own rule (services/dashboard/routes.py LEADER_ROLES): anyone else gets 403
 DASHBOARD_ROLES = (Role.section_chief, Role.supervising_leader, Role.principal_leader,
@@ -54,6 +54,6 @@ def nav_context(request: Request, person: Person | None) -> dict[str, Any]:
     if person is None:
         return {"unread": 0, "dashboard_url": None}
     with request.app.state.wiring.pool.connection() as conn:
-        unread = console_queries.unread_count(conn, person.staff.id)
+        unread = staff_inbox.unread_count(conn, person.staff.id)
     return {"unread": unread, "dashboard_url": dashboard_url() if sees_dashboard(person)
             else None}

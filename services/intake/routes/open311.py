@@ -47,10 +47,10 @@ from starlette.exceptions import HTTPException
 from events.fields import PRINTABLE, Channel
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Matter, Role
-from services.intake.deps import DirectoryDep, RepoDep
 from services.intake.ratelimit import rate_limited
 from services.intake.register import Inquiry, Receipt, register_inquiry
 from services.intake.routes.public import STATUS_TEXT
+from services.web.deps import DirectoryDep, RepoDep
 
 SOURCE = "urn:shouwen:open311"
 GENERAL_INTAKE = "综合受理"  # the service centre's general intake section has this in its name

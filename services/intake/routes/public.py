@@ -28,10 +28,10 @@ from events import CloudEvent, EventPayload, new_event, upcast
 from events.case_outcome import CaseRated, ComplaintFiled, SatisfactionLevel
 from events.fields import PRINTABLE, Channel, Name, Text
 from services.cases.repository import CaseRepository
+from services.common.problems import Problem, responses
 from services.domain.case import CaseState, fold
-from services.intake.deps import DirectoryDep, RepoDep
-from services.intake.problems import Problem, responses
 from services.intake.ratelimit import rate_limited
+from services.web.deps import DirectoryDep, RepoDep
 
 router = APIRouter(prefix="/v1/public", tags=["public"],
                    dependencies=[Depends(rate_limited("public"))],

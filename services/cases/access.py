@@ -11,19 +11,30 @@
     may_decide_transfer    the centre's principal or supervising leader, or the principal
                            leader of a unit the case is in (行政服务中心 rule 5)
     may_decide_extension   a leader of a unit the case is in
+    may_decide             decide_transfer / decide_extension: the above, and never by the
+                           one who asked (a leader does not approve their own request)
 
 A case outside the caller's scope is reported as not found, never as forbidden, so case
 ids cannot be probed. The service centre is the unit whose staff include a centre_admin.
-Pure functions over the directory and the case state: no I/O.
+Pure functions over the directory and the case state (no I/O), and ``load_visible``: a case
+read from the store as ``Loaded`` if the caller sees it, else CaseNotFound. Intake, the
+ledger and the dashboard apply these same rules.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
+import psycopg
+
+from events import CloudEvent
+from events.case import CaseReceived
+from services.cases.repository import CaseNotFound, CaseRepository
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
-from services.domain.case import CaseState
+from services.domain.case import CaseState, fold
 
 LEADERS = (Role.section_chief, Role.supervising_leader, Role.principal_leader)
 READ_ALL = (Role.supervisor, Role.centre_admin)
@@ -84,6 +95,25 @@ def may_decide_extension(person: Person, state: CaseState) -> bool:
     return leads_case_unit(person, state)
 
 
+REQUEST_OF = {"decide_transfer": "transfer_requested", "decide_extension": "extension_requested"}
+
+
+def asked_by(person: Person, loaded: Loaded, request: str) -> bool:
+    """Whether ``person`` made the case's last ``request`` (e.g. ``transfer_requested``)."""
+    asked = loaded.last(request)
+    return asked is not None and asked.actor == f"staff:{person.staff.id}"
+
+
+def may_decide(person: Person, loaded: Loaded, action: str, directory: DirectoryIndex) -> bool:
+    """``decide_transfer`` or ``decide_extension``: a leader does not approve their own
+    request (the commands and the console's forms both ask here)."""
+    if asked_by(person, loaded, REQUEST_OF[action]):
+        return False
+    if action == "decide_transfer":
+        return may_decide_transfer(person, loaded.state, directory)
+    return may_decide_extension(person, loaded.state)
+
+
 def scope_filter(person: Person, directory: DirectoryIndex) -> tuple[str, dict[str, Any]]:
     """The SQL condition over ``case_index`` matching ``sees``, with its parameters. Each
     arm is one an index answers (``arr @> ARRAY[x]`` is ``x = ANY(arr)`` as a GIN index can
@@ -96,3 +126,29 @@ def scope_filter(person: Person, directory: DirectoryIndex) -> tuple[str, dict[s
         " OR awaiting_handoff_to = %(scope_me)s OR escalated_to @> ARRAY[%(scope_me)s]::text[])",
         {"scope_unit": person.unit.id, "scope_me": person.staff.id},
     )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    state: CaseState
+    events: list[CloudEvent]
+
+    @property
+    def correlation(self) -> UUID:
+        first = self.events[0]
+        return first.correlationid or first.id
+
+    def last(self, name: str) -> CloudEvent | None:
+        return next((e for e in reversed(self.events) if e.type.split(".")[2] == name), None)
+
+
+def load_visible(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+                 person: Person, case_id: str) -> Loaded:
+    """The case if ``person`` may see it; otherwise CaseNotFound, as if it did not exist."""
+    events = [r.event for r in repo.store.read_stream(case_id, conn=conn)]
+    if not events or events[0].type != CaseReceived.event_type:
+        raise CaseNotFound(case_id)
+    loaded = Loaded(fold(case_id, events), events)
+    if not sees(person, loaded.state, directory):
+        raise CaseNotFound(case_id)
+    return loaded

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from services.domain.case import Status
-from services.ledger.sevenhaves import HAVES
+from services.record.sevenhaves import HAVES
 
 LOCAL = ZoneInfo("Asia/Shanghai")  # due dates are the official calendar's local dates
 

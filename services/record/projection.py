@@ -18,9 +18,9 @@ from functools import cache
 from typing import Any
 
 from events import CloudEvent, registered_types, upcast
-from services.ledger.sevenhaves import haves_after, missing
-from services.ledger.steps import JUDGED_AFTER, STEPS, judge
-from services.ledger.view import LEDGER_COLUMNS, LOCAL, SUMMARY_COLUMNS, CaseView, Event
+from services.record.sevenhaves import haves_after, missing
+from services.record.steps import JUDGED_AFTER, STEPS, judge
+from services.record.view import LEDGER_COLUMNS, LOCAL, SUMMARY_COLUMNS, CaseView, Event
 
 __all__ = ["LEDGER_COLUMNS", "LOCAL", "SUMMARY_COLUMNS", "CaseView", "Event", "is_case_event",
            "lifted", "project"]

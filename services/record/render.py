@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from services.ledger.models import CaseHistory
+from services.record.models import CaseHistory
 
 FORMATS = ("text", "json", "html")
-_ENV = Environment(loader=PackageLoader("services.ledger", "templates"),
+_ENV = Environment(loader=PackageLoader("services.record", "templates"),
                    autoescape=select_autoescape(["html"]))
 
 

@@ -1,4 +1,5 @@
-"""The ledger service's own settings (``SHOUWEN_LEDGER_*``), beside the shared Settings."""
+"""The ledger service's settings (``SHOUWEN_LEDGER_*``), beside the shared Settings. Kept in
+common: intake's console links to the ledger's address, and ``shouwen up`` lays out its ports."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.ledger.chain import ChainCheck
+from services.record.chain import ChainCheck
 
 
 class ActorView(BaseModel):

@@ -1,4 +1,4 @@
-"""Who may replay a case or export a unit's ledger: intake's rules (services/intake/access.py),
+"""Who may replay a case or export a unit's ledger: intake's rules (services/cases/access.py),
 applied to the ledger's reads. Pure.
 
     case_access(person, directory, events) -> (sees, personal)
@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from events import CloudEvent
+from services.cases.access import reads_all, sees, sees_personal_data
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
 from services.domain.case import fold
-from services.intake.access import reads_all, sees, sees_personal_data
 
 
 def case_access(person: Person, directory: DirectoryIndex, case_id: str,

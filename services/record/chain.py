@@ -19,10 +19,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-import orjson
 from pydantic import BaseModel
 
-from events.canonical import canonical_dict
+from events.canonical import canonical_dict, optimistic_json
 from services.common.eventstore import GENESIS, RecordedEvent, chain_hash
 
 
@@ -69,8 +68,4 @@ def check_chain(recorded: Sequence[RecordedEvent],
 
 
 def _quick_hash(r: RecordedEvent) -> bytes:
-    try:
-        body = orjson.dumps(canonical_dict(r.event), option=orjson.OPT_SORT_KEYS)
-    except (TypeError, orjson.JSONEncodeError):
-        return b""
-    return hashlib.sha256(r.prev_hash + body).digest()
+    return hashlib.sha256(r.prev_hash + optimistic_json(canonical_dict(r.event))).digest()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from services.ledger.view import LOCAL, CaseView, Event
+from services.record.view import LOCAL, CaseView, Event
 
 _REPLY_OBLIGATIONS = ("reply", "complete")
 

@@ -32,11 +32,11 @@ from events.personal import mask_event_data, mask_text
 from services.common.eventstore import RecordedEvent
 from services.directory.index import DirectoryIndex
 from services.directory.model import Directory
-from services.ledger.chain import check_chain
-from services.ledger.describe import describe
-from services.ledger.models import ActorView, CaseHistory, Step
-from services.ledger.projection import CaseView, project
-from services.ledger.sevenhaves import LABELS, missing
+from services.record.chain import check_chain
+from services.record.describe import describe
+from services.record.models import ActorView, CaseHistory, Step
+from services.record.projection import CaseView, project
+from services.record.sevenhaves import LABELS, missing
 
 PERSONAL_FIELDS = ("inquirer_name", "inquirer_address", "inquirer_work_unit", "inquirer_phone")
 
