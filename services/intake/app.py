@@ -26,6 +26,7 @@ from services.cases.repository import CaseNotFound, CaseRepository
 from services.common.eventstore import WrongExpectedVersion
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.openapi import operation_id, tidy
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.domain.case import ActionNotAllowed
@@ -52,7 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
             pool.close()
 
     app = FastAPI(title="Shouwen intake", version="1.0.0", lifespan=lifespan,
-                  description="首问 first-inquiry intake: register inquiries and act on cases.")
+                  description="首问 first-inquiry intake: register inquiries and act on cases.",
+                  generate_unique_id_function=operation_id)
+    tidy(app)  # component names without module paths
     for name in ROUTERS:
         try:
             module = importlib.import_module(f"services.intake.routes.{name}")
