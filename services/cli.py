@@ -23,11 +23,14 @@ Bad input exits with status 2 and a message; a failed check exits with status 1.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+import typer.core
 
 from services.calendar.cli import calendar_app
 from services.common.logs import setup_logging as _setup_logging
+from services.common.progress import progress
 from services.common.settings import get_settings
 from services.dashboard.cli import dashboard_app
 from services.deadline_watch.cli import deadline_app
@@ -36,7 +39,7 @@ from services.proof.cli import register as register_proof
 app = typer.Typer(
     help="Shouwen (首问): first-inquiry accountability — operator command.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, ...)
 )
 
 
@@ -130,7 +133,9 @@ def republish(
         typer.echo("error: --to must be >= --from", err=True)
         raise typer.Exit(2)
     _setup_logging()
-    count = do_republish(get_settings(), from_position, to_position)
+    with progress("re-publishing", None if to_position is None
+                  else to_position - from_position + 1) as advance:
+        count = do_republish(get_settings(), from_position, to_position, progress=advance)
     typer.echo(f"re-published {count} event(s)")
 
 
@@ -146,7 +151,8 @@ def verify(
     if stream is not None and not SUBJECT_RE.match(stream):
         typer.echo(f"error: --stream {stream!r} is not a case id", err=True)
         raise typer.Exit(2)
-    report = verify_store(_require_db(), stream_id=stream)
+    with progress("verifying") as advance:  # a bar on a terminal only
+        report = verify_store(_require_db(), stream_id=stream, progress=advance)
     typer.echo(report.summary())
     raise typer.Exit(0 if report.ok else 1)
 
@@ -300,6 +306,39 @@ register_commands(app)  # shouwen notification, shouwen mail-server
 from services.ledger.cli import register as register_ledger  # noqa: E402
 
 register_ledger(app)  # shouwen ledger, ledger-worker, rebuild, replay
+
+
+
+def _placeholders_in_capitals(typer_app: typer.Typer) -> None:
+    """A command's arguments show as CASE, FILE, UNIT (the convention of man pages and
+    click), not typer's ``{case}``: every argument without a metavar of its own gets its
+    name in capitals, in every command and sub-command."""
+    import inspect
+
+    from typer.models import ArgumentInfo
+
+    for command in typer_app.registered_commands:
+        if command.callback is None:
+            continue
+        for name, param in inspect.signature(command.callback).parameters.items():
+            info = param.default
+            if isinstance(info, ArgumentInfo) and info.metavar is None:
+                info.metavar = name.upper().replace("_", "-")
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _placeholders_in_capitals(group.typer_instance)
+
+
+def _usage_name(self: Any) -> str:
+    """The usage line's form of an argument as click writes it: CASE when required, [CASE]
+    when not (typer 0.29 writes a required one as {CASE})."""
+    name = str(self.display_name_raw)
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+_placeholders_in_capitals(app)
+typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     app()
