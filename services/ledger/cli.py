@@ -71,14 +71,18 @@ def rebuild(from_store: bool = typer.Option(False, "--from-store", help="Read th
     from services.ledger.rebuild import rebuild_from_store, rebuild_from_topic
 
     url, settings = _db(), get_settings()
+    from services.common.progress import progress
+
     if from_store:
-        report = rebuild_from_store(url)
+        with progress("rebuilding") as advance:  # a bar on a terminal only
+            report = rebuild_from_store(url, progress=advance)
     else:
         if not settings.kafka_bootstrap_servers:
             raise _fail("KAFKA_BOOTSTRAP_SERVERS is not set (or use --from-store)")
         try:
-            report = rebuild_from_topic(url, settings.kafka_bootstrap_servers,
-                                        settings.case_events_topic)
+            with progress("rebuilding") as advance:
+                report = rebuild_from_topic(url, settings.kafka_bootstrap_servers,
+                                            settings.case_events_topic, progress=advance)
         except ValueError as exc:  # no such topic
             raise _fail(str(exc)) from None
         except RuntimeError as exc:  # the topic stopped short of its end offsets

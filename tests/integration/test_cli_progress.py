@@ -23,6 +23,10 @@ def test_verify_and_republish_count_every_event_as_progress(settings, env_for):
     assert report.ok and sum(done) == report.events_checked == 12
     sent: list[int] = []
     assert republish(quiet(settings), 1, progress=sent.append) == sum(sent) == 12
+    from services.ledger.rebuild import rebuild_from_store
+
+    folded: list[int] = []
+    assert rebuild_from_store(url, progress=folded.append).events == sum(folded) >= 12
 
     piped = subprocess.run([SHOUWEN, "verify"], capture_output=True, text=True, timeout=60,
                            env=env_for)
