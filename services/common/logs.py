@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -50,6 +51,22 @@ def _trace_ids() -> tuple[str | None, str | None]:
     if not span.is_valid:
         return None, None
     return format(span.trace_id, "032x"), format(span.span_id, "016x")
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """To whatever sys.stderr is when a record is written, not when logging was set up: a
+    stream replaced since (a test's capture, a CLI runner's) is never written after close."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 class ContextFilter(logging.Filter):
@@ -89,7 +106,7 @@ def dict_config(settings: Settings | None = None) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "filters": {"context": {"()": "services.common.logs.ContextFilter"}},
         "formatters": {"shouwen": formatter},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+        "handlers": {"stderr": {"class": "services.common.logs.StderrHandler",
                                 "filters": ["context"], "formatter": "shouwen"}},
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
