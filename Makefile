@@ -26,7 +26,7 @@ system-deps:
 
 ## Unit, integration and e2e tests against a real PostgreSQL and a real broker.
 test: $(STAMP) system-deps
-	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(PYTEST) tests/unit tests/integration tests/hostile tests/e2e
 
 unit: $(STAMP) system-deps
 	$(PYTEST) tests/unit

@@ -59,6 +59,7 @@ def broker() -> Iterator[str]:
 MODULES = [
     "bench.relay_bench",
     "bench.routing_bench",
+    "bench.routing_accuracy_bench",
     "bench.intake_bench",
     "bench.calendar_bench",
     "bench.deadline_bench",
@@ -68,6 +69,8 @@ MODULES = [
     "bench.accountability_bench",
     "bench.dashboard_bench",
     "bench.scope_bench",
+    "bench.pii_bench",
+    "bench.city_day",  # the whole suite under a city's day: python -m bench.city_day --n N
 ]
 
 
@@ -104,9 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few events: a smoke test")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="only bench/NAME_bench.py (--only relay, --only append); repeatable")
+                        help="only bench/NAME_bench.py or bench/NAME (--only relay,"
+                             " --only city_day); repeatable")
     args = parser.parse_args(argv)
-    only = [f"bench.{n}_bench" for n in args.only]
+    only = [f"bench.{n}" if f"bench.{n}" in MODULES else f"bench.{n}_bench" for n in args.only]
     # A plain kill must still stop the broker and drop the databases (the `finally`s).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:

@@ -9,9 +9,11 @@
     canonical  the canonical bytes an event's hash is computed over
 
     case, case_referral, case_outcome   the case lifecycle (intake, routing)
+    case_matter                         suggested and chosen matters (routing, people)
     deadline                            time limits, warnings, breaches (deadline-watch)
     notification                        what people were told, and when (notification)
     accountability                      the procedure a complaint opens (ledger)
+    inquirer                            an inquirer's personal data erased (events/sealed.py)
 """
 
 from events.envelope import Actor, CloudEvent, new_event, new_id
@@ -44,4 +46,5 @@ from events import accountability as _accountability  # noqa: E402,F401
 from events import case as _case  # noqa: E402,F401
 from events import deadline as _deadline  # noqa: E402,F401
 from events import directory as _directory  # noqa: E402,F401
+from events import inquirer as _inquirer  # noqa: E402,F401
 from events import notification as _notification  # noqa: E402,F401

@@ -216,5 +216,6 @@ class ExtensionRefused(EventPayload):
 
 
 # Importing the other lifecycle modules registers their types.
+from events import case_matter as _case_matter  # noqa: E402,F401
 from events import case_outcome as _case_outcome  # noqa: E402,F401
 from events import case_referral as _case_referral  # noqa: E402,F401

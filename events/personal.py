@@ -68,6 +68,27 @@ def mask_event_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
+def plan_for_type(event_type: str) -> Plan:
+    """Where a type's personal fields are, and only those (False: it has none; unknown
+    types have none). Unlike masking's plan, keys the schema does not know are left out."""
+    try:
+        return _personal_only(_plan_for(model_for(event_type)))
+    except UnknownEventType:
+        return False
+
+
+def _personal_only(plan: Plan) -> Plan:
+    if isinstance(plan, _Object):
+        fields: dict[str, Plan] = {
+            k: p for k, v in plan.fields.items() if (p := _personal_only(v)) is not False}
+        return _Object(fields) if fields else False
+    if isinstance(plan, _Array):
+        items = _personal_only(plan.items)
+        return _Array(items) if items is not False else False
+    return plan
+
+
+@cache
 def _plan_for(model: type[EventPayload]) -> Plan:
     schema = model.model_json_schema()
     return _plan(schema, schema.get("$defs", {}))

@@ -4,7 +4,8 @@
     migrate     apply the database migrations (safe to re-run)
     topics      create the Kafka topics
     relay       publish committed events to Kafka, in commit order, without gaps
-    routing     run the routing worker (classify, refer, escalate received cases)
+    routing     run the routing worker (classify, refer, suggest, escalate received cases);
+                routing examples list|approve|reject, routing report
     republish   re-publish a range of the store to Kafka
     verify      check the per-stream and global hash chains; name the first bad event
     schemas     regenerate the JSON Schema files of the event contract
@@ -185,21 +186,24 @@ def up() -> None:
 def intake(
     host: str | None = typer.Option(None, help="Address to listen on (default from settings)."),
     port: int | None = typer.Option(None, help="Port (default SHOUWEN_INTAKE_PORT, 8000)."),
-    workers: int = typer.Option(1, min=1, max=64, help="uvicorn worker processes."),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="uvicorn worker processes (default SHOUWEN_INTAKE_WORKERS, 1)."),
 ) -> None:
     """Serve the intake API (staff, citizens, Open311) and the staff console (/console)."""
     import uvicorn
 
+    from services.common.auth import exit_unless_auth_configured
     from services.common.db import wait_for
     from services.common.logs import dict_config
 
     settings = get_settings()
+    exit_unless_auth_configured(settings)
     wait_for(_require_db())
     uvicorn.run(
         "services.intake.main:app",
         host=host or settings.intake_host,
         port=port or settings.intake_port,
-        workers=workers,
+        workers=workers or settings.intake_workers,
         log_level=settings.log_level.lower(),
         log_config=dict_config(settings),
         proxy_headers=True,
@@ -286,17 +290,10 @@ def directory_load(
     typer.echo(f"directory version {change.version} in force; " + "; ".join(parts))
 
 
-@app.command()
-def routing(
-    batch_size: int = typer.Option(1000, min=1, help="Messages per transaction (1: one each)."),
-) -> None:
-    """Run the routing worker (faust): classify each received case against the matter
-    catalogue and refer it to a handler, or escalate it when unclear (请示领导)."""
-    from services.routing.worker import main as run_routing
+from services.routing.cli import routing_app  # noqa: E402
 
-    _require_db()
-    _require_kafka()
-    raise typer.Exit(run_routing(["--batch-size", str(batch_size)]))
+# shouwen routing (the worker); routing examples list|approve|reject; routing report
+app.add_typer(routing_app, name="routing")
 
 
 from services.notification.cli import register_commands  # noqa: E402
@@ -307,37 +304,27 @@ from services.ledger.cli import register as register_ledger  # noqa: E402
 
 register_ledger(app)  # shouwen ledger, ledger-worker, rebuild, replay
 
+from services.cli_personal import register as register_personal  # noqa: E402
+
+register_personal(app)  # shouwen erase, pii status, retention run|policy|hold|release
 
 
-def _placeholders_in_capitals(typer_app: typer.Typer) -> None:
-    """A command's arguments show as CASE, FILE, UNIT (the convention of man pages and
-    click), not typer's ``{case}``: every argument without a metavar of its own gets its
-    name in capitals, in every command and sub-command."""
-    import inspect
 
-    from typer.models import ArgumentInfo
-
-    for command in typer_app.registered_commands:
-        if command.callback is None:
-            continue
-        for name, param in inspect.signature(command.callback).parameters.items():
-            info = param.default
-            if isinstance(info, ArgumentInfo) and info.metavar is None:
-                info.metavar = name.upper().replace("_", "-")
-    for group in typer_app.registered_groups:
-        if group.typer_instance is not None:
-            _placeholders_in_capitals(group.typer_instance)
+def _placeholder(self: Any) -> str:
+    """An argument's placeholder: its metavar, else its name in capitals (CASE, FILE, UNIT:
+    the convention of man pages and click), not typer's lower-case name."""
+    return str(self.metavar) if self.metavar is not None else str(self.name).upper()
 
 
 def _usage_name(self: Any) -> str:
     """The usage line's form of an argument as click writes it: CASE when required, [CASE]
-    when not (typer 0.29 writes a required one as {CASE})."""
-    name = str(self.display_name_raw)
+    when not (typer 0.29 writes a required one as {case})."""
+    name = _placeholder(self)
     name = name if self.required else f"[{name}]"
     return name + ("..." if self.nargs != 1 else "")
 
 
-_placeholders_in_capitals(app)
+typer.core.TyperArgument.display_name_raw = property(_placeholder)  # type: ignore[assignment]
 typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 if __name__ == "__main__":

@@ -178,6 +178,8 @@ def services(settings: Settings, where: Layout | None = None) -> list[Service]:
         Service("checkpoint", [*shouwen, "checkpoint", "--every", str(at.checkpoint_every)],
                 at.checkpoint_metrics or None),
         Service("exporter", [*shouwen, "dashboard", "exporter"], at.exporter or None),
+        # erases personal data past each unit's retention period (services/personal/)
+        Service("retention", [*shouwen, "retention", "run", "--every", "3600"]),
     ]
 
 
@@ -379,6 +381,9 @@ def prepare(settings: Settings, out: Output) -> None:
         from services.common.auth import dev_private_key
 
         dev_private_key(settings)
+        from services.common.kek import dev_kek_file
+
+        dev_kek_file(settings.data_dir)  # the PII key-encryption key, as the signing keys
     count = republish_if_broker_empty(settings)
     if count:
         out.line("up", f"the broker was empty: re-published {count} event(s) from the store")
@@ -479,6 +484,9 @@ def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
         Output(stream or sys.stdout, ["up"]).line("up", f"error: {exc}")
         return exc.status
     table = services(settings, at)
+    if settings.up_only:
+        wanted = {n.strip() for n in settings.up_only.split(",") if n.strip()}
+        table = [s for s in table if s.name in wanted]
     out = Output(stream or sys.stdout, [s.name for s in table])
     with stop_signals() as stop, ExitStack() as stack:
         try:
@@ -517,6 +525,7 @@ def _start(stack: ExitStack, settings: Settings, at: Layout, table: list[Service
     go_on()
     env = {**os.environ, **at.env(), "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            "SHOUWEN_DATA_DIR": str(settings.data_dir), "PYTHONUNBUFFERED": "1"}
+    env.setdefault("SHOUWEN_PII_ENCRYPTION", "true")  # personal fields sealed (pii.py)
     supervisor = Supervisor(table, env, out)
     stack.callback(supervisor.stop_all)
     supervisor.start_all()

@@ -11,6 +11,7 @@
       reply_working_days: 3  # 7 or 15 in units whose rules say so
       warning: {mode: share, share: 0.8}     # or {mode: one_working_day_left}
       ladder_delay_working_days: 1
+      extension_share: 1.0   # an extension moves the due date by at most the limit again
     units:
       YMS-ZF: {reply_working_days: 7}
 
@@ -62,6 +63,9 @@ class UnitPolicy(BaseModel):
     warning: WarningRule = WarningRule()
     ladder_delay_working_days: Annotated[int, Field(ge=1, le=60)] = 1
     ladder_steps: Annotated[int, Field(ge=0, le=3)] = 3
+    # how far an extension may move the due date, as a share of the original time limit
+    # (checked by intake when it is asked for and when it is granted): 1 = the limit again
+    extension_share: Annotated[float, Field(gt=0.0, le=3.0, allow_inf_nan=False)] = 1.0
     # windows of the other side (the inquirer's, the sanctioned person's): no warning, no ladder
     windows: frozenset[Obligation] = frozenset(
         {Obligation.review_request, Obligation.supply_materials})
@@ -127,3 +131,5 @@ def load_policy_yaml(text: str) -> PolicyBook:
         return load_policy(yaml.safe_load(text))
     except yaml.YAMLError as exc:
         raise PolicyError(f"not YAML: {exc}") from None
+    except RecursionError:
+        raise PolicyError("nested too deep to be a policy book") from None

@@ -41,6 +41,7 @@ from services.common.eventstore import (
     stored_data,
     validate,
 )
+from services.common.pii import SealKey, personal_data, sealed
 from services.domain.case import CaseState, apply, fold
 
 ACCESS_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -110,7 +111,8 @@ class CaseRepository:
         """Append the received event as version 1 of a new stream, index the case and
         store the hashed access code, inside the caller's transaction if one is open.
         A case that exists already: UniqueViolation, nothing written."""
-        state, params = _opening(received, access_code)
+        seal = personal_data().key_for_received(conn, received)
+        state, params = _opening(received, access_code, seal)
         conn.execute(_OPEN_CASE, params)
         tracing.record(conn, [received.id], [received.causationid])  # off: nothing
         return state
@@ -118,7 +120,8 @@ class CaseRepository:
     async def open_case_async(
         self, received: CloudEvent, access_code: str, conn: AsyncConnection[Any]
     ) -> CaseState:
-        state, params = _opening(received, access_code)
+        seal = await personal_data().key_for_received_async(conn, received)
+        state, params = _opening(received, access_code, seal)
         await conn.execute(_OPEN_CASE, params)
         await tracing.record_async(conn, [received.id], [received.causationid])  # off: nothing
         return state
@@ -218,6 +221,9 @@ _UPSERT_INDEX_MANY = _INDEX_INTO + """
 _OPEN_CASE = """WITH access AS (
     INSERT INTO case_access (case_id, receipt_number, access_code_hash)
     VALUES (%(case_id)s, %(receipt_number)s, %(access)s)),
+  inquirer AS (
+    INSERT INTO pii_cases (case_id, inquirer_ref)
+    SELECT %(case_id)s, %(pii_ref)s::text WHERE %(pii_ref)s::text IS NOT NULL),
   indexed AS (""" + _UPSERT_INDEX + """)
     INSERT INTO events (event_id, stream_id, version, type, source, time, dataschema, actor,
         causation_id, correlation_id, data, prev_hash, hash)
@@ -231,19 +237,23 @@ def _receipt(number: int, when: datetime | None) -> str:
     return f"SW{day}{number:06d}"
 
 
-def _opening(received: CloudEvent, access_code: str) -> tuple[CaseState, dict[str, Any]]:
-    """The new case's state and the parameters of _OPEN_CASE (the event validated and
-    hashed as the store would: the stream's first event)."""
+def _opening(received: CloudEvent, access_code: str, seal: SealKey | None = None
+             ) -> tuple[CaseState, dict[str, Any]]:
+    """The new case's state and the parameters of _OPEN_CASE (the event validated, its
+    personal fields sealed with the inquirer's key when given, and hashed as the store
+    would: the stream's first event)."""
     validate(received)
+    state = apply(CaseState(case_id=received.subject), received.with_sequence(1))
+    if seal is not None:
+        received = sealed(received, *seal)
     first = received.with_sequence(1)
     digest, data = hashed(GENESIS, first)
-    state = apply(CaseState(case_id=received.subject), first)
     return state, {
         **_index_params(state, received.time), "access": hash_access_code(access_code),
         "id": first.id, "type": first.type, "source": first.source,
         "dataschema": first.dataschema, "actor": first.actor, "causation": first.causationid,
         "correlation": first.correlationid, "data": stored_data(data),
-        "genesis": GENESIS, "hash": digest,
+        "genesis": GENESIS, "hash": digest, "pii_ref": seal[0] if seal else None,
     }
 
 

@@ -11,6 +11,7 @@ the caller is: what they may do comes from the directory in force, not from the 
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from functools import lru_cache
@@ -29,6 +30,27 @@ DEV_KID = "shouwen-dev"
 
 class AuthError(Exception):
     """The request is not authenticated (HTTP 401); the message says why."""
+
+
+class Misconfigured(RuntimeError):
+    """A setting the environment requires is missing: the service must not start."""
+
+
+def require_auth_settings(settings: Settings) -> None:
+    """Production verifies tokens against the identity provider only: without its JWKS
+    the service would start and refuse every request, so it refuses to start instead."""
+    if settings.environment != "development" and not settings.jwks_url:
+        raise Misconfigured(f"SHOUWEN_JWKS_URL is required when SHOUWEN_ENVIRONMENT="
+                            f"{settings.environment} (the identity provider's JWKS)")
+
+
+def exit_unless_auth_configured(settings: Settings) -> None:
+    """For the commands that serve HTTP: exit 2 naming the variable, before serving."""
+    try:
+        require_auth_settings(settings)
+    except Misconfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def dev_key_path(settings: Settings) -> Path:
@@ -101,6 +123,8 @@ def verify_token(settings: Settings, token: str) -> dict[str, Any]:
     try:
         if settings.jwks_url:
             key: Any = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+        elif header.get("kid") != DEV_KID:  # only the development key is known here
+            raise AuthError(f"token key id {str(header.get('kid'))[:64]!r} is unknown")
         else:
             key = dev_private_key(settings).public_key()
         return jwt.decode(

@@ -1,32 +1,19 @@
 """The base of every command body the HTTP APIs take (intake's, accountability's).
 
-    Strict   unknown fields refused (no mass assignment), text stripped, no control
-             characters anywhere in the body (PostgreSQL cannot store NUL in JSON)
+    Strict   unknown fields refused (no mass assignment), text stripped and NFC, no control,
+             bidi-override or (in names, phones, addresses) zero-width characters
+             (services/common/text.py; PostgreSQL cannot store NUL in JSON)
     Action   a command on an existing case: ``expected_version`` guards against acting on
              a stale view (409 when the case moved on meanwhile)
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _control_character_at(value: Any, path: str = "") -> str | None:
-    """Where a string holds a control character (PostgreSQL cannot store NUL in JSON)."""
-    if isinstance(value, str):
-        return (path or "body") if _CONTROL.search(value) else None
-    items = (value.items() if isinstance(value, dict)
-             else enumerate(value) if isinstance(value, list) else ())
-    for key, item in items:
-        found = _control_character_at(item, f"{path}.{key}" if path else str(key))
-        if found:
-            return found
-    return None
+from services.common.text import clean_tree
 
 
 class Strict(BaseModel):
@@ -34,11 +21,10 @@ class Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_control_characters(cls, data: Any) -> Any:
-        where = _control_character_at(data)
-        if where:
-            raise ValueError(f"{where}: text may not contain control characters")
-        return data
+    def _text_hygiene(cls, data: Any) -> Any:
+        """NFC, and no control, bidi-override or (in names, phones, addresses) zero-width
+        characters; line breaks only in free text (services/common/text.py)."""
+        return clean_tree(data)
 
     def inquirer_texts(self) -> dict[str, str | None]:
         return {}

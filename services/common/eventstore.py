@@ -24,7 +24,9 @@ row, but would keep the stream's later rows, chained to the wrong predecessor; s
 runs under a savepoint and, if any row is missing from its RETURNING, is rolled back to it
 and repeated without the streams that lost (reported as conflicts, or as replayed if the
 other writer appended these very events). Rows go in (stream, version) order, so two
-batches never wait on each other in a circle.
+batches never wait on each other in a circle; a writer that took its rows in another order
+(several statements in one transaction) can still make a circle with one, and the
+INSERT PostgreSQL picks as the victim is rolled back to its savepoint and made again at once.
 """
 
 from __future__ import annotations
@@ -50,8 +52,10 @@ from events import CloudEvent, UnknownEventType, model_for, registered_types, up
 from events.canonical import canonical_bytes, canonical_envelope, canonical_json
 from events.envelope import validated
 from services.common import tracing
+from services.common.pii import personal_data
 
 GENESIS = b"\x00" * 32
+DEADLOCK_ATTEMPTS = 5  # a multi-row INSERT chosen as a deadlock's victim is made again
 ANY = None  # expected_version meaning "whatever the stream is at"
 
 
@@ -268,6 +272,7 @@ class EventStore:
                 )
             validate(event)
         with self._conn(conn) as c:
+            events = _sealed(c, [(stream_id, events)]).get(stream_id, events)
             status = c.info.transaction_status
             if c.autocommit and status == TransactionStatus.IDLE:
                 # No transaction to join: the INSERT is one statement, its own transaction.
@@ -279,8 +284,15 @@ class EventStore:
                 fast = _append_one_chained(c, events[0], expected_version + 1, atomic=False)
                 if fast is not None:
                     return [fast]
-            with c.transaction():
-                return self._append(c, stream_id, events, expected_version, atomic=False)
+            for attempt in range(DEADLOCK_ATTEMPTS):  # a deadlock's victim: again at once
+                try:
+                    with c.transaction():
+                        return self._append(c, stream_id, events, expected_version,
+                                            atomic=False)
+                except psycopg.errors.DeadlockDetected:
+                    if attempt == DEADLOCK_ATTEMPTS - 1:
+                        raise
+            raise AssertionError("unreachable")
 
     def _append(
         self,
@@ -365,6 +377,9 @@ class EventStore:
         stream or an event id given twice, ids of a stream only partly appended before."""
         _check_many(batches)
         with self._conn(conn) as c, c.transaction():
+            sealed = _sealed(c, [(s, e) for s, e, _ in batches])
+            if sealed:
+                batches = [(s, sealed.get(s, e), v) for s, e, v in batches]
             return _append_many(c, batches)
 
     # -- reading -------------------------------------------------------------------------
@@ -444,6 +459,12 @@ def _record_traces(method: Any) -> Any:
 
 EventStore.append = _record_traces(EventStore.append)  # type: ignore[method-assign]
 EventStore.append_many = _record_traces(EventStore.append_many)  # type: ignore[method-assign]
+def _sealed(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEvent]]]
+            ) -> dict[str, list[CloudEvent]]:
+    """Personal fields sealed with each case's inquirer key, after validation and before
+    hashing (services/common/pii.py); {} when encryption is off or nothing is personal."""
+    pd = personal_data()
+    return pd.seal_streams(c, batches) if pd.enabled else {}
 
 
 # -- append_many ---------------------------------------------------------------------------
@@ -571,12 +592,30 @@ def _insert_streams(
                 for row in planned[stream_id]]
         if not rows:
             return {}, lost
-        with c.transaction() as savepoint:
-            stored = {r[0]: (r[1], r[2]) for r in c.execute(_INSERT_JSON, (_json_rows(rows),))}
-            if len(stored) == len(rows):
-                return stored, lost
-            lost.update(e.subject for e, *_ in rows if e.id not in stored)
-            raise psycopg.Rollback(savepoint)
+        stored = _insert_all_or_none(c, rows)
+        if len(stored) == len(rows):
+            return stored, lost
+        lost.update(e.subject for e, *_ in rows if e.id not in stored)
+
+
+def _insert_all_or_none(c: psycopg.Connection, rows: _Planned
+                        ) -> dict[UUID, tuple[int, datetime]]:
+    """The rows' INSERT under a savepoint, undone unless every row went in; returns what
+    went in (before the undo). Chosen as a deadlock's victim (another writer holding rows
+    this one needs, and needing its rows, taken in another order): the savepoint is
+    rolled back, which lets the other go on, and the same INSERT is made again at once."""
+    for attempt in range(DEADLOCK_ATTEMPTS):
+        try:
+            with c.transaction() as savepoint:
+                stored = {r[0]: (r[1], r[2])
+                          for r in c.execute(_INSERT_JSON, (_json_rows(rows),))}
+                if len(stored) != len(rows):
+                    raise psycopg.Rollback(savepoint)
+            return stored
+        except psycopg.errors.DeadlockDetected:
+            if attempt == DEADLOCK_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _json_rows(rows: _Planned) -> Jsonb:

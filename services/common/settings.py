@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None  # the cluster CA (PEM) for SSL / SASL_SSL
+    # `shouwen up` runs only these services (comma-separated names; empty: all of them):
+    # bench/city_day's baselines run intake with the consumers stopped.
+    up_only: str = ""
 
     # "development" allows the local signing key; "production" requires a JWKS URL.
     environment: str = "development"
@@ -73,8 +76,14 @@ class Settings(BaseSettings):
     # Intake HTTP service.
     intake_host: str = "127.0.0.1"
     intake_port: int = 8000
+    intake_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes `shouwen intake` runs
     # Public (citizen) endpoints: requests per minute per client address.
     public_rate_limit_per_minute: int = 30
+
+    # Every HTTP app (services/common/guard.py): a larger body is refused with 413 before
+    # it is read whole; JSON nested deeper is refused with 400.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=512)
 
 
 @lru_cache

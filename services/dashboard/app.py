@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.guard import harden
 from services.common.metrics import instrument_http
 from services.common.settings import Settings
 from services.dashboard.wiring import mount
@@ -27,6 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Shouwen leaders' dashboard", lifespan=lifespan, docs_url=None,
                   redoc_url=None, openapi_url=None)
     wiring = mount(app, settings)
+    harden(app, settings)  # problem documents, and the input guard in front of every route
     instrument_http(app, "dashboard")
 
     @app.get("/metrics", include_in_schema=False)

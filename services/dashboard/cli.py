@@ -78,9 +78,11 @@ def serve() -> None:
     """Serve the leaders' dashboard (/dashboard) on SHOUWEN_DASHBOARD_PORT."""
     import uvicorn
 
+    from services.common.auth import exit_unless_auth_configured
     from services.dashboard.app import create_app
 
     s, config = get_settings(), _config()
+    exit_unless_auth_configured(s)
     _required(s.database_url, "DATABASE_URL")
     from services.common.logs import dict_config
 

@@ -11,6 +11,7 @@
     shouwen_calendar_year_covered{calendar,year}  (this year and next)
     shouwen_notification_pending  delivery records not sent yet (one figure for all the
                                   notification workers: counted here, not by each of them)
+    shouwen_routing_cases|unclear_cases|corrected_cases{unit}  (routing_outcomes)
 
 A failed read counts an error and keeps the previous figures, so one broker hiccup never
 blanks a dashboard. A unit once seen keeps reporting (0 when it has no open cases).
@@ -43,6 +44,7 @@ class Exporter:
         self.seq: int | None = None
         self.appended: Counter[str] = Counter()
         self.cases: dict[str, tuple[int, int, int]] = {}
+        self.routing: dict[str, tuple[int, int, int]] = {}
         self.ends: dict[TopicPartition, int] = {}
         self.lag: list[LagRow] = []
         self.dead_letters: Counter[tuple[str, str]] = Counter()
@@ -71,6 +73,7 @@ class Exporter:
                 self.seq = sources.last_seq(conn)  # counts start now, like any counter
             counts, seq = sources.events_appended(conn, self.seq)
             cases = sources.case_figures(conn, today())
+            routing = sources.routing_figures(conn)
             stored = sources.stored_offsets(conn)
             years = sources.calendar_years(conn, self.calendar, today().year)
             pending = sources.notifications_pending(conn)
@@ -80,6 +83,7 @@ class Exporter:
             self.seq = seq
             self.appended.update(counts)
             self.cases = {**dict.fromkeys(self.cases, (0, 0, 0)), **cases}
+            self.routing = {**dict.fromkeys(self.routing, (0, 0, 0)), **routing}
         return stored
 
     def _read_broker(self, stored: dict[str, dict[TopicPartition, int]]) -> None:
@@ -113,6 +117,13 @@ class Exporter:
                     ("escalated", "Open cases escalated at least once"))):
                 yield self._family(GaugeMetricFamily, f"shouwen_cases_{name}", f"{text}, by unit",
                                    ["unit"], {(u,): f[i] for u, f in self.cases.items()})
+            for i, (name, text) in enumerate((
+                    ("routing_cases", "Cases routing decided on"),
+                    ("routing_unclear_cases", "Of those, unclear: suggested or escalated"),
+                    ("routing_corrected_cases", "Of those, matter corrected by a person"))):
+                yield self._family(GaugeMetricFamily, f"shouwen_{name}",
+                                   f"{text}, by handling unit", ["unit"],
+                                   {(u,): f[i] for u, f in self.routing.items()})
             yield self._family(GaugeMetricFamily, "shouwen_calendar_year_covered",
                                "1 if an official schedule is loaded for the calendar and year",
                                ["calendar", "year"],

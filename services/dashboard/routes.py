@@ -33,6 +33,7 @@ from services.cases.access import load_visible
 from services.cases.repository import CaseNotFound
 from services.common import csrf
 from services.common.auth import AuthError, issue_token, verify_token
+from services.common.pii import open_events
 from services.dashboard import pages
 from services.dashboard.wiring import DashboardWiring, wiring_of
 from services.directory.index import DirectoryIndex, Person
@@ -118,10 +119,11 @@ def case_page(request: Request, case_id: str, leader: LeaderDep, w: WiringDep) -
         except CaseNotFound:
             raise Refused(404, "未找到 Not found", f"no case {case_id} in your scope") from None
         summary = pages.summary(conn, case_id, today())
+        opened = open_events(list(loaded.events), conn)  # then masked: a leader's page
     timeline = [{"time": e.time, "version": e.sequence, "type": e.type.split(".")[2],
                  "actor": pages.actor_name(leader.directory, e.actor),
                  "did": describe(e.type, mask_event_data(e.type, e.data))[0]}
-                for e in loaded.events]
+                for e in opened]
     return _page(request, "case.html", {"leader": leader, "state": loaded.state,
                                         "summary": summary, "timeline": timeline})
 

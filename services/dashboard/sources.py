@@ -3,6 +3,7 @@
     events_appended(conn, after, limit)  {type: count} of commit_log rows after seq ``after``,
                                          and the last seq read (bounded: at most ``limit`` rows)
     case_figures(conn, today)            {unit: (open, overdue, escalated)} from case_index
+    routing_figures(conn)                {unit: (routed, unclear, corrected)} (routing_outcomes)
     stored_offsets(conn)                 kafka-python consumers' positions (consumer_offsets)
     notifications_pending(conn)          delivery records not sent yet (pending or sending)
     calendar_years(conn, cache, year)    {(calendar, year): 1|0} for this year and next: is an
@@ -61,6 +62,14 @@ def notifications_pending(conn: psycopg.Connection) -> int:
     row = conn.execute("SELECT count(*) FROM notification_deliveries"
                        " WHERE state IN ('pending', 'sending')").fetchone()
     return int(row[0]) if row else 0
+_ROUTING = ("SELECT coalesce(handling_unit_id, 'none'), count(*),"
+            " count(*) FILTER (WHERE outcome <> 'classified'), count(*) FILTER (WHERE corrected)"
+            " FROM routing_outcomes GROUP BY 1")
+
+
+def routing_figures(conn: psycopg.Connection) -> dict[str, tuple[int, int, int]]:
+    """{unit: (cases routed, unclear, corrected)} from routing's ``routing_outcomes``."""
+    return {unit: (int(n), int(u), int(c)) for unit, n, u, c in conn.execute(_ROUTING)}
 
 
 def stored_offsets(conn: psycopg.Connection) -> dict[str, dict[TopicPartition, int]]:

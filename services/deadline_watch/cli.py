@@ -3,6 +3,7 @@
     shouwen deadline-watch                 consumer + timer loop + metrics (port 9103)
     shouwen deadline-watch --rebuild       recompute every case's timers from the store, exit
     shouwen deadline-watch policy FILE     put a policy book (YAML, see policy.py) in force
+    shouwen deadline-watch failed [--retry] [--case ID]   timers set aside (poisoned case)
 
 Bad input exits with status 2 and a message naming the field, and writes nothing.
 """
@@ -77,3 +78,28 @@ def policy(
     with psycopg.connect(_db(), autocommit=True) as conn:
         load_id = save_policy(conn, book, actor, str(file))
     typer.echo(f"policy book {load_id} in force: default and {len(book.units)} unit(s)")
+
+
+@deadline_app.command("failed")
+def failed(
+    retry: bool = typer.Option(False, "--retry",
+                               help="Put the failed timers back to pending: the next tick "
+                                    "tries them again."),
+    case: str | None = typer.Option(None, "--case", help="Only this case's timers."),
+) -> None:
+    """List the timers set aside as failed (their case raised), or retry them."""
+    import psycopg
+
+    from services.deadline_watch.store import failed_timers, retry_failed
+
+    with psycopg.connect(_db(), autocommit=True) as conn:
+        if retry:
+            typer.echo(f"{retry_failed(conn, case)} failed timer(s) back to pending")
+            return
+        rows = [r for r in failed_timers(conn) if case is None or r[0] == case]
+    if not rows:
+        typer.echo("no failed timers")
+        return
+    for case_id, obligation, kind, fire_at, failed_at, why in rows:
+        typer.echo(f"{case_id}\t{obligation}\t{kind}\tdue {fire_at.isoformat()}\t"
+                   f"failed {failed_at.isoformat() if failed_at else '-'}\t{why}")

@@ -5,6 +5,7 @@
     shouwen_deadline_breaches_total              deadline_breached appended
     shouwen_deadline_escalations_total{step}     case.escalated appended, by ladder step
     shouwen_deadline_provisional_total           deadline_set appended with provisional=true
+    shouwen_deadline_timers_failed_total         timers set aside as failed (poisoned case)
     shouwen_deadline_tick_seconds                one tick: claim, decide, append, settle
     shouwen_deadline_firing_lateness_seconds     fire_at -> the tick that fired it
 """
@@ -26,6 +27,7 @@ class DeadlineMetrics:
     breaches: Counter
     escalations: Counter
     provisional: Counter
+    failed: Counter
     tick_seconds: Histogram
     lateness: Histogram
 
@@ -40,6 +42,7 @@ def deadline_metrics(registry: CollectorRegistry) -> DeadlineMetrics:
         breaches=counter("breaches", "Deadline breaches appended"),
         escalations=counter("escalations", "Ladder escalations appended", ("step",)),
         provisional=counter("provisional", "Deadlines set on a provisional calendar year"),
+        failed=counter("timers_failed", "Timers set aside as failed: their case raised"),
         tick_seconds=Histogram("shouwen_deadline_tick_seconds", "One timer-loop tick",
                                buckets=TICK_BUCKETS, registry=registry),
         lateness=Histogram("shouwen_deadline_firing_lateness_seconds",

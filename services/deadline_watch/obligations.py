@@ -162,8 +162,10 @@ _ANNOUNCEMENTS = ("deadline_set", "deadline_met")
 
 
 def fold_clocks(case_id: str, events: list[CloudEvent], policy: UnitPolicy,
-                calendar: Calendar) -> CaseClocks:
-    """The case's clocks after ``events`` (its whole stream, in order)."""
+                calendar: Calendar,
+                after: Callable[[CloudEvent, CaseClocks], None] | None = None) -> CaseClocks:
+    """The case's clocks after ``events`` (its whole stream, in order); ``after(event,
+    clocks)``, if given, sees the clocks after each event (services.deadline_watch.record)."""
     f = Fold(case_id, policy, calendar)
     for raw in events:
         event = upcast(raw)
@@ -175,7 +177,15 @@ def fold_clocks(case_id: str, events: list[CloudEvent], policy: UnitPolicy,
         rule = _RULES.get(name)
         if rule is not None:
             rule(f, event.data, event.time)
+            if after is not None:
+                after(event, f.c)
     return f.c
+
+
+def rule_reads(event_type: str) -> bool:
+    """Whether any clock rule reads events of this type (the others change no clock)."""
+    parts = event_type.split(".")
+    return len(parts) > 2 and parts[2] in _RULES
 
 
 def unit_of(events: list[CloudEvent]) -> str | None:

@@ -2,7 +2,9 @@
 
     build(settings)  DeadlineWatch over a small pool: the unit's policy (deadline_policies)
                      and calendar (services.calendar, cached), the directory for the ladder
-    run(settings)    faust app "deadline-watch": inbox_agent(case events ─▶ watch.handle)
+    run(settings)    faust app "deadline-watch": batch_agent(case events ─▶ watch.handle_batch,
+                     up to SHOUWEN_DEADLINE_CONSUME_BATCH_SIZE in one transaction; 1: the
+                     one-message inbox_agent ─▶ watch.handle)
                      + a thread: tick() every tick_seconds (at once again while it is busy)
                      + Prometheus metrics on SHOUWEN_DEADLINE_METRICS_PORT (9103)
     rebuild(url)     every case's timers and announcements recomputed from its stream
@@ -38,6 +40,7 @@ from services.deadline_watch.watch import CONSUMER, DeadlineWatch, RulesOf, utc_
 from services.directory.index import DirectoryCache
 
 log = logging.getLogger(__name__)
+BATCH_WAIT = 0.05  # seconds a case event may wait for its batch to fill (as routing)
 COUNT_EVERY = 15.0  # seconds between counts of the open timers (a scan of the index)
 
 
@@ -47,7 +50,8 @@ class DeadlineSettings(BaseSettings):
 
     metrics_port: int = 9103
     tick_seconds: float = Field(default=0.1, gt=0)  # an idle tick costs ~0.2 ms
-    batch_size: int = Field(default=500, ge=1)
+    batch_size: int = Field(default=500, ge=1)  # timers a tick claims
+    consume_batch_size: int = Field(default=1000, ge=1)  # case events a transaction handles
     policy_refresh_seconds: float = Field(default=30.0, gt=0)
 
 
@@ -101,13 +105,18 @@ def loop(watch: DeadlineWatch, stop: threading.Event, interval: float) -> None:
 
 def run(settings: Settings, ds: DeadlineSettings | None = None) -> None:
     from services.common.faust_base import inbox_agent, make_app, run_worker
+    from services.common.faust_batch import batch_agent
 
     ds = ds or DeadlineSettings()
     assert settings.database_url is not None
     registry = CollectorRegistry()
     watch, pool = build(settings.database_url, metrics=deadline_metrics(registry), ds=ds)
     app = make_app(settings, CONSUMER)
-    inbox_agent(app, settings, CONSUMER, watch.handle)
+    if ds.consume_batch_size == 1:
+        inbox_agent(app, settings, CONSUMER, watch.handle)
+    else:
+        batch_agent(app, settings, CONSUMER, watch.handle, watch.handle_batch,
+                    max_size=ds.consume_batch_size, max_wait=BATCH_WAIT)
     stop = threading.Event()
     ticker = threading.Thread(target=loop, args=(watch, stop, ds.tick_seconds),
                               name="deadline-loop", daemon=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from services.common.text import TextRefused, clean_tree
 from services.directory.model import Directory, Loc, reference_errors
 
 
@@ -23,9 +24,16 @@ class DirectoryFileError(ValueError):
         super().__init__("\n".join(lines))
 
 
+MAX_BYTES = 16 * 1024 * 1024  # a city's directory is a few hundred kilobytes
+
+
 def load_directory(path: Path) -> Directory:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise DirectoryFileError(str(path), [(0, f"larger than {MAX_BYTES} bytes")])
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DirectoryFileError(str(path), [(0, f"cannot read the file: {exc}")]) from None
     return parse_directory(text, str(path))
@@ -39,10 +47,17 @@ def parse_directory(text: str, source: str = "<directory>") -> Directory:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
         raise DirectoryFileError(source, [(line, f"not valid YAML: {exc}")]) from None
+    except RecursionError:
+        raise DirectoryFileError(source, [(0, "nested too deep to be a directory")]) from None
     if not isinstance(data, dict):
         raise DirectoryFileError(
             source, [(1, "the file must be a mapping with 'units:' at the top")]
         )
+    try:
+        data = clean_tree(data)  # the same text hygiene as every other way in
+    except TextRefused as exc:
+        loc = tuple(int(p) if p.isdigit() else p for p in exc.field.split("."))
+        raise DirectoryFileError(source, [(_line_of(node, loc), str(exc))]) from None
     try:
         directory = Directory.model_validate(data)
     except ValidationError as exc:

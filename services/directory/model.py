@@ -89,6 +89,9 @@ class Matter(_Strict):
     external_body: Code | None = None
     time_limit_working_days: int | None = Field(default=None, ge=0, le=365)
     materials: list[Name] = Field(default_factory=list)
+    # how people say it (for the routing classifier): phrasings, synonyms, typos, English
+    examples: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list)
 
     @model_validator(mode="after")
     def _handled_somewhere(self) -> Matter:
@@ -109,6 +112,8 @@ class Directory(_Strict):
     units: list[Unit] = Field(min_length=1)
     external_bodies: list[ExternalBody] = Field(default_factory=list)
     matters: list[Matter] = Field(default_factory=list)
+    # opt-in: people's matter choices become proposed example phrasings (an admin reviews)
+    learn_from_corrections: bool = False
 
 
 Loc = tuple[str | int, ...]

@@ -58,6 +58,7 @@ ALLOWED: dict[str, frozenset[Status]] = {
     "rate": frozenset({Status.replied, Status.completed, Status.delivered, Status.closed,
                        Status.referred_out}),
     "complain": frozenset(Status),
+    "choose_matter": OPEN,  # pick one of routing's suggestions, or correct the matter
 }
 
 
@@ -222,6 +223,7 @@ def _extension_granted(s: CaseState, d: dict[str, Any]) -> Changes:
 _HANDLERS: dict[str, Callable[[CaseState, dict[str, Any]], Changes]] = {
     "received": _received,
     "classified": _classified,
+    "matter_chosen": _classified,  # same fields: the matter and its handling section
     "accepted": _accepted,
     "one_time_notice_given": _notice,
     "materials_supplied": _materials,

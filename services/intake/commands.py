@@ -9,6 +9,9 @@ Each command, inside the caller's transaction:
 
     load the stream ─▶ in the caller's scope?        no: CaseNotFound   (404, not 403)
       ─▶ expected_version still current?             no: WrongExpectedVersion (409)
+         (none given and a background writer — routing, deadline-watch, notification —
+         appended between our read and our append: all of it done again, up to
+         CONFLICT_ATTEMPTS times, instead of a 409 the caller never asked for)
       ─▶ may this person do it?                      no: NotPermitted (403)
       ─▶ allowed in the case's status?               no: ActionNotAllowed (409)
       ─▶ brush-offs, directory references            bad: CommandRefused (422)
@@ -21,13 +24,14 @@ The payloads are built in ``payloads``; who may do what is ``access``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from pydantic import ValidationError
 
 from events import EventPayload, new_event
 from services.calendar.cache import CalendarCache
+from services.calendar.policy_store import policy_book
 from services.calendar.store import load_book
 from services.cases import access
 from services.cases.access import Loaded as Loaded  # re-exported: the console's
@@ -43,6 +47,20 @@ from services.intake import payloads as p
 from services.intake.register import Inquiry, Receipt, register_inquiry, register_inquiry_async
 
 SOURCE = "urn:shouwen:intake"
+CONFLICT_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+def retrying(expected_version: int | None, attempt: Callable[[], T]) -> T:
+    """``attempt()``, done again from its start (reload, re-check, re-append) when the
+    stream moved under it and the caller gave no ``expected_version`` to hold it to."""
+    for left in range(CONFLICT_ATTEMPTS - 1, -1, -1):
+        try:
+            return attempt()
+        except WrongExpectedVersion:
+            if expected_version is not None or left == 0:
+                raise
+    raise AssertionError("unreachable")
 
 def register(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
              actor: Person, body: models.RegisterInquiry) -> Receipt:
@@ -66,6 +84,13 @@ def _general(person: Person, loaded: Loaded) -> bool:
 def _act(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
          actor: Person, case_id: str, action: str, body: models.Action, build: Build,
          permit: Permit = _general) -> CaseState:
+    return retrying(body.expected_version, lambda: _act_once(
+        repo, conn, directory, actor, case_id, action, body, build, permit))
+
+
+def _act_once(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+              actor: Person, case_id: str, action: str, body: models.Action, build: Build,
+              permit: Permit) -> CaseState:
     loaded = load_visible(repo, conn, directory, actor, case_id)
     state = loaded.state
     if body.expected_version is not None and body.expected_version != state.version:
@@ -161,7 +186,7 @@ def request_extension(repo: CaseRepository, conn: psycopg.Connection,
                       directory: DirectoryIndex, actor: Person, case_id: str,
                       body: models.ExtensionRequest) -> CaseState:
     return _act(repo, conn, directory, actor, case_id, "request_extension", body,
-                lambda lo: p.extension_requested(lo.state, body))
+                lambda lo: p.extension_requested(lo.state, body, _extension_bound(conn, lo)))
 
 
 def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
@@ -172,7 +197,8 @@ def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
 
     def build(lo: Loaded) -> EventPayload:
         asked = lo.last("extension_requested")
-        return p.extension_decided(actor, lo.state, body, asked.data if asked else {})
+        return p.extension_decided(actor, lo.state, body, asked.data if asked else {},
+                                   _extension_bound(conn, lo))
 
     return _act(repo, conn, directory, actor, case_id, "decide_extension", body, build, permit)
 
@@ -198,3 +224,10 @@ def deliver(repo: CaseRepository, conn: psycopg.Connection, directory: Directory
 def close(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
           actor: Person, case_id: str, body: models.Close) -> CaseState:
     return _act(repo, conn, directory, actor, case_id, "close", body, lambda lo: p.closed(body))
+
+
+def _extension_bound(conn: psycopg.Connection, lo: Loaded) -> p.ExtensionBound:
+    """The unit's extension policy (the policy book in force, shared by the unit's time
+    limits) applied to the case's original time limit."""
+    share = policy_book(conn).for_unit(lo.state.unit_id).extension_share
+    return p.ExtensionBound.of(lo.events, share)

@@ -186,6 +186,13 @@ Refer = Annotated[ReferInternal | ReferExternal, Field(discriminator="kind")]
 LeaderLevel = Literal["section_chief", "supervising_leader", "principal_leader"]
 
 
+class ChooseMatter(Action):
+    """The matter the case is about: one of routing's suggestions, or a correction."""
+
+    matter_type_code: MatterTypeCode
+    reason: Text | None = None  # why (required when correcting a matter the case had)
+
+
 class Escalate(Action):
     to: LeaderLevel
     reason: EscalationReason

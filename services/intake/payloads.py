@@ -8,7 +8,9 @@ duty or in another section, is refused with CommandRefused naming the field.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from events.case import (
@@ -40,6 +42,7 @@ from events.case_referral import (
 from events.fields import Channel, LeaderRef, LeaderRole, StaffMember
 from events.registry import EventPayload
 from services.calendar import WorkingCalendar
+from services.calendar.rules import CIVIL_TIME
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
 from services.domain.case import CaseState, check_notice
@@ -50,6 +53,8 @@ _LEADER_ROLES = ((Role.principal_leader, LeaderRole.principal_leader),
                  (Role.supervising_leader, LeaderRole.supervising_leader),
                  (Role.section_chief, LeaderRole.section_head))
 _LADDER = {"section_chief": 1, "supervising_leader": 2, "principal_leader": 3}
+
+MAX_EXTENSION_DAYS = 366  # whatever the policy: a due date at most a year from today
 
 
 def staff_member(person: Person) -> StaffMember:
@@ -207,15 +212,43 @@ def transfer_decided(directory: DirectoryIndex, actor: Person, state: CaseState,
                             new_responsible=staff_member(new))
 
 
-def extension_requested(state: CaseState, body: models.ExtensionRequest) -> ExtensionRequested:
+def extension_requested(state: CaseState, body: models.ExtensionRequest,
+                        bound: ExtensionBound) -> ExtensionRequested:
     if state.due_date is not None and body.proposed_due_date <= state.due_date:
         raise CommandRefused(f"proposed_due_date: must be after the current due date "
                              f"{state.due_date.isoformat()}")
+    bound.check("proposed_due_date", body.proposed_due_date)
     return ExtensionRequested(reason=body.reason, proposed_due_date=body.proposed_due_date)
 
 
+@dataclass(frozen=True)
+class ExtensionBound:
+    """How far an extension may move the due date: the original time limit (accepted
+    date -> its due date, in calendar days) once more, times the unit's policy share
+    (default 1: "20 + 10 days" in the spirit of the Administrative Licensing Law), and
+    never more than a year from today."""
+
+    latest: date
+
+    @classmethod
+    def of(cls, events: list[Any], share: float) -> ExtensionBound:
+        cap = datetime.now(CIVIL_TIME).date() + timedelta(days=MAX_EXTENSION_DAYS)
+        accepted = next((e for e in events if e.type.split(".")[2] == "accepted"), None)
+        if accepted is None:
+            return cls(cap)
+        due = date.fromisoformat(accepted.data["time_limit"]["due_date"])
+        span = max((due - accepted.time.astimezone(CIVIL_TIME).date()).days, 1)
+        return cls(min(cap, due + timedelta(days=math.ceil(span * share))))
+
+    def check(self, field: str, day: date) -> None:
+        if day > self.latest:
+            raise CommandRefused(f"{field}: at most {self.latest.isoformat()} (the original "
+                                 f"time limit once more, by the unit's extension policy)",
+                                 field=field)
+
+
 def extension_decided(actor: Person, state: CaseState, body: models.ExtensionDecision,
-                      asked: dict[str, Any]) -> EventPayload:
+                      asked: dict[str, Any], bound: ExtensionBound) -> EventPayload:
     if body.decision == "refuse":
         return ExtensionRefused(approver=leader_ref(actor), reason=body.reason)
     new_due = body.new_due_date or asked.get("proposed_due_date")
@@ -226,6 +259,7 @@ def extension_decided(actor: Person, state: CaseState, body: models.ExtensionDec
     if state.due_date is not None and granted.new_due_date <= state.due_date:
         raise CommandRefused(f"new_due_date: must be after the current due date "
                              f"{state.due_date.isoformat()}")
+    bound.check("new_due_date", granted.new_due_date)
     return granted
 
 

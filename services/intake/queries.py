@@ -19,12 +19,15 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import BaseModel
 
+from events.case_matter import MatterSuggestion
 from events.personal import mask_event_data
 from services.cases import access
 from services.cases.access import load_visible
 from services.cases.repository import CaseRepository
+from services.common.pii import open_events
 from services.directory.index import DirectoryIndex, Person
 from services.domain.case import CaseState, Status
+from services.intake.matter import suggestions
 
 
 class CaseSummary(BaseModel):
@@ -77,6 +80,8 @@ class CaseDetail(CaseSummary):
     complaints: int
     personal_data_masked: bool
     events: list[EventView]
+    # routing's best guesses when it could not decide the matter alone, best first
+    matter_suggestions: list[MatterSuggestion] = []
 
 
 def _name(directory: DirectoryIndex, staff_id: str | None) -> str | None:
@@ -105,17 +110,19 @@ def case_detail(repo: CaseRepository, conn: psycopg.Connection, directory: Direc
     loaded = load_visible(repo, conn, directory, person, case_id)
     s = loaded.state
     clear = access.sees_personal_data(person, s)
+    opened = open_events(list(loaded.events), conn)  # masked below if not clear
     events = [
         EventView(sequence=e.sequence, id=e.id, type=e.type, actor=e.actor, time=e.time,
                   data=e.data if clear else mask_event_data(e.type, e.data))
-        for e in loaded.events
+        for e in opened
     ]
     return CaseDetail(
         **_summary_fields(s, directory), first_responder_id=s.first_responder_id,
         escalated_to=list(s.escalated_to), units=list(s.units),
         participants=list(s.participants), notice_materials=sorted(s.notice_materials),
         referred_to_body=s.referred_to_body, rated=s.rated, complaints=s.complaints,
-        personal_data_masked=not clear, events=events)
+        personal_data_masked=not clear, events=events,
+        matter_suggestions=[MatterSuggestion.model_validate(s) for s in suggestions(loaded)])
 
 
 _COLUMNS = ("case_id, receipt_number, unit_id, status, channel, handler_id, responsible_id,"

@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from events.envelope import SUBJECT_RE
 from services.cases.repository import CaseRepository
+from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
 from services.common.openapi import operation_id, tidy
@@ -34,6 +35,7 @@ from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.ledger.export import MEDIA_TYPES, export
 from services.ledger.queries import ledger
+from services.personal.policy import export_masking
 from services.record.access import case_access, export_access
 from services.record.audit import record_access
 from services.record.history import case_history, read_case
@@ -46,6 +48,9 @@ READS = Counter("shouwen_ledger_reads_total", "Histories and ledgers shown, by k
 REPLAY_SECONDS = Histogram("shouwen_ledger_replay_seconds", "Time to replay one case",
                            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
 MAX_PERIOD_DAYS = 366
+# A period lies within the store's lifetime: no case is older than the first day, and the
+# last one leaves room for a period running into next year (year 9999 once made a 500).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 CaseId = Annotated[str, Path(pattern=SUBJECT_RE.pattern, max_length=128)]
 UnitId = Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$", max_length=64)]
@@ -66,7 +71,8 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="Shouwen ledger", version="1.0.0", lifespan=lifespan,
                   description="首问 ledger: case history replay and the 台账 export.",
                   generate_unique_id_function=operation_id)
-    tidy(app)
+    harden(app, settings)  # problem documents, and the input guard in front of every route
+    tidy(app)  # component names without module paths (after harden's document)
     instrument_http(app, "ledger")
 
     @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory, tags=["history"],
@@ -105,7 +111,9 @@ def create_app(settings: Settings) -> FastAPI:
                                                                for m in MEDIA_TYPES.values()})
                                           }}})
     def export_ledger(request: Request, person: StaffDep, directory: DirectoryDep,
-                      unit: UnitId, from_: Annotated[date, Query(alias="from")], to: date,
+                      unit: UnitId, from_: Annotated[date, Query(alias="from", ge=FIRST_DAY,
+                                                                 le=LAST_DAY)],
+                      to: Annotated[date, Query(ge=FIRST_DAY, le=LAST_DAY)],
                       format: Literal["csv", "xlsx"] = "csv") -> Response:
         if unit not in directory.units:
             raise HTTPException(422, f"unit: no unit {unit!r} in the directory in force")
@@ -120,12 +128,13 @@ def create_app(settings: Settings) -> FastAPI:
         pool: ConnectionPool = request.app.state.wiring.pool
         with pool.connection() as conn, conn.transaction():
             rows = ledger(conn, unit, from_, to + timedelta(days=1))
+            mask = export_masking(conn, person, unit) if personal else frozenset()
             record_access(conn, reader=f"staff:{person.staff.id}", action="export", via="api",
-                          unit_id=unit, period_from=from_, period_to=to, personal_data=personal,
-                          format=format, rows=len(rows))
+                          unit_id=unit, period_from=from_, period_to=to,
+                          personal_data=personal and not mask, format=format, rows=len(rows))
         READS.labels("export", format).inc()
         name = f"ledger-{unit}-{from_.isoformat()}-{to.isoformat()}.{format}"
-        return Response(export(rows, format, personal), media_type=MEDIA_TYPES[format],
+        return Response(export(rows, format, personal, mask=mask), media_type=MEDIA_TYPES[format],
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     add_health_routes(app)

@@ -41,10 +41,12 @@ def ledger(host: str | None = typer.Option(None, help="Address (default 127.0.0.
     """Serve the ledger API: case history replay and the 台账 export."""
     import uvicorn
 
+    from services.common.auth import exit_unless_auth_configured
     from services.common.db import wait_for
     from services.common.ledger_settings import LedgerSettings
     from services.common.settings import get_settings
 
+    exit_unless_auth_configured(get_settings())
     wait_for(_db())
     own = LedgerSettings()
     from services.common.logs import dict_config

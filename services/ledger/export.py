@@ -64,13 +64,17 @@ def cell(name: str, value: Any, personal: bool) -> str:
     return text
 
 
-def lines(rows: list[dict[str, Any]], personal: bool) -> list[list[str]]:
-    return [[cell(name, row.get(name), personal) for name, _ in COLUMNS] for row in rows]
+def lines(rows: list[dict[str, Any]], personal: bool,
+          mask: frozenset[str] = frozenset()) -> list[list[str]]:
+    """``mask``: personal columns masked even when ``personal`` (services/personal/policy)."""
+    shown = {name: personal and name not in mask for name, _ in COLUMNS}
+    return [[cell(name, row.get(name), shown[name]) for name, _ in COLUMNS] for row in rows]
 
 
-def export(rows: list[dict[str, Any]], fmt: str, personal: bool, title: str = "台账") -> bytes:
+def export(rows: list[dict[str, Any]], fmt: str, personal: bool, title: str = "台账",
+           mask: frozenset[str] = frozenset()) -> bytes:
     header = [label for _, label in COLUMNS]
-    body = lines(rows, personal)
+    body = lines(rows, personal, mask)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out)

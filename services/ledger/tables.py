@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from events import CloudEvent
 from services.common.eventstore import read_streams
+from services.common.pii import open_event
 from services.record.projection import (
     LEDGER_COLUMNS,
     SUMMARY_COLUMNS,
@@ -145,5 +146,5 @@ def advance(conn: psycopg.Connection, view: CaseView | None, event: Event,
             on_gap()
         for recorded in read_streams(conn, [event.subject]).get(event.subject, []):
             if have < (recorded.event.sequence or 0) < version:
-                view = project(view, recorded.event)
-    return project(view, event)
+                view = project(view, open_event(recorded.event, conn))
+    return project(view, open_event(event, conn))

@@ -31,6 +31,7 @@ from services.common.faust_base import inbox_agent, make_app, run_worker
 from services.common.faust_batch import batch_agent
 from services.common.ledger_settings import LedgerSettings
 from services.common.metrics import serve_metrics
+from services.common.pii import register_pii_metrics
 from services.common.settings import Settings, get_settings
 from services.ledger.metrics import LedgerMetrics, ledger_metrics
 from services.ledger.tables import apply_events
@@ -64,6 +65,7 @@ def build_app(settings: Settings, batch_size: int = BATCH_SIZE,
     app = make_app(settings, CONSUMER, **overrides)
     registry = CollectorRegistry() if registry is None else registry
     metrics = ledger_metrics(registry)
+    register_pii_metrics(registry)  # the 台账 rows are decrypted here
     projector = Projector(metrics)
     if batch_size == 1:
         inbox_agent(app, settings, CONSUMER, projector.handle)

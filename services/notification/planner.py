@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import psycopg
 
 from events import CloudEvent, decode_payload
+from events.inquirer import InquirerErased
 from services.notification import rules, store
 from services.notification.claim import Directory
 from services.notification.rules import CaseFacts, Options
@@ -32,10 +33,13 @@ class Planner:
         self.handle_batch(conn, [event])
 
     def handle_batch(self, conn: psycopg.Connection, events: Sequence[CloudEvent]) -> None:
+        erased = [e.subject for e in events if e.type == InquirerErased.event_type]
+        if erased:  # done by the erasure already; again, for what was planned since
+            store.scrub_erased(conn, erased)
         todo = [e for e in events if rules.triggers(e.type)]
         if not todo:
             return
-        facts = {e.subject: (e.id, CaseFacts.from_received(e.subject, e.data))
+        facts = {e.subject: (e.id, store.facts_of(conn, e.subject, e.id, e.data))
                  for e in todo if e.type == store.RECEIVED}
         missing = [e.subject for e in todo if e.subject not in facts]
         if missing:

@@ -24,7 +24,11 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from events import CloudEvent
 from events.notification import NotifyChannel, RecipientKind
+from events.personal import mask_text
+from events.sealed import ERASED
+from services.common.pii import open_data
 from services.inapp import staff_inbox
 from services.notification.rules import CaseFacts, Intent
 from services.notification.session import ORPHANED
@@ -70,7 +74,20 @@ def case_facts(conn: psycopg.Connection, case_ids: Sequence[str]) -> dict[str, t
         " WHERE stream_id = ANY(%s) AND version = 1 AND type = %s",
         (sorted(set(case_ids)), RECEIVED),
     )
-    return {r[0]: (r[1], CaseFacts.from_received(r[0], r[2])) for r in rows}
+    return {r[0]: (r[1], facts_of(conn, r[0], r[1], r[2])) for r in rows}
+
+
+def facts_of(conn: psycopg.Connection, case_id: str, received_id: UUID,
+             data: dict[str, Any]) -> CaseFacts:
+    """A case's facts from its received event, personal fields opened (services.common.pii);
+    an erased inquirer has no address: nothing is sent to them."""
+    opened = open_data(RECEIVED, received_id, data, conn)
+    if opened is not data:
+        opened = {k: None if v == ERASED and k in _ADDRESSES else v for k, v in opened.items()}
+    return CaseFacts.from_received(case_id, opened)
+
+
+_ADDRESSES = ("inquirer_email", "inquirer_phone")
 
 
 def record_intents(conn: psycopg.Connection, source_event_id: UUID, case_id: str,
@@ -202,3 +219,29 @@ def put_in_inbox(conn: psycopg.Connection, r: Record, subject: str, body: str) -
     staff_inbox.put(conn, staff_id=r.recipient_id, source_event_id=r.source_event_id,
                     recipient=r.recipient, case_id=r.case_id, subject=subject, body=body)
 
+
+
+def scrub_erased_events(conn: psycopg.Connection, erased: Sequence[CloudEvent]) -> int:
+    """``scrub_erased`` for the cases of these inquirer_erased events (the erasure's hook)."""
+    return scrub_erased(conn, [e.subject for e in erased])
+
+
+def scrub_erased(conn: psycopg.Connection, case_ids: Sequence[str]) -> int:
+    """An erased inquirer's delivery records keep only a masked address and no personal
+    context; those not yet sent are failed (there is no one to send them to)."""
+    rows = conn.execute(
+        "SELECT source_event_id, recipient, channel, address, context"
+        " FROM notification_deliveries WHERE case_id = ANY(%s) AND recipient_kind = 'inquirer'"
+        " FOR UPDATE", (list(case_ids),)).fetchall()
+    for source_event_id, recipient, channel, address, context in rows:
+        case = {k: ERASED if k.startswith("inquirer_") and v is not None else v
+                for k, v in (context.get("case") or {}).items()}
+        conn.execute(
+            "UPDATE notification_deliveries SET address = %s, context = %s,"
+            " state = CASE WHEN state IN ('pending', 'sending') THEN 'failed' ELSE state END,"
+            " last_error = CASE WHEN state IN ('pending', 'sending') THEN 'inquirer erased'"
+            " ELSE last_error END, finished_at = coalesce(finished_at, now())"
+            " WHERE source_event_id = %s AND recipient = %s AND channel = %s",
+            (mask_text(address) if address and address != ERASED else address,
+             Jsonb({**context, "case": case}, dumps=_json), source_event_id, recipient, channel))
+    return len(rows)

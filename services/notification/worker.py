@@ -37,6 +37,7 @@ from services.common.deadletter import DeadLetters
 from services.common.faust_base import make_app, run_worker
 from services.common.faust_batch import batch_agent
 from services.common.metrics import serve
+from services.common.pii import register_pii_metrics
 from services.common.settings import Settings, get_settings
 from services.directory.index import DirectoryCache, DirectoryIndex
 from services.notification.channels import Channel, HttpChannel, SmtpChannel
@@ -100,6 +101,7 @@ def build(settings: Settings, s: NotifySettings, registry: CollectorRegistry | N
         return pool.connection()
 
     metrics = notify_metrics(registry)
+    register_pii_metrics(registry)  # recipients' addresses are decrypted here
     senders = [Sender(s, connection, CaseRepository(pool), channels(s), directory, metrics,
                       dead_letters, settings.case_events_topic,
                       progress=progress_connection(db_url), session=SenderSession(db_url))

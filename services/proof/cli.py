@@ -150,17 +150,26 @@ def verify_bundle(
     key: Path = typer.Option(..., "--key", help="The checkpoint public key (PEM)."),
 ) -> None:
     """Check a bundle offline: each event's hash from its content, the case's hash chain,
-    each inclusion proof to the checkpoint root, and the checkpoint's signature."""
-    from services.proof.verify import BundleInvalid, BundleUnreadable, read_bundle
+    each inclusion proof to the checkpoint root, and the checkpoint's signature; then the
+    rendered parts the events can vouch for (proof.html, the history's steps). Says plainly
+    what was NOT verified (names and descriptions of the history)."""
+    from services.proof.verify import (
+        BundleInvalid,
+        BundleUnreadable,
+        check_rendered,
+        read_bundle,
+        read_rendered,
+    )
     from services.proof.verify import verify_bundle as check
 
     try:
         public = note.load_public_pem(key.read_bytes())
         doc = read_bundle(file)
+        rendered = read_rendered(file)
     except (OSError, note.CheckpointError, BundleUnreadable) as exc:
         raise _fail(str(exc)) from None
     try:
-        typer.echo(check(doc, public).summary())
+        typer.echo(check_rendered(doc, rendered, check(doc, public)).summary())
     except BundleInvalid as exc:
         typer.echo(f"FAILED: {exc}")
         raise typer.Exit(1) from None
@@ -171,7 +180,8 @@ def verify_checkpoint(
     key: Path | None = typer.Option(None, "--key", help="Public key PEM (default: local key)."),
 ) -> None:
     """Check that the store is still consistent with a checkpoint kept earlier: catches a
-    rewrite of the store, even one that recomputed every hash chain."""
+    rewrite of the store, even one that recomputed every hash chain, and (the chain check
+    run with it) any event whose content no longer gives its stored hash."""
     from services.proof.consistency import check
 
     settings, proof = get_settings(), _proof()
@@ -184,8 +194,21 @@ def verify_checkpoint(
     public = _public_key(key, settings, proof)
     with psycopg.connect(_db(settings), autocommit=True) as conn:
         report = check(conn, kept, public)
-    typer.echo(report.summary())
-    raise typer.Exit(0 if report.ok else 1)
+    if not report.ok:
+        typer.echo(report.summary())
+        raise typer.Exit(1)
+    # The root covers the stored hashes; that each event's content still gives its hash is
+    # the chain check's to say: an OK means the content is intact, not only the hashes.
+    from services.common.integrity import verify_store
+
+    chains = verify_store(_db(settings))
+    if not chains.ok:
+        typer.echo(f"INCONSISTENT: the hashes still give the kept root, but the content of"
+                   f" {chains.problems_total} event(s) no longer gives its hash; first:"
+                   f" {chains.problems[0].describe()}")
+        raise typer.Exit(1)
+    typer.echo(f"{report.summary()}; the content of all {chains.events_checked:,} event(s)"
+               f" still gives its hash")
 
 
 def register(app: typer.Typer) -> None:

@@ -91,6 +91,14 @@ _SIMPLE: dict[str, Callable[[Data], Said]] = {
         f"refused the extension as {_leader(d['approver'])}", d["reason"]),
     "referred": _referred,
     "handoff_accepted": lambda d: (f"took the handoff as {_staff(d['handler'])}", None),
+    "matter_suggested": lambda d: (
+        "suggested the matters " + ", ".join(
+            f"{s['matter_type_code']} ({s['score']:.0%})" for s in d["suggestions"]), None),
+    "matter_chosen": lambda d: (
+        "chose the matter " + (f"{d['previous_matter_type_code']} -> "
+                               if d.get("previous_matter_type_code") else "")
+        + d["matter_type_code"] + (f" (suggestion {d['suggestion_rank']})"
+                                   if d.get("suggested") else ""), d.get("reason")),
     "escalated": lambda d: (
         f"escalated the case to {_leader(d['leader'])} ({d['reason']})", d.get("details")),
     "transfer_requested": lambda d: ("asked to transfer responsibility for the case",
@@ -110,6 +118,9 @@ _SIMPLE: dict[str, Callable[[Data], Said]] = {
         "filed a complaint against "
         + (d.get("against_staff_name") or d.get("against_staff_id") or d.get("against_unit_id")
            or "?"), d["complaint"]),
+    "inquirer_erased": lambda d: (
+        f"erased the inquirer's personal data ({d['ground']}; key {d['key_id']} destroyed)",
+        d.get("reason")),
     "deadline_set": _deadline,
     "deadline_warned": lambda d: (
         f"warned that the {d['obligation']} deadline is near (due {d['due_at']},"

@@ -30,6 +30,7 @@ from psycopg.types.json import set_json_loads
 from events import CloudEvent
 from events.personal import mask_event_data, mask_text
 from services.common.eventstore import RecordedEvent
+from services.common.pii import open_events
 from services.directory.index import DirectoryIndex
 from services.directory.model import Directory
 from services.record.chain import check_chain
@@ -105,16 +106,18 @@ def case_history(conn: psycopg.Connection, case_id: str, as_of: datetime | None 
     view: CaseView | None = None
     steps: list[Step] = []
     used: set[int] = set()
-    for r in recorded:
+    # the chain above was checked on what is stored; the steps show it opened
+    opened_events = open_events([r.event for r in recorded], conn)
+    for r, opened in zip(recorded, opened_events, strict=True):
         if as_of is not None and r.recorded_at > as_of:
             break
-        view = project(view, r.event)
+        view = project(view, opened)
         if view is None:
             continue
         index = _in_force(conn, versions, r.recorded_at)
         if index is not None:
             used.add(index.version)
-        steps.append(_step(r, view, index, personal))
+        steps.append(_step(r, opened, view, index, personal))
     first = recorded[0].event.data
     return CaseHistory(
         case_id=case_id, receipt_number=first["receipt_number"], unit_id=first["unit_id"],
@@ -137,9 +140,8 @@ def _in_force(conn: psycopg.Connection, versions: list[tuple[int, datetime]],
     return _directory(conn, chosen)
 
 
-def _step(r: RecordedEvent, view: CaseView, index: DirectoryIndex | None,
+def _step(r: RecordedEvent, e: CloudEvent, view: CaseView, index: DirectoryIndex | None,
           personal: bool) -> Step:
-    e = r.event
     data = e.data if personal else mask_event_data(e.type, e.data)
     did, said = describe(e.type, data)
     return Step(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from events.sealed import ERASED
 from services.record.view import LOCAL, CaseView, Event
 
 _REPLY_OBLIGATIONS = ("reply", "complete")
@@ -131,9 +132,20 @@ def _complaint(v: CaseView, d: dict[str, Any], e: Event) -> None:
     v.complaint_count += 1
 
 
+PERSONAL = ("inquirer_name", "inquirer_address", "inquirer_work_unit", "inquirer_phone")
+
+
+def _inquirer_erased(v: CaseView, d: dict[str, Any], e: Event) -> None:
+    """Erasure (PIPL Art. 47): the 台账 row keeps that there was an inquirer, not who."""
+    for name in PERSONAL:
+        if getattr(v, name) is not None:
+            setattr(v, name, ERASED)
+
+
 # The transitions mirror services.domain.case (a unit test holds the two in step).
 STEPS: dict[str, Step] = {
     "classified": _classified,
+    "matter_chosen": _classified,  # a person picked or corrected the matter
     "accepted": _accepted,
     "one_time_notice_given": _status("awaiting_materials"),
     "materials_supplied": _materials,
@@ -151,6 +163,7 @@ STEPS: dict[str, Step] = {
     "closed": _closed,
     "rated": _rated,
     "complaint_filed": _complaint,
+    "inquirer_erased": _inquirer_erased,
 }
 
 

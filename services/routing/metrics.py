@@ -2,7 +2,7 @@
 
     shouwen_routing_received_total            case.received events routed (decided on)
     shouwen_routing_decisions_total{kind}     decisions appended: classified | referred |
-                                              escalated
+                                              escalated | matter_suggested
     shouwen_routing_conflicts_total           cases that changed while being routed (re-routed)
     shouwen_routing_batches_total             batches committed (the batch agent)
     shouwen_routing_batch_seconds             one batch: its transaction, start to commit

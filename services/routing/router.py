@@ -1,6 +1,7 @@
 """Routing one received case inside the consumer's transaction: load, decide, append.
 
     Router.handle(conn, event)          the inbox handler (faust_base / consumer contract)
+      ├─ matter_chosen ─▶ learning.record_choice (outcome row, proposed example phrasing)
       └─ not shouwen.case.received ─▶ nothing
          route(conn, received)
            read the case's stream ─ a routing event already caused by this one? ─▶ nothing
@@ -8,6 +9,7 @@
            ─▶ rules.decide ─▶ CloudEvents: actor service:routing, causation = the received
               event, correlation = the case's, id = uuid5(received id, index)
            ─▶ CaseRepository.append(expected version = what was read)
+           ─▶ learning.record_outcomes: the case's routing_outcomes row
                 WrongExpectedVersion: someone acted meanwhile ─▶ read again, decide again
                 (usually nothing: a person acting takes the case out of routing's hands)
 
@@ -46,6 +48,7 @@ from services.common.eventstore import (
 )
 from services.domain.case import CaseState, fold
 from services.routing.classify import classify
+from services.routing.learning import CHOSEN, Learned, outcome_rows, record_choice, record_outcomes
 from services.routing.rules import decide, section_staff
 
 if TYPE_CHECKING:
@@ -152,23 +155,32 @@ def case_events(
 class Router:
     def __init__(
         self, repo: CaseRepository, directory: Callable[[], DirectoryIndex | None],
-        metrics: RoutingMetrics | None = None,
+        metrics: RoutingMetrics | None = None, learned: Callable[[], Learned] | None = None,
     ) -> None:
         self.repo, self.directory, self.metrics = repo, directory, metrics
+        self.learned = learned or (lambda: ())
 
     def handle(self, conn: psycopg.Connection, event: CloudEvent) -> None:
         if event.type == RECEIVED:
             decided = self.route(conn, event)
+            record_outcomes(conn, outcome_rows([(event.subject, decided)]))
             if self.metrics is not None:
                 self.metrics.routed(1, decided)
+        elif event.type == CHOSEN:
+            record_choice(conn, event, self.directory())
 
     def handle_batch(self, conn: psycopg.Connection, events: list[CloudEvent]) -> None:
         """Route every received event of a batch in the caller's one transaction: the
         cases read together, the open-case counts once per section, every case's decisions
         appended together; a case that changed meanwhile is routed again on its own."""
         received = [e for e in events if e.type == RECEIVED]
-        if not received:
-            return
+        if received:
+            self._route_batch(conn, received)
+        for event in events:
+            if event.type == CHOSEN:
+                record_choice(conn, event, self.directory())
+
+    def _route_batch(self, conn: psycopg.Connection, received: list[CloudEvent]) -> None:
         directory = self._directory()
         streams = case_events(conn, received)
         counts = OpenCounts(conn)
@@ -197,8 +209,12 @@ class Router:
             del plans[case_id]
             self._conflict()
         decisions = [e for _, _, d in plans.values() for e in d]
+        outcomes = [(case_id, d) for case_id, (_, _, d) in plans.items()]
         for event in sorted(again, key=received.index):
-            decisions += self.route(conn, event, counts)
+            decided = self.route(conn, event, counts)
+            decisions += decided
+            outcomes.append((event.subject, decided))
+        record_outcomes(conn, outcome_rows(outcomes))
         if self.metrics is not None:
             self.metrics.routed(len(received), decisions)
 
@@ -249,7 +265,8 @@ class Router:
         counts: OpenCounts,
     ) -> list[CloudEvent]:
         """What routing would append to this case now (nothing written)."""
-        classification = classify(str(received.data.get("matter", "")), directory)
+        classification = classify(str(received.data.get("matter", "")), directory,
+                                  self.learned())
         section = classification.section_id
         load = counts.of(p.staff.id for p in section_staff(directory, section)) if section else {}
         return self._events(received, decide(state, classification, directory, load))

@@ -4,7 +4,9 @@
 
     the case is not "received", or a person already acted on it ─▶ []  (routing stays out:
                                                                     the first responder leads)
-    unclear (classify found no clear matter) ─▶ escalated to the next rung of the ladder
+    unclear, but a credible best guess (share >= SUGGEST_FROM) ─▶ matter_suggested: the top 3
+                                   with their shares; the first responder picks one
+    unclear, nothing credible ─▶ escalated to the next rung of the ladder
         section chief of the first responder's section ─▶ supervising leader (分管) ─▶
         principal leader; rungs already escalated to, off duty, or the first responder
         themselves are skipped (请示领导，协调解决)
@@ -31,6 +33,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from events.case import CaseClassified, Jurisdiction
+from events.case_matter import MatterSuggested, MatterSuggestion
 from events.case_referral import CaseEscalated, CaseReferred, EscalationReason, InternalReferral
 from events.fields import LeaderRef, LeaderRole, StaffMember
 from events.registry import EventPayload
@@ -45,6 +48,9 @@ __all__ = ["Classification", "choose_handler", "classify", "decide", "escalation
            "section_staff"]
 
 COMPLAINT_CATEGORIES = frozenset({"投诉举报"})
+# Unclear, but the best suggestion has at least this share: the first responder picks among
+# the top 3 (matter_suggested) instead of the case going up the ladder at once.
+SUGGEST_FROM = 0.2
 LEADER_ROLES = frozenset({Role.section_chief, Role.supervising_leader, Role.principal_leader})
 
 
@@ -103,6 +109,8 @@ def decide(
     if state.version == 0 or state.status is not Status.received or state.acted_by_staff:
         return []
     matter = classification.matter
+    if matter is None and classification.confidence >= SUGGEST_FROM:
+        return [suggested(classification)]
     if matter is None:
         return _escalate(state, directory, EscalationReason.unclear_jurisdiction, _unclear_why(
             classification))
@@ -201,6 +209,15 @@ def _escalate_to_principal(state: CaseState, directory: DirectoryIndex) -> list[
                        name=principal.staff.name)
     return [CaseEscalated(leader=leader, reason=EscalationReason.complaint,
                           details="投诉举报，按规定立即报告主要领导")]
+
+
+def suggested(c: Classification) -> MatterSuggested:
+    return MatterSuggested(
+        confidence=c.confidence,
+        suggestions=[MatterSuggestion(
+            matter_type_code=s.code, matter_type_name=s.matter.name[:200], score=s.score,
+            handling_unit_id=s.matter.unit or s.matter.external_body,
+            handling_section_id=s.matter.section) for s in c.suggestions])
 
 
 def _unclear_why(c: Classification) -> str:

@@ -37,6 +37,7 @@ from services.common.faust_batch import batch_agent
 from services.common.metrics import serve_metrics
 from services.common.settings import Settings, get_settings
 from services.directory.index import DirectoryCache, DirectoryIndex
+from services.routing.learning import Learned, LearnedCache
 from services.routing.metrics import RoutingMetrics, routing_metrics
 from services.routing.router import CONSUMER, Router
 
@@ -54,12 +55,17 @@ def make_router(
         kwargs={"autocommit": True, "application_name": f"shouwen-{CONSUMER}-directory"},
     )
     cache = DirectoryCache(pool)
+    approved = LearnedCache(pool)
 
     def directory() -> DirectoryIndex | None:
         pool.open()
         return cache.get()
 
-    return Router(CaseRepository(pool), directory, metrics), pool
+    def learned() -> Learned:
+        pool.open()
+        return approved.get()
+
+    return Router(CaseRepository(pool), directory, metrics, learned), pool
 
 
 def build_app(settings: Settings, batch_size: int = BATCH_SIZE,

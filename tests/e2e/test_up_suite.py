@@ -152,6 +152,8 @@ def test_one_phone_inquiry_goes_through_every_service_of_up(up: Up):
     assert proved and int(proved[1]) >= 4, wrote  # received, classified, referred, deadline_set
     checked = shouwen(up, "verify-bundle", str(bundle_file), "--key", str(key))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    sealed = shouwen(up, "pii", "status", DATABASE_URL=url)  # up seals personal fields
+    assert "cut-over: events after position" in sealed.stdout, sealed.stdout + sealed.stderr
 
     answering = {"relay": f"{port(up, 'SHOUWEN_RELAY_METRICS_PORT')}/metrics",
                  "intake": f"{intake}/healthz", "ledger": f"{ledger}/healthz",

@@ -142,8 +142,10 @@ def test_a_step_out_of_order_is_409_with_the_stage(intake: TestClient, token_for
     before = event_count(url)
     r = decide(intake, token_for, pid)
     assert r.status_code == 409
-    assert r.json() == {"detail": "decide: not allowed while the procedure is opened",
-                        "action": "decide", "status": "opened"}
+    assert r.json() == {"type": "about:blank", "title": "Conflict", "status": 409,
+                        "detail": "decide: not allowed while the procedure is opened",
+                        "action": "decide", "stage": "opened"}
+    assert r.headers["content-type"] == "application/problem+json"
     r = step(intake, token_for, pid, "close", {})
     assert r.status_code == 409 and "withdraw" in r.json()["detail"]
     again = open_procedure(intake, token_for, case_id)

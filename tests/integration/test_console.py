@@ -8,6 +8,7 @@ exactly what was (or was not) written. People: see tests/integration/intake_help
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ WALK_IN_FORM = {
 @pytest.fixture
 def url(db_settings: Settings) -> str:
     return str(db_settings.database_url)
+LATER = str(date.today() + timedelta(days=35))  # after the 15-working-day limit, within it again
 
 
 def csrf_of(page: str) -> str:
@@ -105,7 +107,8 @@ def test_a_forged_or_expired_cookie_is_sent_back_to_sign_in(intake, db_settings)
 
 
 def test_the_development_sign_in_is_refused_outside_development(db_settings, demo_directory):
-    settings = db_settings.model_copy(update={"environment": "production"})
+    settings = db_settings.model_copy(update={"environment": "production",
+                                               "jwks_url": "https://idp.invalid/jwks"})
     with TestClient(create_app(settings)) as client:
         assert client.get("/console/sign-in").status_code == 403
         r = client.post("/console/sign-in", data={"csrf": "x", "staff_id": FIRST})
@@ -274,12 +277,12 @@ def test_a_case_runs_its_whole_course_through_the_forms(intake, url):
     act("accept", {"matter_type_code": "RSJ-SBK-01",
                    "handling_plan": "材料齐全，15个工作日内制卡，短信通知领取"}, csrf)
     act("extension-request",
-        {"reason": "制卡银行系统升级，需顺延", "proposed_due_date": "2099-01-05"}, csrf)
+        {"reason": "制卡银行系统升级，需顺延", "proposed_due_date": LATER}, csrf)
 
     chief = sign_in(intake, "ZX004")  # chief of the clerk's section: leads the case's unit
     assert 'id="action-extension-decision"' in intake.get(f"/console/cases/{case_id}").text
     queue = intake.get("/console/leader").text
-    assert "制卡银行系统升级" in queue and "2099-01-05" in queue
+    assert "制卡银行系统升级" in queue and LATER in queue
     act("extension-decision", {"decision": "grant", "reason": "因银行系统升级顺延，已电话告知"},
         chief, back="leader")
 
@@ -302,7 +305,7 @@ def test_a_case_runs_its_whole_course_through_the_forms(intake, url):
         {"name": "居民身份证", "requirements": "原件及复印件", "form": None},
         {"name": "近期一寸白底照片", "requirements": None, "form": None}]
     assert notice["forms"] == [{"name": "社会保障卡申领表", "where": "综合受理窗口"}]
-    assert events[5]["data"]["new_due_date"] == "2099-01-05"
+    assert events[5]["data"]["new_due_date"] == LATER
     assert events[8]["data"]["pickup_record"]["collector_name"] == "王小明"
 
     page = intake.get(f"/console/cases/{case_id}").text

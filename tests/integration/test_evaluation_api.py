@@ -152,7 +152,7 @@ def test_bad_assessments_are_422_naming_the_field_and_write_nothing(
                         ({"year": YEAR, "score": 80, "assessed_by": "me"}, "assessed_by")]:
         r = intake.post(post, headers=token_for("ZX011"), json=body)
         assert r.status_code == 422, r.text
-        assert field in {str(part) for d in r.json()["detail"] for part in d["loc"]}, r.text
+        assert field in {str(part) for d in r.json()["errors"] for part in d["loc"]}, r.text
     v = intake.get(f"/v1/evaluation/units/ZWFWZX?year={YEAR}", headers=token_for("ZX011"))
     assert v.json()["assessment"] is None
     assert intake.get("/v1/evaluation/units/ZWFWZX?year=3000",

@@ -8,6 +8,7 @@ server derives (status, first responder, unit, handler, ...) cannot be sent at a
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -37,7 +38,8 @@ ACTIONS: list[tuple[str, dict[str, Any] | None]] = [
     ("escalate", {"to": "section_chief", "reason": "unclear_jurisdiction"}),
     ("transfer-request", {"reason": "外出培训"}),
     ("transfer-decision", {"decision": "approve", "new_responsible_id": "ZX006"}),
-    ("extension-request", {"reason": "需核验", "proposed_due_date": "2099-01-01"}),
+    ("extension-request", {"reason": "需核验", "proposed_due_date": str(date.today()
+                                                                     + timedelta(days=35))}),
     ("extension-decision", {"decision": "grant", "reason": "同意延期"}),
     ("reply", REPLY),
     ("complete", {"outcome": "resolved", "summary": "已办结"}),
@@ -54,6 +56,8 @@ def url(db_settings) -> str:
 @pytest.fixture
 def case_id(intake, token_for) -> str:
     return str(register(intake, token_for(FIRST))["case_id"])
+NOT_FOUND = {"type": "about:blank", "title": "Not Found", "status": 404,
+             "detail": "case not found"}
 
 
 def test_another_units_staff_get_404_on_every_object_endpoint_and_write_nothing(
@@ -61,10 +65,10 @@ def test_another_units_staff_get_404_on_every_object_endpoint_and_write_nothing(
     outsider = token_for(OUTSIDER)
     before = event_count(url)
     r = intake.get(f"/v1/cases/{case_id}", headers=outsider)
-    assert r.status_code == 404 and r.json() == {"detail": "case not found"}
+    assert r.status_code == 404 and r.json() == NOT_FOUND
     for action, body in ACTIONS:
         r = post(intake, case_id, action, body, outsider)
-        assert (r.status_code, r.json()) == (404, {"detail": "case not found"}), action
+        assert (r.status_code, r.json()) == (404, NOT_FOUND), action
     assert event_count(url) == before
     assert intake.get("/v1/cases", headers=outsider).json()["total"] == 0
     # same answer as for a case that does not exist: ids cannot be probed
@@ -144,7 +148,7 @@ def test_registration_refuses_server_derived_fields(intake, token_for, url, fiel
     before = event_count(url)
     r = intake.post("/v1/cases", json={**WALK_IN, **field}, headers=token_for(FIRST))
     assert r.status_code == 422
-    [error] = r.json()["detail"]
+    [error] = r.json()["errors"]
     assert error["loc"] == ["body", next(iter(field))] and error["type"] == "extra_forbidden"
     assert event_count(url) == before
 
@@ -167,7 +171,7 @@ def test_action_bodies_refuse_server_derived_fields(intake, token_for, url, case
     for action, body in attempts:
         r = post(intake, case_id, action, body, headers)
         assert r.status_code == 422, (action, body, r.text)
-        assert r.json()["detail"][0]["type"] == "extra_forbidden", action
+        assert r.json()["errors"][0]["type"] == "extra_forbidden", action
     assert event_count(url) == before
     detail = intake.get(f"/v1/cases/{case_id}", headers=headers).json()
     assert (detail["status"], detail["version"], detail["handler_id"]) == (

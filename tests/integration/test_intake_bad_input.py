@@ -76,14 +76,14 @@ def test_malformed_fields_are_refused_naming_the_field(intake, token_for, url):
     for body, field, message in BAD_FIELDS:
         r = intake.post("/v1/cases", json=body, headers=token_for(FIRST))
         assert r.status_code == 422, (field, r.text)
-        error = r.json()["detail"][0]
+        error = r.json()["errors"][0]
         assert error["loc"][:2] == ["body", field] and message in error["msg"], (field, error)
     for body, field in CONTROL_CHARACTERS:
         r = intake.post("/v1/cases", json=body, headers=token_for(FIRST))
         assert r.status_code == 422 and f"{field}: text may not contain control" in r.text
     r = intake.post("/v1/cases", content=b"{not json", headers={
         **token_for(FIRST), "content-type": "application/json"})
-    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
+    assert r.status_code == 422 and r.json()["errors"][0]["type"] == "json_invalid"
     assert event_count(url) == before
 
 
@@ -129,7 +129,7 @@ def test_unknown_and_malformed_case_ids(intake, token_for, url):
     assert r.status_code == 404 and r.json()["detail"] == "case not found"
     for malformed in ("C-xyz", "directory", "C-" + "F" * 32):
         r = intake.get(f"/v1/cases/{malformed}", headers=headers)
-        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "case_id"]
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["path", "case_id"]
     assert event_count(url) == before
 
 

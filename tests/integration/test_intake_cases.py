@@ -195,7 +195,7 @@ def test_one_time_notice_must_name_all_missing_materials_at_once(intake, token_f
     later = {"missing_materials": [{"name": "户口簿原件"}]}
     r = post(intake, case_id, "one-time-notice", later, headers)
     assert r.status_code == 409 and "户口簿原件" in r.json()["detail"]
-    assert r.json()["status"] == "awaiting_materials"
+    assert r.json()["case_status"] == "awaiting_materials"
     assert event_count(url) == before
 
     r = post(intake, case_id, "one-time-notice", {**later, "request_changed": True}, headers)
@@ -239,7 +239,7 @@ def test_an_action_not_allowed_now_is_409_with_the_current_status(intake, token_
     r = post(intake, case_id, "deliver", {"method": "sms", "recipient_name": "王小明"},
              token_for(FIRST))
     assert r.status_code == 409
-    assert r.json()["status"] == "received" and "received" in r.json()["detail"]
+    assert r.json()["case_status"] == "received" and "received" in r.json()["detail"]
     assert event_count(url) == before
 
 
@@ -313,6 +313,31 @@ def test_a_unit_leader_decides_an_extension_the_handler_asked_for(intake, token_
     granted = events_of(url, case_id)[-1]
     assert granted["actor"] == "staff:ZX004"
     assert granted["data"]["approver"] == {"id": "ZX004", "role": "section_head", "name": "张晓燕"}
+
+
+def test_an_extension_is_bounded_by_the_original_time_limit_once_more(intake, token_for, url):
+    """9999-12-31 once stopped every deadline in the city: refused, naming field and bound."""
+    headers = token_for(FIRST)
+    case_id = register(intake, headers)["case_id"]
+    accepted = post(intake, case_id, "accept", ACCEPT, headers)
+    due = date.fromisoformat(accepted.json()["due_date"])
+    latest = due + (due - today())  # accepted today: the original limit once more
+    before = event_count(url)
+    for proposed in ("9999-12-31", (latest + timedelta(days=1)).isoformat()):
+        r = post(intake, case_id, "extension-request",
+                 {"reason": "需核验", "proposed_due_date": proposed}, headers)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert f"proposed_due_date: at most {latest.isoformat()}" in r.json()["detail"]
+    assert event_count(url) == before
+    ask = {"reason": "需省厅核验身份信息", "proposed_due_date": latest.isoformat()}
+    assert post(intake, case_id, "extension-request", ask, headers).status_code == 200
+    r = post(intake, case_id, "extension-decision", {"decision": "grant", "reason": "延期",
+             "new_due_date": "9999-12-31"}, token_for("ZX004"))
+    assert r.status_code == 422 and "new_due_date: at most" in r.json()["detail"]
+    r = post(intake, case_id, "extension-decision", {"decision": "grant", "reason": "延期"},
+             token_for("ZX004"))
+    assert r.status_code == 200 and r.json()["due_date"] == latest.isoformat()
 
 
 def test_pick_up_delivery_writes_the_pick_up_record(intake, token_for, url):

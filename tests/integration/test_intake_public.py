@@ -156,7 +156,7 @@ def test_rating_before_the_case_allows_it_is_409_with_its_status(intake: TestCli
     receipt = open_case(intake)
     r = intake.post("/v1/public/rating", json=access(receipt, level="满意"))
     assert r.status_code == 409
-    assert r.json()["status"] == "received"
+    assert r.json()["case_status"] == "received"
     assert len(events_of(intake, receipt)) == 1
 
 

@@ -143,6 +143,23 @@ def test_bad_history_input_is_422_naming_the_field(ledger_api, token_for, params
     assert r.status_code == 422 and field in r.text
 
 
+def test_export_is_unmasked_only_for_a_role_the_unit_grants_full_export_and_audited(
+        ledger_api, token_for, db_settings) -> None:
+    from services.personal.policy import set_policy
+
+    period = {"unit": "ZWFWZX", "from": "2026-11-01", "to": "2026-11-30"}
+    url = str(db_settings.database_url)
+    with psycopg.connect(url) as conn:
+        set_policy(conn, "ZWFWZX", 3, ["section_chief"], "staff:ZX013")
+    clerk = ledger_api.get("/v1/ledger/export", params=period, headers=token_for("ZX005"))
+    assert "139****0000" in clerk.text and "13900000000" not in clerk.text
+    chief = ledger_api.get("/v1/ledger/export", params=period, headers=token_for("ZX004"))
+    assert "13900000000" in chief.text
+    rows = audit(url)
+    assert ("staff:ZX004", "export", "api", None, "ZWFWZX", True) in rows
+    assert ("staff:ZX005", "export", "api", None, "ZWFWZX", False) in rows
+
+
 def test_export_csv_and_xlsx_hold_the_units_ledger_for_the_period(ledger_api, token_for,
                                                                   db_settings) -> None:
     period = {"unit": "ZWFWZX", "from": "2026-11-01", "to": "2026-11-30"}
@@ -150,7 +167,8 @@ def test_export_csv_and_xlsx_hold_the_units_ledger_for_the_period(ledger_api, to
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("受理编号 receipt,") and len(lines) == 1 + 10  # 2 of 12 in RSJ
-    assert "T-00000" in lines[1] and "王0" in lines[1] and "13900000000" in lines[1]
+    # minimum necessary: the clerk's role is not granted full export, so phones are masked
+    assert "T-00000" in lines[1] and "王0" in lines[1] and "139****0000" in lines[1]
     assert "社保卡已制好，请来领取" in lines[1] and "谢丹丹" in lines[1]
     r = ledger_api.get("/v1/ledger/export", params={**period, "format": "xlsx"},
                        headers=token_for("ZX005"))
@@ -167,7 +185,7 @@ def test_export_csv_and_xlsx_hold_the_units_ledger_for_the_period(ledger_api, to
     assert ledger_api.get("/v1/ledger/export", params=period,
                           headers=token_for("RSJ004")).status_code == 403
     rows_audit = audit(str(db_settings.database_url))
-    assert ("staff:ZX005", "export", "api", None, "ZWFWZX", True) in rows_audit
+    assert ("staff:ZX005", "export", "api", None, "ZWFWZX", False) in rows_audit
     assert ("staff:ZX013", "export", "api", None, "RSJ", False) in rows_audit
     assert not any(r[0] == "staff:RSJ004" for r in rows_audit)
 

@@ -31,6 +31,6 @@ def test_a_language_without_templates_is_refused_naming_the_field(intake, token_
     before = event_count(database_url)
     r = intake.post("/v1/cases", json={**WALK_IN, "inquirer_language": "fr"},
                     headers=token_for(FIRST))
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"][:2] == [
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"][:2] == [
         "body", "inquirer_language"]
     assert event_count(database_url) == before

@@ -80,7 +80,7 @@ def test_service_definition_lists_the_required_materials(intake: TestClient) -> 
 
     missing = intake.get(f"{V2}/services/NOPE-1.json")
     assert missing.status_code == 404
-    assert missing.json() == [{"code": 404,
+    assert missing.json()["errors"] == [{"code": 404,
                                "description": "service_code: unknown service 'NOPE-1'"}]
 
 
@@ -214,7 +214,7 @@ def test_bad_requests_name_the_field_and_write_nothing(
     r = intake.post(f"{V2}/requests.json", data={k: v for k, v in form.items() if v is not None})
 
     assert r.status_code == 400, r.text
-    errors = r.json()
+    errors = r.json()["errors"]
     assert all(e["code"] == 400 for e in errors)
     assert any(e["description"].startswith(f"{field}:") for e in errors), errors
     assert event_count(intake) == before
@@ -224,7 +224,7 @@ def test_bad_requests_name_the_field_and_write_nothing(
 def test_bad_filters_are_400_in_open311_form(intake: TestClient, query: dict[str, str]) -> None:
     r = intake.get(f"{V2}/requests.json", params=query)
     assert r.status_code == 400
-    [error] = r.json()
+    [error] = r.json()["errors"]
     assert error["code"] == 400 and error["description"].startswith(next(iter(query)))
 
 
@@ -232,7 +232,7 @@ def test_a_json_body_that_is_not_an_object_is_refused(intake: TestClient) -> Non
     before = event_count(intake)
     r = intake.post(f"{V2}/requests.json", content=b"[1, 2]",
                     headers={"content-type": "application/json"})
-    assert r.status_code == 400 and r.json()[0]["description"].startswith("request:")
+    assert r.status_code == 400 and r.json()["errors"][0]["description"].startswith("request:")
     assert event_count(intake) == before
 
 
@@ -251,5 +251,5 @@ def test_submissions_are_rate_limited_in_open311_form(
 
     assert codes == [201, 201]
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
-    [error] = refused.json()
+    [error] = refused.json()["errors"]
     assert error["code"] == 429 and "too many requests" in error["description"]

@@ -69,6 +69,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "leader": LEADER, "reason": "unclear_jurisdiction", "details": "涉及两个科室",
         "ladder_step": 1,
     },
+    "shouwen.case.matter_suggested.v1": {
+        "confidence": 0.41, "suggestions": [
+            {"matter_type_code": "RSJ-SBK-03", "matter_type_name": "社会保障卡补换卡",
+             "score": 0.41, "handling_unit_id": "RSJ", "handling_section_id": "RSJ-SBK"},
+            {"matter_type_code": "RSJ-SBK-02", "score": 0.33, "handling_unit_id": "RSJ"},
+        ],
+    },
+    "shouwen.case.matter_chosen.v1": {
+        "matter_type_code": "RSJ-SBK-02", "matter_type_name": "社会保障卡挂失",
+        "previous_matter_type_code": None, "handling_unit_id": "RSJ",
+        "handling_section_id": "RSJ-SBK", "suggested": True, "suggestion_rank": 2,
+    },
     "shouwen.case.transfer_requested.v1": {
         "reason": "本人将外出培训两周", "proposed_responsible": STAFF, "asked_of": LEADER,
     },
@@ -92,6 +104,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "shouwen.case.closed.v1": {"reason": "completed"},
     "shouwen.case.rated.v1": {"score": 4, "comment": "办事效率高"},
     "shouwen.case.rated.v2": {"level": "满意", "comment": "办事效率高", "anonymous": True},
+    "shouwen.case.inquirer_erased.v1": {
+        "inquirer_ref": "inq-0123456789abcdef", "ground": "request",
+        "reason": "本人申请删除 (PIPL Art. 47)", "key_id": "inq-0123456789abcdef",
+    },
     "shouwen.case.complaint_filed.v1": {
         "against_staff_id": "S1001", "against_staff_name": "赵敏", "against_unit_id": "wuwei-rsj",
         "complaint": "窗口人员说不归我管", "channel": "hotline",

@@ -184,3 +184,26 @@ def test_the_projection_keeps_the_case_state_the_domain_fold_gives() -> None:
                       state.awaiting_handoff_to, state.due_date, state.matter_type_code,
                       state.complaints, state.version)
             assert mine == theirs, (i, e.type)
+
+
+def test_a_chosen_matter_is_the_cases_matter_and_both_steps_are_described() -> None:
+    from events.case_matter import MatterChosen, MatterSuggested, MatterSuggestion
+    from services.domain.case import fold
+
+    case = Case()
+    case.add(received())
+    suggested = case.add(MatterSuggested(confidence=0.41, suggestions=[
+        MatterSuggestion(matter_type_code="RSJ-SBK-03", score=0.41, handling_unit_id="RSJ"),
+        MatterSuggestion(matter_type_code="RSJ-SBK-02", score=0.3, handling_unit_id="RSJ")]),
+        actor="service:routing")
+    chosen = case.add(MatterChosen(matter_type_code="RSJ-SBK-02", matter_type_name="社会保障卡挂失",
+                                   handling_unit_id="RSJ", handling_section_id="RSJ-SBK",
+                                   suggested=True, suggestion_rank=2))
+    view = case.fold()
+    assert (view.matter_type_code, view.section_id) == ("RSJ-SBK-02", "RSJ-SBK")
+    state = fold(case.case_id, case.events)
+    assert (state.matter_type_code, state.section_id) == ("RSJ-SBK-02", "RSJ-SBK")
+    assert describe(suggested.type, suggested.data)[0] == (
+        "suggested the matters RSJ-SBK-03 (41%), RSJ-SBK-02 (30%)")
+    assert describe(chosen.type, chosen.data) == (
+        "chose the matter RSJ-SBK-02 (suggestion 2)", None)

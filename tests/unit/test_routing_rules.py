@@ -8,6 +8,7 @@ import pytest
 
 from events import new_event
 from events.case import CaseAccepted, CaseClassified, CaseReceived, Jurisdiction
+from events.case_matter import MatterSuggested
 from events.case_referral import CaseEscalated, CaseReferred, EscalationReason
 from events.fields import LeaderRole
 from services.directory.index import DirectoryIndex
@@ -43,7 +44,7 @@ def route(city: DirectoryIndex, state: CaseState, matter: str, counts=None):
 
 @pytest.mark.parametrize(("text", "code", "section"), [
     ("社保卡补办", "RSJ-SBK-03", "RSJ-SBK"),  # words in another order than the keyword
-    ("我的社保卡丢了，想补办一张", "RSJ-SBK-02", "RSJ-SBK"),
+    ("我的社保卡丢了，怕被人冒用", "RSJ-SBK-02", "RSJ-SBK"),
     ("孩子刚出生，要上户口", "GAJ-01", "GAJ-HJ"),
     ("结婚证丢了要补领", "MZJ-05", "MZJ-HYDJ"),  # not 结婚登记: the longer match wins
     ("公司拖欠工资三个月了", "RSJ-LD-01", "RSJ-LDJC"),
@@ -69,10 +70,21 @@ def test_gibberish_is_unclear(city, text):
     assert not c.clear and c.matter_code is None and c.confidence == 0.0
 
 
-def test_a_tie_between_two_places_is_unclear_and_names_both(city):
+def test_generic_words_alone_leave_it_unclear_with_the_rivals_named(city):
     c = classify("咨询退休", city)  # 咨询 -> the centre's window, 退休 -> pension section
     assert not c.clear
-    assert c.rivals == ("RSJ-YL-02", "ZX-001")
+    assert {"RSJ-YL-02", "ZX-001"} <= set(c.rivals)
+
+
+def test_an_unclear_matter_with_a_credible_guess_is_suggested_not_escalated(city):
+    decided = route(city, received(city, "ZX005", "退休"), "退休")
+    (suggested,) = decided
+    assert isinstance(suggested, MatterSuggested)
+    assert suggested.suggestions[0].matter_type_code == "RSJ-YL-02"
+    assert suggested.suggestions[0].handling_section_id == "RSJ-YLBX"
+    assert suggested.confidence == suggested.suggestions[0].score < 0.5
+    assert [s.score for s in suggested.suggestions] == sorted(
+        (s.score for s in suggested.suggestions), reverse=True)
 
 
 def test_handler_is_the_on_duty_worker_with_fewest_open_cases(city):

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
 from services.accountability import commands, store
@@ -37,7 +36,7 @@ from services.accountability.views import (
 )
 from services.calendar.builtin import today
 from services.cases.repository import CaseRepository
-from services.common.problems import responses
+from services.common.problems import problem, responses
 from services.directory.index import DirectoryIndex, Person
 from services.domain.errors import CommandRefused, NotPermitted
 from services.web.deps import DirectoryDep, PoolDep, RepoDep, StaffDep
@@ -56,17 +55,16 @@ def _run(work: Callable[[], Any]) -> Any:
     try:
         return work()
     except CommandRefused as exc:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return problem(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
     except NotPermitted as exc:
-        return JSONResponse({"detail": str(exc)}, status.HTTP_403_FORBIDDEN)
+        return problem(status.HTTP_403_FORBIDDEN, str(exc))
     except ProcedureNotFound:
-        return JSONResponse({"detail": "no such procedure (or case) within your scope"},
-                            status.HTTP_404_NOT_FOUND)
+        return problem(status.HTTP_404_NOT_FOUND, "no such procedure (or case) within your scope")
     except StepNotAllowed as exc:
-        return JSONResponse({"detail": str(exc), "action": exc.step,
-                             "status": exc.state.stage.value}, status.HTTP_409_CONFLICT)
+        return problem(status.HTTP_409_CONFLICT, str(exc), action=exc.step,
+                       stage=exc.state.stage.value)
     except OpenRefused as exc:
-        return JSONResponse({"detail": str(exc), "action": "open"}, status.HTTP_409_CONFLICT)
+        return problem(status.HTTP_409_CONFLICT, str(exc), action="open")
 
 
 @router.post("/v1/cases/{case_id}/accountability", status_code=201,

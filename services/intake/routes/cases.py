@@ -26,6 +26,7 @@ from services.common.problems import responses
 from services.domain.case import CaseState, Status
 from services.domain.errors import CommandRefused, NotPermitted
 from services.intake import commands, models
+from services.intake import matter as matters
 from services.intake.queries import CaseDetail, CasePage, CaseSummary, case_detail, list_cases
 from services.intake.queries import summary as summarise
 from services.web.deps import DirectoryDep, PoolDep, RepoDep, StaffDep, WiringDep
@@ -190,3 +191,9 @@ def deliver(case_id: CaseId, body: models.Deliver, staff: StaffDep, pool: PoolDe
 def close(case_id: CaseId, body: models.Close, staff: StaffDep, pool: PoolDep, repo: RepoDep,
           directory: DirectoryDep) -> CaseSummary:
     return _act(commands.close, case_id, body, staff, pool, repo, directory)
+
+
+@_route("matter", "Choose the matter: one of routing's suggestions, or a correction (why)")
+def choose_matter(case_id: CaseId, body: models.ChooseMatter, staff: StaffDep, pool: PoolDep,
+                  repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
+    return _act(matters.choose_matter, case_id, body, staff, pool, repo, directory)

@@ -61,6 +61,7 @@ from services.directory.index import DirectoryIndex, Person
 from services.domain.case import ActionNotAllowed, Status
 from services.domain.errors import CommandRefused, NotPermitted
 from services.intake import commands, models
+from services.intake import matter as matters
 from services.intake.queries import case_detail
 from services.intake.routes import console_deadlines, console_nav, console_queries
 from services.web.deps import DirectoryDep, Wiring, WiringDep
@@ -389,6 +390,7 @@ def _choices(d: DirectoryIndex, loaded: Loaded) -> dict[str, Any]:
         "matters": sorted((m for m in d.matters.values() if m.time_limit_working_days is not None),
                           key=lambda m: (m.category, m.code)),
         "bodies": list(d.bodies.values()),
+        "all_matters": sorted(d.matters.values(), key=lambda m: (m.category, m.code)),
         "colleagues": [p for p in on_duty if p.unit.id in loaded.state.units],
         "materials": matter.materials if matter else [],
         "transfer_asked": (loaded.last("transfer_requested") or _NOTHING).data,
@@ -428,6 +430,14 @@ def _pairs(text: str | None, first: str, second: str) -> list[dict[str, str]]:
     for line in _lines(text):
         a, _, b = line.replace("｜", "|").partition("|")
         out.append({first: a.strip(), **({second: b.strip()} if b.strip() else {})})
+    return out
+
+
+def _matter(v: dict[str, str]) -> dict[str, Any]:
+    """The radio (a suggestion) or, when chosen, the catalogue select."""
+    out: dict[str, Any] = {k: x for k, x in _filled(v).items() if k != "matter_other"}
+    if v.get("matter_other"):
+        out["matter_type_code"] = v["matter_other"]
     return out
 
 
@@ -471,6 +481,8 @@ ACTIONS: dict[str, Action] = {
     "accept-handoff": Action("accept_handoff", "接办 Accept the handoff",
                              commands.accept_handoff, models.AcceptHandoff),
     "escalate": Action("escalate", "请示领导 Escalate", commands.escalate, models.Escalate),
+    "matter": Action("choose_matter", "选定事项 Choose the matter", matters.choose_matter,
+                     models.ChooseMatter, _matter),
     "reply": Action("reply", "答复 Reply", commands.reply, models.Reply),
     "complete": Action("complete", "办结 Complete", commands.complete, models.Complete),
     "deliver": Action("deliver", "送达 Deliver the result", commands.deliver, models.Deliver,

@@ -15,7 +15,8 @@ section (综合受理; it also receives every matter an external body handles, a
 the receipt number opens /v1/public (status, rating, complaint). The ledger needs a name and a
 contact, so ``first_name``/``last_name`` and ``phone``/``email`` are required here; the
 location (``address_string``, ``lat``/``long``) is kept as the inquirer's address, personal
-data. ``api_key`` is accepted and not checked. Errors use the spec's shape,
+data. ``api_key`` is accepted and not checked. Errors are RFC 9457 problem documents
+(as every Shouwen error) whose ``errors`` member carries the spec's shape,
 ``[{"code": 400, "description": "field: why"}]``, with that HTTP status; a refused
 submission writes nothing.
 """
@@ -30,7 +31,6 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -45,6 +45,8 @@ from pydantic import (
 from starlette.exceptions import HTTPException
 
 from events.fields import PRINTABLE, Channel
+from services.common.problems import Problem, problem
+from services.common.text import clean_tree
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Matter, Role
 from services.intake.ratelimit import rate_limited
@@ -59,7 +61,9 @@ EMAIL = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$
 RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
                      r"(?:[Zz]|[+ -][0-9]{2}:[0-9]{2})")  # ' ': an unescaped '+' in a URL
 MAX_REQUESTS = 1000  # the spec's cap on one GET requests answer
-DEFAULT_DAYS = 90  # the spec's default window when no dates or ids are given
+DEFAULT_DAYS = 90  # the spec's default window when no dates or ids are given, and the most
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 12, 31, tzinfo=UTC)
 
 
 class Open311Error(BaseModel):
@@ -96,9 +100,11 @@ class Open311Route(APIRoute):
 
 
 def _errors(code: int, descriptions: list[str],
-            headers: Mapping[str, str] | None = None) -> JSONResponse:
-    body = [{"code": code, "description": d} for d in descriptions]
-    return JSONResponse(body, status_code=code, headers=headers)
+            headers: Mapping[str, str] | None = None) -> Response:
+    """A problem document; the spec's [{"code", "description"}] list is its ``errors``."""
+    bounded = [d[:500] for d in descriptions[:20]]
+    errors = [{"code": code, "description": d} for d in bounded]
+    return problem(code, "; ".join(bounded), headers=headers, errors=errors)
 
 
 def _described(error: Any) -> str:
@@ -107,7 +113,7 @@ def _described(error: Any) -> str:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": list[Open311Error], "description": why}
+    code: {"model": Problem, "description": why}
     for code, why in ((400, "a parameter is missing or invalid (the description names it)"),
                       (404, "no such service or request"), (429, "too many requests"),
                       (503, "no directory is loaded, or no one is on duty to receive it"))
@@ -210,7 +216,8 @@ class Submission(BaseModel):
     @classmethod
     def _blank_is_absent(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+            data = {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+            return clean_tree(data)  # services/common/text.py, as every other way in
         return data
 
 
@@ -421,12 +428,26 @@ def list_requests(
     params: dict[str, Any] = {"source": SOURCE, "ids": ids, "limit": MAX_REQUESTS,
                               "codes": None, "statuses": None, "start": None, "end": None}
     if ids is None:  # the spec: with ids, the other filters are ignored
-        start, end = start_date, end_date
-        if start is None and end is None:
-            start = datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
+        start, end = _window(start_date, end_date)
         params.update(codes=_csv(service_code, "service_code"), start=start, end=end,
                       statuses=_csv(status, "status", {"open", "closed"}))
     return _requests(repo.pool, directory, params)
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime | None]:
+    """The spec's window: at most 90 days (by default the last 90), within 2000..2100."""
+    for value, name in ((start, "start_date"), (end, "end_date")):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise Open311Failure(400, f"{name}: between {EARLIEST:%Y-%m-%d} and "
+                                      f"{LATEST:%Y-%m-%d}")
+    if start is not None and end is not None and end < start:
+        raise Open311Failure(400, "end_date: before start_date")
+    last = end or datetime.now(UTC)
+    first = start or last - timedelta(days=DEFAULT_DAYS)
+    if last - first > timedelta(days=DEFAULT_DAYS):
+        raise Open311Failure(400, f"start_date: at most {DEFAULT_DAYS} days before "
+                                  f"{'end_date' if end else 'now'}")
+    return first, end
 
 
 @router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequest])

@@ -22,14 +22,16 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends, HTTPException, status
 from prometheus_client import Counter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events import CloudEvent, EventPayload, new_event, upcast
 from events.case_outcome import CaseRated, ComplaintFiled, SatisfactionLevel
 from events.fields import PRINTABLE, Channel, Name, Text
 from services.cases.repository import CaseRepository
 from services.common.problems import Problem, responses
+from services.common.text import clean_tree
 from services.domain.case import CaseState, fold
+from services.intake.commands import retrying
 from services.intake.ratelimit import rate_limited
 from services.web.deps import DirectoryDep, RepoDep
 
@@ -52,6 +54,11 @@ AccessCode = Annotated[str, Field(min_length=1, max_length=32, pattern=PRINTABLE
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_hygiene(cls, data: Any) -> Any:
+        return clean_tree(data)  # services/common/text.py, as every other way in
 
 
 class CaseAccess(_Strict):
@@ -131,7 +138,7 @@ STEP_TEXT = {
     "referred": "转交办理", "handoff_accepted": "经办人接手办理", "escalated": "报请领导协调",
     "transfer_approved": "更换责任人", "extension_granted": "延长办理期限", "replied": "答复",
     "completed": "办结", "result_delivered": "送达办理结果", "closed": "结案",
-    "rated": "满意度评价", "complaint_filed": "收到投诉",
+    "rated": "满意度评价", "complaint_filed": "收到投诉", "inquirer_erased": "个人信息已删除",
 }
 
 
@@ -189,6 +196,12 @@ def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep) -> Filed
 
 def _append_as_inquirer(repo: CaseRepository, body: CaseAccess, action: str,
                         make: Callable[[_Case], EventPayload]) -> Filed:
+    """The inquirer gives no expected version: a background append meanwhile is redone."""
+    return retrying(None, lambda: _append_once(repo, body, action, make))
+
+
+def _append_once(repo: CaseRepository, body: CaseAccess, action: str,
+                 make: Callable[[_Case], EventPayload]) -> Filed:
     with repo.pool.connection() as conn, conn.transaction():
         case = _open(repo, conn, body, action)
         case.state.require(action)

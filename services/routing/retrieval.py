@@ -1,0 +1,251 @@
+"""A retrieval classifier for Chinese over the matter catalogue. Pure: no I/O.
+
+    each matter ─▶ one document: name, category, keywords (twice) and example phrasings
+                   (the catalogue's ``examples:`` and the learned ones an admin approved)
+    a text ─NFKC, lower case─▶ weighted features
+        w:  jieba's words (its own dictionary, no HMM: the same cut every time)      1.0
+        b:  character bigrams of each run of Chinese (segmentation slips, typos)   BIGRAM
+        p:  toneless pinyin of each character pair (homophone typos: 公基金 reads
+            as 公积金, 低宝 as 低保, 身分证 as 身份证)                                 PINYIN
+            (+ BIGRAM when the pair itself is written nowhere in the catalogue)
+        e:  English words, a plural s dropped                                       1.0
+        function words (请问, 怎么, 一下 …) are dropped; generic words that say little
+        about which matter (退休, 离婚, 投诉, 办理, 证明 …) count GENERIC of their weight
+    ─BM25 (bm25s, k1 K1, b B; built once per directory version and learned set)─▶
+        bm25s's eager index holds each term's score in each document; they are read out
+        into postings, so a query is a weighted sum over its features' postings (µs)
+    ─calibration─▶ a softmax over the scores per unit of the query's weight, with a
+        "none of these" class of score NONE: a match must beat nothing by a margin and
+        the runner-up by a margin to get a high share; share = confidence. A best match
+        on generic words alone gets at most GENERIC_ONLY: unclear, whatever its margin; one on
+        a single specific word at most ONE_WORD (near-certainty needs two words)
+    ─▶ clear when the best share >= CLEAR_AT, else unclear; the top 3 are suggestions
+
+The parameters were chosen on the dev split of ``tests/data/routing_inquiries.jsonl``; the
+test split measures them (``bench/routing_accuracy_bench.py``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import re
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import bm25s
+import jieba
+from pypinyin import Style, lazy_pinyin
+
+from services.routing.classify import Classification, Suggestion, normalise
+
+if TYPE_CHECKING:
+    from services.directory.index import DirectoryIndex
+    from services.directory.model import Matter
+
+K1, B = 1.2, 0.3
+BIGRAM, PINYIN, ENGLISH = 0.5, 0.3, 1.0
+GENERIC = 0.3
+TEMPERATURE = 0.25  # softmax temperature, in score per unit of query weight
+NONE = 0.5  # the "none of these" class's score, same unit
+CLEAR_AT = 0.5
+GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
+ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
+TOP = 3
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Words that say nothing about the matter: how people ask, not what they ask about.
+FUNCTION_WORDS = _words("""
+我 你 他 她 我们 你们 他们 您 的 了 吗 呢 啊 吧 呀 哦 嗯 喂 是 在 有 和 跟 与 就 都 也 还 要 想
+能 会 请问 请 问 问下 问问 一下 你好 您好 怎么 怎么样 咋 咋整 如何 什么 啥 哪 哪里 哪儿 哪个 在哪
+去哪 多少 我要 我想 想问 我的 要去 能否 是否 帮我 一个 一张 怎么办 么办 可以 能不能 可不可以 需要
+需不需要 是不是 有没有 应该 那个 这个 就是 然后 现在 已经 知道 不知道
+去 来 弄 搞 办 帮 给 让 把 被 说 听说 好 个 些 吗 么 嘛 没 不 很 太 又 再 一 二 着 过 下 上 里
+i my me we our you your the a an to of for is are am do does how what where can could
+should need want please and or in on at it this that be with have has get
+""")
+
+# Words that name a whole field rather than one matter; alone they must not decide.
+GENERIC_WORDS = _words("""
+办理 申请 手续 材料 证明 证件 登记 补贴 补助 政策 问题 事情 事 咨询 反映 投诉 举报 部门 窗口
+政府 单位 退休 离婚 结婚 社保 老人 孩子 家里 户口 房子 钱 补 换 领 交 开 查 证 卡 费 去世
+办事 情况 要求 规定 条件 时间 多久 地方 东西 资料 信息 相关 服务 电话 手机 号码 联系
+apply certificate card register registration new office open time help problem question
+""")
+
+# Characters that only ever ask or point (什么, 怎么, 哪里, 我们 …): a pair holding one is noise.
+FUNCTION_CHARS = frozenset("的了吗呢么什啊吧呀哦嗯喂怎咋啥哪们这那我你他她您")
+
+_RUNS = re.compile(r"[\u3400-\u9fff]+|[a-z0-9]+")
+_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _tokenizer() -> jieba.Tokenizer:
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
+@lru_cache(maxsize=8192)
+def _pinyin(char: str) -> str:
+    syllable: str = lazy_pinyin(char, style=Style.NORMAL)[0]
+    return syllable
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+@dataclass(frozen=True)
+class Query:
+    weights: dict[str, float]  # feature -> weight
+    specific: frozenset[str]  # the features that are not generic words (or their bigram)
+    sounds: tuple[tuple[str, str, float], ...] = ()  # (bigram, its pinyin, weight) pairs
+
+
+def features(text: str) -> Query:
+    """The weighted features of a text (see the module docstring)."""
+    tokenizer = _tokenizer()
+    out: dict[str, float] = {}
+    specific: set[str] = set()
+    sounds: list[tuple[str, str, float]] = []
+
+    def add(feature: str, weight: float, generic: bool = False) -> None:
+        out[feature] = out.get(feature, 0.0) + weight * (GENERIC if generic else 1.0)
+        if not generic:
+            specific.add(feature)
+
+    for run in _RUNS.findall(normalise_spaced(text)):
+        if run[0].isascii():
+            if run not in FUNCTION_WORDS:
+                add("e:" + _stem(run), ENGLISH, run.isdigit() or run in GENERIC_WORDS)
+            continue
+        for word in tokenizer.cut(run, HMM=False):
+            if len(word) > 1 and word not in FUNCTION_WORDS:
+                add("w:" + word, 1.0, word in GENERIC_WORDS)
+        sounds_of = [_pinyin(char) for char in run]
+        for i in range(len(run) - 1):
+            pair = run[i:i + 2]
+            if pair not in FUNCTION_WORDS and not FUNCTION_CHARS.intersection(pair):
+                generic = pair in GENERIC_WORDS
+                sound = "p:" + sounds_of[i] + sounds_of[i + 1]
+                add("b:" + pair, BIGRAM, generic)
+                add(sound, PINYIN, generic)
+                sounds.append(("b:" + pair, sound, BIGRAM * (GENERIC if generic else 1.0)))
+    return Query(out, frozenset(specific), tuple(sounds))
+
+
+def normalise_spaced(text: str) -> str:
+    """NFKC and lower case, keeping the spaces between English words."""
+    return " ".join(normalise(word) for word in text.split())
+
+
+@dataclass(frozen=True)
+class Index:
+    matters: tuple[Matter, ...]
+    postings: dict[str, tuple[tuple[int, float], ...]]  # feature -> (matter, BM25 score)
+    holders: dict[str, frozenset[int]]  # feature -> the matters whose document has it
+
+
+def documents(matter: Matter, learned: tuple[str, ...] = ()) -> list[str]:
+    return [matter.name, matter.category, *matter.keywords, *matter.keywords,
+            *matter.examples, *learned]
+
+
+def _document_tokens(texts: list[str]) -> list[str]:
+    """A document's features as BM25 tokens: each feature repeated by its rounded weight
+    (so a bigram counts half a word), at least once."""
+    tokens: list[str] = []
+    for text in texts:
+        for feature, weight in features(text).weights.items():
+            tokens += [feature] * max(1, round(weight * 2))
+    return tokens
+
+
+@lru_cache(maxsize=8)
+def build_index(directory: DirectoryIndex, learned: tuple[tuple[str, str], ...] = ()) -> Index:
+    matters = tuple(directory.matters.values())
+    extra: dict[str, list[str]] = {}
+    for code, phrase in learned:
+        extra.setdefault(code, []).append(phrase)
+    corpus = [_document_tokens(documents(m, tuple(extra.get(m.code, ())))) for m in matters]
+    retriever = bm25s.BM25(k1=K1, b=B)
+    with _LOCK:  # bm25s is not documented as thread-safe while indexing
+        retriever.index(corpus, show_progress=False)
+    scores = retriever.scores
+    data, indices, indptr = scores["data"], scores["indices"], scores["indptr"]
+    postings = {}
+    for token, t in retriever.vocab_dict.items():
+        if not token:  # bm25s's own empty token, outside the matrix
+            continue
+        lo, hi = int(indptr[t]), int(indptr[t + 1])
+        if hi > lo:
+            postings[token] = tuple(
+                (int(d), float(s)) for d, s in zip(indices[lo:hi], data[lo:hi], strict=True))
+    holders = {f: frozenset(d for d, _ in p) for f, p in postings.items()}
+    return Index(matters, postings, holders)
+
+
+def scores(index: Index, query: Query) -> tuple[list[float], float]:
+    """Each matter's BM25 score for the weighted query, and the query's total weight."""
+    totals = [0.0] * len(index.matters)
+    for feature, weight in query.weights.items():
+        for matter, score in index.postings.get(feature, ()):
+            totals[matter] += weight * score
+    for bigram, sound, weight in query.sounds:
+        if bigram not in index.postings:  # a pair the catalogue never writes: a typo?
+            for matter, score in index.postings.get(sound, ()):
+                totals[matter] += weight * score  # its sound stands in for it
+    return totals, sum(query.weights.values())
+
+
+def _specific_match(index: Index, query: Query, matter: int) -> list[str]:
+    """The query's specific features found in the matter's document."""
+    return [f for f in sorted(query.specific) if matter in index.holders.get(f, ())]
+
+
+def classify_text(
+    text: str, directory: DirectoryIndex, learned: tuple[tuple[str, str], ...] = ()
+) -> Classification:
+    index = build_index(directory, learned)
+    query = features(text)
+    totals, mass = scores(index, query)
+    ranked = [i for i in heapq.nsmallest(TOP, range(len(totals)), key=lambda i: (-totals[i], i))
+              if totals[i] > 0]
+    if not ranked:
+        return Classification(None, 0.0)
+    shares = _shares([totals[i] for i in ranked], mass)
+    evidence = _specific_match(index, query, ranked[0])
+    if not evidence:  # generic words alone never decide
+        shares[0] = min(shares[0], GENERIC_ONLY)
+    elif sum(f[0] in "we" for f in evidence) < 2:  # one word is never near-certainty
+        shares[0] = min(shares[0], ONE_WORD)
+    suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
+                        for i, s in zip(ranked, shares, strict=True))
+    best = suggestions[0]
+    matched = tuple(f[2:] for f in evidence if f[0] in "wbe")
+    if best.score >= CLEAR_AT:
+        return Classification(best.matter, best.score, matched, suggestions=suggestions)
+    return Classification(None, best.score, matched, tuple(s.code for s in suggestions),
+                          suggestions=suggestions)
+
+
+def _shares(top: list[float], mass: float) -> list[float]:
+    """Softmax over the top scores per unit of query weight, beside a "none" class."""
+    unit = max(mass, 1.0)
+    logits = [s / unit / TEMPERATURE for s in top]
+    none = NONE / TEMPERATURE
+    peak = max([*logits, none])
+    exps = [math.exp(x - peak) for x in logits]
+    total = sum(exps) + math.exp(none - peak)
+    return [e / total for e in exps]
