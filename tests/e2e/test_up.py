@@ -239,7 +239,7 @@ def test_up_runs_the_suite_on_embedded_defaults_and_stops_everything(start_up, w
         assert "shouwen_relay_active 1.0" in r.read().decode()
     # intake serves, with the demo directory that up loaded into the empty store
     ready = wait_http(f"http://127.0.0.1:{up.intake_port}/readyz")
-    assert ready == {"database": "ok", "directory": "loaded"}
+    assert ready == {"database": "ok", "schema": "current", "directory": "loaded"}
 
     children = [p.pid for p in up.descendants()]
     postmaster = up.postmaster_pid()
