@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST := $(BIN)/pytest
 
-.PHONY: up test unit integration e2e bench lint schemas clean install system-deps
+.PHONY: up test unit integration e2e faults bench lint schemas clean install system-deps
 
 install: $(STAMP)
 
@@ -26,7 +26,7 @@ system-deps:
 
 ## Unit, integration and e2e tests against a real PostgreSQL and a real broker.
 test: $(STAMP) system-deps
-	$(PYTEST) tests/unit tests/integration tests/hostile tests/e2e
+	$(PYTEST) tests/unit tests/integration tests/hostile tests/faults tests/e2e
 
 unit: $(STAMP) system-deps
 	$(PYTEST) tests/unit
@@ -36,6 +36,11 @@ integration: $(STAMP)
 
 e2e: $(STAMP) system-deps
 	$(PYTEST) tests/e2e
+
+## Fault tests: poison, a stopped PostgreSQL, killed dependencies, against real processes
+## (pytest marker `fault`; docs/ARCHITECTURE.md "What happens when X dies" is backed by them).
+faults: $(STAMP)
+	$(PYTEST) -m fault tests
 
 ## Figures, each beside a baseline measured in the same run.
 bench: $(STAMP)

@@ -186,12 +186,87 @@ def _run_loop(watch: Any, shift: list[timedelta], due: datetime, ids: list[str])
         thread.join()
 
 
+def consume_figures(url: str, cases: int) -> list[dict[str, Any]]:
+    """The consumer's throughput: K lifecycles' events (received, accepted, a notice, the
+    materials, replied, completed, and the notification events no rule reads) handled one
+    transaction per event (``handle``: the one-message path) and in batches of 1,000
+    (``handle_batch``: the batch agent's), each on cases of its own, store in place."""
+    load_packaged_if_empty(url)
+    watch, pool = build(url)
+    with pool:
+        rates = []
+        for prefix in ("ONE", "BATCH"):
+            events = _lifecycles(watch, [f"{prefix}-{i}" for i in range(cases)])
+            began = time.perf_counter()
+            if prefix == "ONE":
+                for event in events:
+                    with watch.repo.pool.connection() as conn, conn.transaction():
+                        watch.handle(conn, event)
+            else:
+                for i in range(0, len(events), 1000):
+                    with watch.repo.pool.connection() as conn, conn.transaction():
+                        watch.handle_batch(conn, events[i:i + 1000])
+            rates.append(len(events) / (time.perf_counter() - began))
+    return [_figure(f"deadline-watch consumer, {cases:,} lifecycles in batches of 1,000",
+                    rates[1], "events/s", baseline=rates[0], goal_ratio=2.0)]
+
+
+def _lifecycles(watch: Any, ids: list[str]) -> list[Any]:
+    """Each case's lifecycle in the store, in the order the topic would bring it."""
+    from events.case import (
+        CaseAccepted,
+        MaterialsSupplied,
+        MissingMaterial,
+        OneTimeNoticeGiven,
+        TimeLimit,
+    )
+    from events.case_outcome import CaseCompleted, CaseReplied, Outcome
+    from events.fields import StaffMember
+    from events.notification import NotificationSent
+
+    handler = StaffMember(id="ZX005", name="李娜", duty="窗口受理", contact="0935-8100105")
+    at = RECEIVED_AT
+
+    def steps(c: str) -> list[Any]:
+        sent = NotificationSent(source_event_id="e", channel="in_app", recipient_kind="staff",
+                                recipient_id="ZX005", template="staff/assigned",
+                                language="zh-CN", attempts=1, message="新案件")
+        payloads = [
+            CaseReceived(channel=Channel.phone, receipt_number=f"R-{c}", unit_id="ZWFWZX",
+                         matter="补办社保卡", inquirer_name="张三", first_responder_id="ZX005",
+                         first_responder_name="李娜", first_responder_duty="窗口受理",
+                         first_responder_contact="0935-8100105"),
+            sent,
+            CaseAccepted(handler=handler, time_limit=TimeLimit(
+                working_days=5, due_date=(at + timedelta(days=7)).date())),
+            sent,
+            OneTimeNoticeGiven(missing_materials=[MissingMaterial(name="身份证复印件")],
+                               notified_via=Channel.window),
+            MaterialsSupplied(materials=["身份证复印件"], complete=True),
+            CaseReplied(answer="已答复", channel=Channel.phone), sent,
+            CaseCompleted(outcome=Outcome.resolved, summary="已办结"), sent,
+        ]
+        return [new_event(p, subject=c, time=at + timedelta(minutes=i),
+                          actor="service:notification" if p is sent else "staff:ZX005")
+                for i, p in enumerate(payloads)]
+
+    per_case = [steps(c) for c in ids]
+    with watch.repo.pool.connection() as conn, conn.transaction():
+        watch.repo.append_many([(CaseState(case_id=c), evs) for c, evs in zip(ids, per_case,
+                                                                              strict=True)],
+                               conn)
+    # interleaved as partitions deliver them: the first event of every case, then the second...
+    return [evs[k] for k in range(len(per_case[0])) for evs in per_case]
+
+
 def run(pg_url: str, quick: bool = False) -> list[dict[str, Any]]:
     sizes = [1_000, 5_000, 10_000] if quick else [10_000, 100_000, 1_000_000]
     with fresh_database(pg_url) as url:
         rows = tick_figures(url, sizes)
     with fresh_database(pg_url) as url:
         rows += lateness_figures(url, 100 if quick else 1_000)
+    with fresh_database(pg_url) as url:
+        rows += consume_figures(url, 100 if quick else 1_000)
     return rows
 
 

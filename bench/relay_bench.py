@@ -5,6 +5,9 @@
                  producing, flushing per batch, moving the cursor (best of 3)
                  vs the very same messages (key, value, headers) sent by kafka-python with the
                  same producer config, one flush at the end (best of 3, in turns)
+    re-publish   the history onto an empty topic: ``shouwen republish --from 1``, and a
+                 running relay's back-fill after its broker was emptied (behind new events),
+                 each beside that direct produce
     lag          events written one per commit (4 processes) at a steady 1,000/s, then 250/s,
                  for a few seconds while ``python -m services.relay`` runs; a consumer notes
                  each arrival, minus the event's recorded_at (looked up in the store after)
@@ -20,6 +23,7 @@ import multiprocessing as mp
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +45,7 @@ from services.common.bus import ensure_topics, producer
 from services.common.eventstore import GENESIS, EventStore, chain_hash
 from services.common.settings import Settings
 from services.relay.publish import FLUSH_TIMEOUT, Outgoing, fetch
+from services.relay.relay import republish
 from services.relay.relay import run as run_relay
 from services.relay.sequencer import sequence_pass
 
@@ -136,6 +141,42 @@ def direct_throughput(bootstrap: str, topic: str, messages: list[Outgoing]) -> R
     if failed:
         raise RuntimeError(f"direct produce: {failed} message(s) not acknowledged")
     return rates[0]
+
+
+def republish_throughput(url: str, bootstrap: str, events: int) -> Rate:
+    """``shouwen republish --from 1`` (and recovery with no relay running): the whole
+    history onto a new, empty topic, the cursor standing at the end."""
+    settings = _settings(url, bootstrap, f"shouwen.bench.republish.{uuid.uuid4().hex[:8]}")
+    ensure_topics(bootstrap, [settings.case_events_topic])
+    rates: list[Rate] = []
+    with _timed(events, rates):
+        sent = republish(settings, 1, events)
+    if sent != events:
+        raise RuntimeError(f"republish sent {sent} of {events}")
+    return rates[0]
+
+
+def backfill_throughput(url: str, bootstrap: str, events: int) -> float:
+    """A running relay finding its broker empty (the cursor at ``events``): the history
+    back-filled behind new events, a chunk a cycle; events/s until the last is acked."""
+    settings = _settings(url, bootstrap, f"shouwen.bench.backfill.{uuid.uuid4().hex[:8]}")
+    ensure_topics(bootstrap, [settings.case_events_topic])
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE relay_state SET published_seq = %s WHERE name = 'main'", (events,))
+    registry, stop = CollectorRegistry(), threading.Event()
+    thread = threading.Thread(target=run_relay, args=(settings,),
+                              kwargs={"stop": stop, "registry": registry})
+    started = time.perf_counter()
+    thread.start()
+    try:
+        while (registry.get_sample_value("shouwen_relay_republished_total") or 0) < events:
+            if time.perf_counter() - started > 600:
+                raise RuntimeError("the back-fill did not finish in 10 minutes")
+            time.sleep(0.02)
+        return events / (time.perf_counter() - started)
+    finally:
+        stop.set()
+        thread.join(60)
 
 
 def publish_rates(
@@ -345,6 +386,14 @@ def run(pg_url: str, bootstrap: str, quick: bool = False) -> list[dict[str, Any]
                "events/s", baseline=direct_rate.wall, goal_ratio=0.70),
         figure("relay publish, per CPU-second of the process", relay_rate.cpu,
                "events/cpu-s", baseline=direct_rate.cpu),
+    ]
+    republished = republish_throughput(pg_url, bootstrap, events)
+    backfilled = backfill_throughput(pg_url, bootstrap, events)
+    rows += [
+        figure(f"re-publish {events:,} events onto an empty topic (shouwen republish)",
+               republished.wall, "events/s", baseline=direct_rate.wall),
+        figure(f"back-fill {events:,} events behind new ones (running relay, broker emptied)",
+               backfilled, "events/s", baseline=direct_rate.wall),
     ]
     for rate in (RATE, LIGHT_RATE):
         lags, achieved = relay_lag(settings, rate, seconds, tag=f"L{rate}")

@@ -90,7 +90,7 @@ MIX = [
     ("ZX005", "我想办护照"),  # an external body: classified only
     ("ZX006", "农村宅基地建房审批"),
     ("ZX005", "结婚登记要带什么"),
-    ("ZX006", "阿巴阿巴，说不清楚"),  # unclear: escalated to the section chief
+    ("ZX006", "阿巴阿巴，啦啦啦"),  # unclear, nothing like it: escalated to the section chief
 ]
 
 

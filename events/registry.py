@@ -62,12 +62,18 @@ def registered_types() -> dict[str, type[EventPayload]]:
     return dict(sorted(_models.items()))
 
 
-def upcast(event: CloudEvent) -> CloudEvent:
-    """Lift an event to the newest version of its type (a no-op when already newest)."""
-    data, event_type = event.data, event.type
+def upcast_data(event_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An event's type and data lifted to the newest version of its type (as they are when
+    already newest): ``upcast`` without the envelope, for readers of a few fields."""
     while event_type in _upcasters:
         event_type, fn = _upcasters[event_type][0], _upcasters[event_type][1]
         data = fn(dict(data))
+    return event_type, data
+
+
+def upcast(event: CloudEvent) -> CloudEvent:
+    """Lift an event to the newest version of its type (a no-op when already newest)."""
+    event_type, data = upcast_data(event.type, event.data)
     if event_type == event.type:
         return event
     from events.envelope import schema_uri

@@ -35,8 +35,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 def scrubbers() -> list[Scrub]:
     """The projections' owners' scrubs, run in the erasure's transaction."""
-    from services.ledger.tables import apply_events
     from services.notification.store import scrub_erased_events
+    from services.record.tables import apply_events
 
     return [apply_events, scrub_erased_events]
 
@@ -98,8 +98,9 @@ def status() -> None:
         keys, erased = conn.execute(
             "SELECT count(*), count(erased_at) FROM pii_keys").fetchone() or (0, 0)
     pd = personal_data()
-    typer.echo(f"encryption: {'on' if pd.enabled else 'off'}"
-               + (f" (kek {pd.kek.kek_id})" if pd.kek is not None else ""))
+    on = pd.enabled or cut is not None  # once cut over, every writer seals
+    typer.echo(f"encryption: {'on' if on else 'off'}"
+               + (f" (kek {pd.kek.kek_id})" if pd.kek is not None else " (no KEK here)"))
     if cut is None:
         typer.echo("cut-over: none yet (every personal field stored so far is plain text)")
     else:

@@ -6,9 +6,13 @@
                 and handed to every child, so the notification worker sends to the mail
                 server up started and the banner says where everything is
     then        migrations -> topics -> demo directory and calendar -> the dev token key
-                -> republish if the broker came back empty -> SERVICES
+                -> SERVICES (the relay back-fills a broker that came back empty)
     children    one process per service, stdout+stderr read line by line and printed as
                 "relay    | ...", restarted with backoff when they die
+    deps        the broker and PostgreSQL it started are watched too (services/dependencies):
+                killed, they are started again with backoff, with a line when they are back
+    running     $SHOUWEN_DATA_DIR/stack.json names the database and broker (and up's pid)
+                for the other `shouwen` commands; "ready: ..." once every port answers
     stop        SIGINT/SIGTERM: SIGTERM to every child, SIGKILL after a grace period, then
                 the broker and the PostgreSQL this command started; exit 0
 
@@ -27,7 +31,6 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -39,6 +42,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from services.common.backoff import Backoff
+from services.common.dependencies import Dependency, EmbeddedBroker, EmbeddedPostgres, Watch
 from services.common.settings import Settings
 from services.dashboard.config import DashboardSettings
 
@@ -305,37 +309,24 @@ def port_taken(port: int) -> bool:
     return False
 
 
-def start_broker(stack: ExitStack, settings: Settings) -> tuple[str, str]:
-    """Return (bootstrap servers, description); starts Tansu if none is configured."""
+def start_broker(stack: ExitStack, settings: Settings) -> tuple[str, str, Dependency | None]:
+    """Return (bootstrap servers, description, the broker to watch if started here)."""
     if settings.kafka_bootstrap_servers:
-        return settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS"
-    from services.common.embedded import start_broker as start_tansu
-
+        return settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS", None
     port = settings.broker_port
     if port_taken(port):
         raise StackError(
             f"port {port} is already taken, so the development broker cannot start there. Stop "
             "what holds it, pick another with SHOUWEN_BROKER_PORT, or point "
             "KAFKA_BOOTSTRAP_SERVERS at a running broker.", status=2)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = settings.data_dir / "broker.log"
-    with open(log_path, "ab") as log:  # the broker keeps its own copy of the descriptor
-        proc = start_tansu(port, log_file=log)
-    stack.callback(_stop_process, proc)
-    return f"127.0.0.1:{port}", f"Tansu, embedded, memory only; log {log_path}"
+    broker = EmbeddedBroker(port, settings.data_dir / "broker.log")
+    bootstrap = broker.start()
+    stack.callback(broker.stop)
+    return bootstrap, f"Tansu, embedded, memory only; log {broker.log_path}", broker
 
 
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def start_database(stack: ExitStack, settings: Settings) -> tuple[str, str]:
-    """Return (database URL, description); starts embedded PostgreSQL if none is configured."""
+def start_database(stack: ExitStack, settings: Settings) -> tuple[str, str, Dependency | None]:
+    """Return (database URL, description, the server to watch if started here)."""
     from services.common.db import wait_for
 
     if settings.database_url:
@@ -343,15 +334,11 @@ def start_database(stack: ExitStack, settings: Settings) -> tuple[str, str]:
             wait_for(settings.database_url)
         except Exception as exc:
             raise StackError(f"DATABASE_URL does not answer: {exc}") from exc
-        return settings.database_url, "DATABASE_URL"
-    from services.common.embedded import start_postgres, stop_postgres
-
-    pgdata = settings.data_dir / "pg"
-    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        warnings.simplefilter("ignore")
-        url = start_postgres(pgdata)
-    stack.callback(stop_postgres, pgdata)
-    return url, f"embedded PostgreSQL, data in {pgdata}"
+        return settings.database_url, "DATABASE_URL", None
+    postgres = EmbeddedPostgres(settings.data_dir / "pg")
+    url = postgres.start()
+    stack.callback(postgres.stop)
+    return url, f"embedded PostgreSQL, data in {postgres.pgdata}", postgres
 
 
 def masked(url: str) -> str:
@@ -384,9 +371,9 @@ def prepare(settings: Settings, out: Output) -> None:
         from services.common.kek import dev_kek_file
 
         dev_kek_file(settings.data_dir)  # the PII key-encryption key, as the signing keys
-    count = republish_if_broker_empty(settings)
-    if count:
-        out.line("up", f"the broker was empty: re-published {count} event(s) from the store")
+    if broker_was_emptied(settings):  # the relay back-fills it behind new events
+        out.line("up", "the broker is empty: the relay re-publishes the store behind new "
+                       "events")
 
 
 # package data (services/demo; deploy/demo links there): in the wheel as in a checkout
@@ -410,19 +397,32 @@ def load_demo_directory_if_empty(settings: Settings) -> str | None:
     return str(DEMO_DIRECTORY)
 
 
-def republish_if_broker_empty(settings: Settings) -> int:
+def broker_was_emptied(settings: Settings) -> bool:
     """The development broker keeps nothing on disk: after its restart the topic is empty
-    while the store says events were published. Put the whole history back before any
-    service reads the topic (the relay would also notice, but only once it runs)."""
-    from services.relay.relay import broker_is_behind, recover_after_broker_restart
+    while the store says events were published. The relay notices at its start and
+    back-fills the history behind new events (services/relay/relay.py), so the services
+    start at once instead of waiting for the whole history to be re-published."""
+    from services.relay.relay import broker_is_behind
 
-    if not broker_is_behind(settings):
-        return 0
-    return recover_after_broker_restart(settings)
+    return broker_is_behind(settings)
 
 
 def _url(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"
+
+
+def shouwen_command() -> str:
+    """How the operator types `shouwen` here: the console script beside this Python
+    (`.venv/bin/shouwen` from the checkout), or plain `shouwen` when that is on the PATH."""
+    import shutil
+
+    script = Path(sys.executable).parent / "shouwen"
+    if shutil.which("shouwen") == str(script):
+        return "shouwen"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def banner(out: Output, settings: Settings, table: list[Service], pg: str, broker: str,
@@ -430,7 +430,7 @@ def banner(out: Output, settings: Settings, table: list[Service], pg: str, broke
     ports = ", ".join(f"{s.name} http://127.0.0.1:{s.metrics_port}/metrics"
                       for s in table if s.metrics_port) or "none"
     intake, ledger = _url(at.host, at.intake), _url(at.ledger_host, at.ledger)
-    token = "shouwen token --staff ZX005"
+    token = f"{shouwen_command()} token --staff ZX005"
     if settings.data_dir != Path(".data"):  # the signing key lives in the data dir
         token = f"SHOUWEN_DATA_DIR={settings.data_dir} {token}"
     for text in (
@@ -477,6 +477,63 @@ def stop_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+RUNNING_FILE = "stack.json"  # in the data dir while up runs: where its database and broker are
+
+
+def write_running(settings: Settings) -> Path:
+    """Tell the other `shouwen` commands of this data dir where the running stack's database
+    and broker are (services/cli.py reads it when DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are
+    unset). Owner-only: the URL may hold a password."""
+    import json
+
+    path = settings.data_dir / RUNNING_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"pid": os.getpid(), "database_url": settings.database_url,
+                   "kafka_bootstrap_servers": settings.kafka_bootstrap_servers}, f)
+    return path
+
+
+def use_running_stack(settings: Settings) -> bool:
+    """Fill DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, where unset, from the running `shouwen
+    up` of this data dir (its stack.json, while its pid lives); True when it did."""
+    import json
+
+    if settings.database_url and settings.kafka_bootstrap_servers:
+        return False
+    try:
+        info = json.loads((settings.data_dir / RUNNING_FILE).read_text(encoding="utf-8"))
+        os.kill(int(info["pid"]), 0)  # a stale file (up was killed) is no stack
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    found = False
+    for have, variable, key in ((settings.database_url, "DATABASE_URL", "database_url"),
+                                (settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS",
+                                 "kafka_bootstrap_servers")):
+        if not have and isinstance(info.get(key), str):
+            os.environ[variable] = info[key]
+            found = True
+    return found
+
+
+def _remove_running(path: Path) -> None:
+    with suppress(FileNotFoundError):
+        path.unlink()
+
+
+def all_listening(at: Layout) -> bool:
+    """Every port up's services listen on accepts a connection: the suite is up."""
+    from services.common.embedded import port_open
+
+    hosts = {"SHOUWEN_INTAKE_PORT": at.host, "SHOUWEN_LEDGER_PORT": at.ledger_host}
+    for _, variable, port in at.listeners():
+        host = hosts.get(variable, "127.0.0.1")
+        if not port_open("127.0.0.1" if host in ("", "0.0.0.0", "::") else host, port):
+            return False
+    return True
+
+
 def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
     try:
         at = layout(settings)
@@ -490,7 +547,7 @@ def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
     out = Output(stream or sys.stdout, [s.name for s in table])
     with stop_signals() as stop, ExitStack() as stack:
         try:
-            supervisor = _start(stack, settings, at, table, out, stop)
+            supervisor, watch = _start(stack, settings, at, table, out, stop)
         except Interrupted:
             out.line("up", "interrupted during startup; stopping what was started")
             return 0
@@ -500,24 +557,32 @@ def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
         except Exception as exc:  # a dependency failed to start: say which, then clean up
             out.line("up", f"error: startup failed: {type(exc).__name__}: {exc}")
             return 1
+        ready = False
         while not stop.wait(0.2):
+            watch.tick()  # the embedded broker and PostgreSQL first: the services need them
             supervisor.tick()
+            if not ready and all_listening(at):
+                ready = True
+                out.line("up", f"ready: all {len(table)} services are up; console "
+                               f"{_url(at.host, at.intake)}/console")
         out.line("up", "stopping")
     out.line("up", "stopped")
     return 0
 
 
 def _start(stack: ExitStack, settings: Settings, at: Layout, table: list[Service],
-           out: Output, stop: threading.Event) -> Supervisor:
+           out: Output, stop: threading.Event) -> tuple[Supervisor, Watch]:
     def go_on() -> None:
         if stop.is_set():
             raise Interrupted
 
     check_ports(at)
-    bootstrap, broker = start_broker(stack, settings)
+    bootstrap, broker, tansu = start_broker(stack, settings)
     go_on()
-    url, pg = start_database(stack, settings)
+    url, pg, postgres = start_database(stack, settings)
     go_on()
+    watch = Watch([d for d in (tansu, postgres) if d is not None],
+                  lambda text: out.line("up", text))
     settings = settings.model_copy(update={"database_url": url,
                                            "kafka_bootstrap_servers": bootstrap})
     banner(out, settings, table, pg, broker, at)
@@ -528,5 +593,6 @@ def _start(stack: ExitStack, settings: Settings, at: Layout, table: list[Service
     env.setdefault("SHOUWEN_PII_ENCRYPTION", "true")  # personal fields sealed (pii.py)
     supervisor = Supervisor(table, env, out)
     stack.callback(supervisor.stop_all)
+    stack.callback(_remove_running, write_running(settings))  # removed before stop_all runs
     supervisor.start_all()
-    return supervisor
+    return supervisor, watch

@@ -67,13 +67,17 @@ def run(pg_url: str, quick: bool = False) -> list[dict[str, Any]]:
 
 
 def city_day(n: int, *, concurrency: int = 48, baselines: bool = True,
-             intake_workers: int = 1, profile: bool = False) -> dict[str, Any]:
+             intake_workers: int = 1, profile: bool = False,
+             extra: list[str] | None = None) -> dict[str, Any]:
+    """``extra``: consumers (command names) to run one more member of, beside up's."""
     with tempfile.TemporaryDirectory(prefix="shouwen-city-day-") as tmp:
-        whole = _whole_suite(Path(tmp) / "suite", n, concurrency, intake_workers, profile)
+        whole = _whole_suite(Path(tmp) / "suite", n, concurrency, intake_workers, profile,
+                             extra or [])
         alone = (_alone(Path(tmp) / "alone", n, concurrency, intake_workers)
                  if baselines else None)
     doc = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "n": n,
            "concurrency": concurrency, "intake_workers": intake_workers,
+           "extra_members": extra or [],
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                        "load_before": os.getloadavg()},
            "suite": whole, "alone": alone}
@@ -109,9 +113,11 @@ def _warm_up(s: Suite, m: Monitor) -> int:
 
 
 def _whole_suite(data_dir: Path, n: int, concurrency: int, intake_workers: int,
-                 profile: bool) -> dict[str, Any]:
+                 profile: bool, extra: list[str]) -> dict[str, Any]:
     with suite(data_dir, intake_workers=intake_workers) as s:
-        m = Monitor(s).start()
+        members = [start_consumer(s, name, data_dir / f"{name}-{i}.log")
+                   for i, name in enumerate(extra)]  # the group splits the six partitions
+        m = Monitor(s, extra_pids=[p.pid for p in members]).start()
         warm = _warm_up(s, m)
         spies = _py_spy(s) if profile else []
         began, cpu0 = time.monotonic(), m.cpu_snapshot()
@@ -127,6 +133,8 @@ def _whole_suite(data_dir: Path, n: int, concurrency: int, intake_workers: int,
             except subprocess.TimeoutExpired:
                 spy.kill()
         m.close()
+        for member in members:
+            stop(member)
         recon = _reconcile(s, tally, warm)
     end = quiet_at if quiet_at is not None else time.monotonic()
     return {"http": _http(tally, http_wall, driver_cpu),
@@ -168,6 +176,10 @@ def _alone(data_dir: Path, n: int, concurrency: int, intake_workers: int) -> dic
                           "events_per_cpu_second": consumed / own if own > 0 else None,
                           "cpu_seconds": cpu}
         m.close()
+        with psycopg.connect(s.database_url) as conn:
+            out["deliveries"] = dict(conn.execute(
+                "SELECT state, count(*) FROM notification_deliveries GROUP BY state"
+                " ORDER BY 1").fetchall())
     return out
 
 
@@ -311,7 +323,8 @@ def report(doc: dict[str, Any]) -> str:
              f"machine: {doc['machine']['cpus']} CPUs, load before "
              f"{', '.join(f'{x:.1f}' for x in doc['machine']['load_before'])}; "
              f"{doc['concurrency']} concurrent lifecycles; intake workers "
-             f"{doc['intake_workers']}", "",
+             f"{doc['intake_workers']}; extra consumer members: "
+             f"{', '.join(doc.get('extra_members') or []) or 'none'}", "",
              f"- end to end {s['end_to_end_seconds']:.1f} s "
              f"({'quiescent' if s['quiescent'] else 'NOT quiescent'}), HTTP phase "
              f"{h['seconds']:.1f} s ({h['requests']:,} requests, "
@@ -348,7 +361,7 @@ def report(doc: dict[str, Any]) -> str:
                                                                     key=lambda kv: -kv[1])
                       if v > 0.05)]
         for group, a in alone.items():
-            if group == "intake":
+            if group in ("intake", "deliveries"):
                 continue
             lines.append(f"- {group} alone on that topic: {a['events']:,} events, drained "
                          f"{a['seconds']:.1f} s after its start{'' if a['drained'] else ' NOT'}"
@@ -357,6 +370,7 @@ def report(doc: dict[str, Any]) -> str:
                          + ", ".join(f"{k} {1000 * v / n:.1f}"
                                      for k, v in sorted(a["cpu_seconds"].items(),
                                                         key=lambda kv: -kv[1]) if v > 0.05))
+        lines.append(f"- deliveries after the baselines: {alone.get('deliveries')}")
     return "\n".join(lines) + "\n"
 
 

@@ -22,10 +22,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip intake alone and each consumer alone")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy flame graphs of each service (bench-results/city_day-profile)")
+    parser.add_argument("--extra", action="append", default=[], metavar="CONSUMER",
+                        help="one more member of a consumer group (notification, routing,"
+                             " deadline-watch, ledger-worker); repeatable: 1, 2, 3 members")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the `finally`s stop the suite
     doc = city_day(args.n, concurrency=args.concurrency, baselines=not args.no_baselines,
-                   intake_workers=args.intake_workers, profile=args.profile)
+                   intake_workers=args.intake_workers, profile=args.profile,
+                   extra=args.extra)
     print(report(doc))
     print_table(doc["figures"])
     print("\nwrote bench-results/city_day.json and city_day.md")

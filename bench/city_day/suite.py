@@ -40,6 +40,8 @@ PORTS = ["SHOUWEN_INTAKE_PORT", "SHOUWEN_LEDGER_PORT", "SHOUWEN_RELAY_METRICS_PO
          "SHOUWEN_DEADLINE_METRICS_PORT", "SHOUWEN_NOTIFY_METRICS_PORT", "SHOUWEN_EXPORTER_PORT",
          "SHOUWEN_CHECKPOINT_METRICS_PORT", "SHOUWEN_NOTIFY_MAIL_PORT", "SHOUWEN_NOTIFY_SMS_PORT",
          "SHOUWEN_BROKER_PORT"]
+MEMBER_PORTS = ["SHOUWEN_ROUTING_METRICS_PORT", "SHOUWEN_LEDGER_METRICS_PORT",
+                "SHOUWEN_DEADLINE_METRICS_PORT", "SHOUWEN_NOTIFY_METRICS_PORT"]
 LIFTED = {"SHOUWEN_PUBLIC_RATE_LIMIT_PER_MINUTE": "1000000000",
           "SHOUWEN_NOTIFY_RATE_PER_RECIPIENT_PER_HOUR": "1000000000",
           "SHOUWEN_NOTIFY_DAILY_CAP_SMS": "1000000000",
@@ -71,6 +73,11 @@ def suite(data_dir: Path, *, only: list[str] | None = None, intake_workers: int 
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env.update({k: str(v) for k, v in ports.items()})
     env.update(LIFTED)
+    env.update({  # where a consumer started beside up (baselines, --extra) sends, as up's
+        "SHOUWEN_NOTIFY_SMTP_HOST": "127.0.0.1",
+        "SHOUWEN_NOTIFY_SMTP_PORT": str(ports["SHOUWEN_NOTIFY_MAIL_PORT"]),
+        "SHOUWEN_NOTIFY_SMS_GATEWAY_URL":
+            f"http://127.0.0.1:{ports['SHOUWEN_NOTIFY_SMS_PORT']}/sms"})
     env.update({"DATABASE_URL": url, "SHOUWEN_DATA_DIR": str(data_dir),
                 "SHOUWEN_INTAKE_WORKERS": str(intake_workers), "SHOUWEN_LOG_LEVEL": "WARNING",
                 "SHOUWEN_UP_ONLY": ",".join(only or []), "PYTHONUNBUFFERED": "1",
@@ -112,7 +119,8 @@ def _wait_ready(intake: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 def start_consumer(s: Suite, name: str, log: Path) -> subprocess.Popen[bytes]:
     """One consumer of the suite as a process of its own (the baselines: alone)."""
     argv = [sys.executable, "-m", "services.cli", name]
-    env = {**s.env, "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap}
+    env = {**s.env, "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap,  # metrics: a port of its own
+           **{var: str(embedded.free_port()) for var in MEMBER_PORTS}}
     with log.open("ab") as out:
         return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

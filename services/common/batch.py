@@ -1,19 +1,28 @@
 """Many deliveries in ONE transaction: the same exactly-once contract, one commit per batch.
 
-    deliveries ─decode + upcast─▶ any undecodable? ─▶ the whole batch one by one (below)
-        ONE transaction:  INSERT inbox rows for all ids ... RETURNING the fresh ones
-                          handler(conn, fresh events, in delivery order)
-        ├─ psycopg OperationalError / InterfaceError: Backoff retries the batch, never skips
-        └─ any other error: rolled back, then every delivery goes through InboxHandling one
-           by one (its own transaction, or the dead-letter topic), so one bad message costs
-           its batch the speed-up, never its neighbours their effects
+    deliveries ─screen.decode─▶ rejected ones (undecodable, key-mismatch, unknown type or
+                                version, upcast-failed) set aside as dead letters
+    ONE transaction:
+        screen.verify: every other event is in the store, hashing to its stored hash
+                       (one query) ─ not? set aside as a dead letter, never handled
+        SAVEPOINT  INSERT inbox rows for all ids ... RETURNING the fresh ones
+                   handler(conn, fresh events, in delivery order)
+        └─ raises: back to the savepoint, then each event in a savepoint of its own
+           (inbox row + one-message handler): the one that raises is rolled back alone
+           and set aside as "handler-failed"; the rest of the batch is applied
+        every dead letter set aside: its dead_letters row (deadletter_store)
+    COMMIT, then each dead letter to the topic (acked) before the batch is acked
+        psycopg OperationalError / InterfaceError (the database away, a deadlock): the
+        whole batch again, at once and then with backoff; never skipped
 
 A commit is what costs most per message (WAL flush, round trips); routing does 3-6 small
 statements per case, so sharing the commit is where the throughput is. Ordering within a
-partition is kept: the batch is handled in delivery order, and the fallback too.
+partition is kept: the batch is handled in delivery order, and the fallback too. A crash
+after the commit and before the topic has a dead letter: the batch is not acked, comes
+back, the handled ones are duplicates, the bad one is set aside again (same row).
 
 Consumer plumbing shared by the faust workers that batch (routing, notification, the ledger:
-``faust_batch.batch_agent``); kept here, beside the one-message InboxHandling it falls back to.
+``faust_batch.batch_agent``); kept here, beside the one-message InboxHandling.
 """
 
 from __future__ import annotations
@@ -25,16 +34,23 @@ from uuid import UUID
 
 import psycopg
 
-from events import CloudEvent, upcast
-from events.kafka import from_kafka
-from services.common import tracing
-from services.common.backoff import Stopped
-from services.common.consumer import ConnectionSource, InboxHandling, Outcome, describe
+from events import CloudEvent
+from services.common import deadletter_store, inbox, screen, tracing
+from services.common.backoff import TRANSIENT_DB
+from services.common.consumer import (
+    ConnectionSource,
+    InboxHandling,
+    Outcome,
+    describe,
+    masked_data,
+)
 from services.common.deadletter import Delivery
+from services.common.screen import Rejected
 
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[psycopg.Connection, list[CloudEvent]], None]
+Letters = dict[int, tuple[str, BaseException]]  # delivery index -> (reason, error)
 
 _RECORD_MANY = (
     "INSERT INTO inbox (consumer, event_id) SELECT %s, unnest(%s::uuid[])"
@@ -62,51 +78,85 @@ class BatchHandling:
         *,
         stop: threading.Event | None = None,
     ) -> list[Outcome]:
-        events = _decoded(deliveries)
-        if events is None:
-            return self._one_by_one(deliveries, connection, stop)
-        try:
-            fresh = self.single.backoff.run(
-                lambda: self._once(events, connection),
-                what=f"{self.name}: handling a batch of {len(events)}", stop=stop,
-            )
-        except Stopped:
-            raise
-        except Exception as exc:
-            log.warning("%s: a batch of %d failed (%s); handling it one by one", self.name,
-                        len(events), type(exc).__name__)
-            return self._one_by_one(deliveries, connection, stop)
-        outcomes, seen = [], set()
-        for event in events:
+        rejected: Letters = {}
+        decoded: dict[int, tuple[CloudEvent, CloudEvent]] = {}
+        for i, delivery in enumerate(deliveries):
+            try:
+                decoded[i] = screen.decode(delivery)
+            except Rejected as exc:
+                rejected[i] = (exc.reason, exc)
+        outcomes, letters = self.single.backoff.run(
+            lambda: self._once(deliveries, decoded, rejected, connection),
+            what=f"{self.name}: handling a batch of {len(deliveries)}", stop=stop,
+        )
+        for i, (reason, error) in sorted(letters.items()):
+            self.single.send_letter(deliveries[i], reason, error, stop)
+            outcomes[i] = Outcome.dead_lettered
+        return [outcomes[i] for i in range(len(deliveries))]
+
+    def _once(
+        self, deliveries: list[Delivery], decoded: dict[int, tuple[CloudEvent, CloudEvent]],
+        rejected: Letters, connection: ConnectionSource,
+    ) -> tuple[dict[int, Outcome], Letters]:
+        letters = dict(rejected)
+        with tracing.handling_batch(self.name, [e for _, e in decoded.values()]), \
+                connection() as conn, conn.transaction():
+            problems = screen.verify(conn, [raw for raw, _ in decoded.values()])
+            ok: list[tuple[int, CloudEvent]] = []
+            for i, (raw, event) in decoded.items():
+                if raw.id in problems:
+                    letters[i] = (problems[raw.id].reason, problems[raw.id])
+                else:
+                    ok.append((i, event))
+            try:
+                with conn.transaction():  # a savepoint: the whole batch at once
+                    outcomes = self._together(conn, ok)
+            except TRANSIENT_DB:
+                raise
+            except Exception as exc:
+                log.warning("%s: a batch of %d failed (%s); handling it event by event",
+                            self.name, len(ok), type(exc).__name__)
+                outcomes = self._one_by_one(conn, ok, letters, deliveries)
+            for i, (reason, error) in letters.items():
+                deadletter_store.record(conn, deliveries[i], consumer=self.name,
+                                        reason=reason, error=error)
+        return outcomes, letters
+
+    def _together(
+        self, conn: psycopg.Connection, ok: list[tuple[int, CloudEvent]]
+    ) -> dict[int, Outcome]:
+        fresh = record_many(conn, self.name, [e.id for _, e in ok]) if ok else set()
+        outcomes: dict[int, Outcome] = {}
+        todo, seen = [], set()
+        for i, event in ok:
             first = event.id in fresh and event.id not in seen
-            outcomes.append(Outcome.handled if first else Outcome.duplicate)
+            outcomes[i] = Outcome.handled if first else Outcome.duplicate
             seen.add(event.id)
-            if not first:
+            if first:
+                todo.append(event)
+            else:
                 log.info("%s: %s was handled before; nothing to do", self.name, describe(event))
+        if todo:
+            self.handler(conn, todo)
         return outcomes
 
-    def _once(self, events: list[CloudEvent], connection: ConnectionSource) -> set[UUID]:
-        with tracing.handling_batch(self.name, events), connection() as conn, \
-                conn.transaction():
-            fresh = record_many(conn, self.name, [e.id for e in events])
-            todo, seen = [], set()
-            for event in events:
-                if event.id in fresh and event.id not in seen:
-                    todo.append(event)
-                    seen.add(event.id)
-            if todo:
-                self.handler(conn, todo)
-        return fresh
-
     def _one_by_one(
-        self, deliveries: list[Delivery], connection: ConnectionSource,
-        stop: threading.Event | None,
-    ) -> list[Outcome]:
-        return [self.single.process(d, connection, stop=stop) for d in deliveries]
-
-
-def _decoded(deliveries: list[Delivery]) -> list[CloudEvent] | None:
-    try:
-        return [upcast(from_kafka(d.value, d.headers)) for d in deliveries]
-    except Exception:  # undecodable or not upcastable: InboxHandling dead-letters it
-        return None
+        self, conn: psycopg.Connection, ok: list[tuple[int, CloudEvent]], letters: Letters,
+        deliveries: list[Delivery],
+    ) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        for i, event in ok:
+            try:
+                with conn.transaction():  # a savepoint per event
+                    fresh = inbox.record(conn, self.name, event.id)
+                    if fresh:
+                        self.single.handler(conn, event)
+                outcomes[i] = Outcome.handled if fresh else Outcome.duplicate
+            except TRANSIENT_DB:
+                raise
+            except Exception as exc:
+                log.error("%s: handler failed on %s at %s (%s); data, masked: %s", self.name,
+                          describe(event), deliveries[i].where(), type(exc).__name__,
+                          masked_data(event))
+                letters[i] = ("handler-failed", exc)
+        return outcomes

@@ -1,12 +1,16 @@
 """Consuming case events exactly-once in effect: the handler contract and the kafka-python base.
 
     Delivery (raw bytes + headers)
-        │ events.kafka.from_kafka ──UndecodableMessage──▶ dead letter "undecodable"
-        │ events.upcast           ──raises──────────────▶ dead letter "upcast-failed"
+        │ screen.decode: not a CloudEvent, key != subject, unknown type or version, an
+        │ upcaster raised ─────────────────────────────▶ dead letter with that reason
         ▼
-    ONE transaction:  inbox.record(consumer, event.id) ─ already there? ─▶ skip handler
+    ONE transaction:  screen.verify: the event is in the store, hashing to its stored hash
+                                                       ─ no? rollback ─▶ dead letter
+                      inbox.record(consumer, event.id) ─ already there? ─▶ skip handler
                       handler(conn, event)             ─ raises? rollback ▶ dead letter
                       record_position(conn)   (kafka-python base: consumer_offsets row)
+    dead letter:      the topic (acked), then ONE transaction: the dead_letters row
+                      (deadletter_store) and the position
         │
         └─ psycopg OperationalError / InterfaceError (database away): NOT the message's fault,
            so never dead-lettered: Backoff retries, first a bounded number of times, then on
@@ -33,12 +37,12 @@ from typing import TypeVar
 import psycopg
 from kafka.errors import KafkaError
 
-from events import CloudEvent, upcast
-from events.kafka import UndecodableMessage, from_kafka
+from events import CloudEvent
 from events.personal import mask_event_data
-from services.common import inbox, tracing
+from services.common import deadletter_store, inbox, screen, tracing
 from services.common.backoff import TRANSIENT_DB, Backoff, Stopped
 from services.common.deadletter import DeadLetters, Delivery
+from services.common.screen import Rejected
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,19 +88,19 @@ class InboxHandling:
         record_position: PositionWriter | None = None,
     ) -> Outcome:
         try:
-            event = upcast(from_kafka(delivery.value, delivery.headers))
-        except UndecodableMessage as exc:
-            return self._give_up(delivery, "undecodable", exc, connection, stop, record_position)
-        except Exception as exc:  # an upcaster that cannot lift this event
-            return self._give_up(delivery, "upcast-failed", exc, connection, stop, record_position)
+            raw, event = screen.decode(delivery)
+        except Rejected as exc:
+            return self._give_up(delivery, exc.reason, exc, connection, stop, record_position)
         try:
             fresh = self.backoff.run(
-                lambda: self._handle_once(event, connection, record_position),
+                lambda: self._handle_once(raw, event, connection, record_position),
                 what=f"{self.name}: handling {describe(event)}",
                 stop=stop,
             )
         except Stopped:
             raise
+        except Rejected as exc:
+            return self._give_up(delivery, exc.reason, exc, connection, stop, record_position)
         except Exception as exc:
             log.error("%s: handler failed on %s at %s (%s); data, masked: %s", self.name,
                       describe(event), delivery.where(), type(exc).__name__, masked_data(event))
@@ -107,11 +111,15 @@ class InboxHandling:
 
     def _handle_once(
         self,
+        raw: CloudEvent,
         event: CloudEvent,
         connection: ConnectionSource,
         record_position: PositionWriter | None,
     ) -> bool:
         with tracing.handling(self.name, event), connection() as conn, conn.transaction():
+            problem = screen.verify(conn, [raw]).get(raw.id)
+            if problem is not None:
+                raise problem
             fresh = inbox.record(conn, self.name, event.id)
             if fresh:
                 self.handler(conn, event)
@@ -128,21 +136,39 @@ class InboxHandling:
         stop: threading.Event | None,
         record_position: PositionWriter | None,
     ) -> Outcome:
+        """Dead-letter: the topic first (acked), then the PostgreSQL row and the position
+        in one transaction, so the consumer moves past a message only once both hold it."""
+        self.send_letter(delivery, reason, error, stop)
+
+        def keep(conn: psycopg.Connection) -> None:
+            deadletter_store.record(conn, delivery, consumer=self.name, reason=reason,
+                                    error=error)
+            if record_position is not None:
+                record_position(conn)
+
+        self.backoff.run(
+            lambda: _in_transaction(connection, keep),
+            what=f"{self.name}: recording the dead letter {delivery.where()}",
+            stop=stop,
+        )
+        return Outcome.dead_lettered
+
+    def send_letter(self, delivery: Delivery, reason: str, error: BaseException,
+                    stop: threading.Event | None) -> None:
         self.backoff.run(
             lambda: self.dead_letters.send(delivery, reason=reason, error=error),
             what=f"{self.name}: dead-lettering {delivery.where()}",
             transient=(KafkaError,),
             stop=stop,
         )
-        log.warning("%s: %s sent to %s (%s)", self.name, delivery.where(),
-                    self.dead_letters.topic, reason)
-        if record_position is not None:
-            self.backoff.run(
-                lambda: _in_transaction(connection, record_position),
-                what=f"{self.name}: recording position after {delivery.where()}",
-                stop=stop,
-            )
-        return Outcome.dead_lettered
+        log.warning("%s: %s sent to %s (%s: %s)", self.name, delivery.where(),
+                    self.dead_letters.topic, reason, _brief(error))
+
+
+def _brief(error: BaseException) -> str:
+    """The reason's detail for a log line: a Rejected's own text names ids and types only;
+    a handler's exception text can quote data, so only its type is logged."""
+    return str(error) if isinstance(error, Rejected) else type(error).__name__
 
 
 def _in_transaction(connection: ConnectionSource, fn: PositionWriter) -> None:

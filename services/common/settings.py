@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     # bench/city_day's baselines run intake with the consumers stopped.
     up_only: str = ""
 
+    # PostgreSQL away (services/common/outage.py): how long an HTTP request waits for a
+    # connection, how long a connection attempt may take, and the 503's Retry-After.
+    db_pool_timeout: float = Field(default=3.0, gt=0)
+    db_connect_timeout: int = Field(default=2, ge=1)
+    db_retry_after: int = Field(default=5, ge=1)
+
     # "development" allows the local signing key; "production" requires a JWKS URL.
     environment: str = "development"
     # Bearer tokens (RFC 9068 JWT access tokens, RS256).
@@ -79,6 +85,10 @@ class Settings(BaseSettings):
     intake_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes `shouwen intake` runs
     # Public (citizen) endpoints: requests per minute per client address.
     public_rate_limit_per_minute: int = 30
+    # Open311 GeoReport v2: the one jurisdiction_id this deployment answers for.
+    open311_jurisdiction_id: str = "shouwen.local"
+    # A letter's or forwarded item's received date may lie this many days in the past.
+    received_date_max_age_days: int = Field(default=30, ge=0, le=3660)
 
     # Every HTTP app (services/common/guard.py): a larger body is refused with 413 before
     # it is read whole; JSON nested deeper is refused with 400.

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.guard import harden
 from services.common.metrics import instrument_http
+from services.common.outage import add_outage_handlers
 from services.common.settings import Settings
 from services.dashboard.wiring import mount
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings) -> FastAPI:
                   redoc_url=None, openapi_url=None)
     wiring = mount(app, settings)
     harden(app, settings)  # problem documents, and the input guard in front of every route
+    add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "dashboard")
 
     @app.get("/metrics", include_in_schema=False)

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from psycopg_pool import ConnectionPool
 
 from services.cases.repository import CaseRepository
+from services.common.outage import pool_options
 from services.common.settings import Settings
 from services.dashboard.config import DashboardSettings
 from services.directory.index import DirectoryCache
@@ -41,7 +42,8 @@ class DashboardWiring:
             if self._pool is None:
                 assert self.settings.database_url, "DATABASE_URL is required"
                 self._pool = ConnectionPool(self.settings.database_url, min_size=1,
-                                            max_size=4, open=True)
+                                            max_size=4, open=True,
+                                            **pool_options(self.settings))
                 self._directory = DirectoryCache(self._pool)
             return self._pool
 

@@ -25,6 +25,7 @@ from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
 from services.common.openapi import operation_id, tidy
+from services.common.outage import add_outage_handlers, pool_options
 from services.common.problems import problem
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
@@ -39,9 +40,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url, "DATABASE_URL is required"
-        pool = ConnectionPool(settings.database_url, min_size=2, max_size=16, open=True)
-        apool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=16,
-                                    kwargs={"autocommit": True}, open=False)
+        pool = ConnectionPool(settings.database_url, min_size=2, max_size=16, open=True,
+                              **pool_options(settings))
+        apool = AsyncConnectionPool(settings.database_url, min_size=2, max_size=16, open=False,
+                                    **pool_options(settings, asynchronous=True,
+                                                   autocommit=True))
         await apool.open()
         app.state.wiring = Wiring(settings, pool, DirectoryCache(pool), CaseRepository(pool),
                                   apool=apool)
@@ -65,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
     harden(app, settings)  # problem documents, and the input guard in front of every route
     tidy(app)  # component names without module paths (after harden's document)
+    add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "intake")
 
     add_health_routes(app)

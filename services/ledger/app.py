@@ -30,16 +30,17 @@ from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
 from services.common.openapi import operation_id, tidy
+from services.common.outage import add_outage_handlers, pool_options
 from services.common.problems import responses
 from services.common.settings import Settings
 from services.directory.index import DirectoryCache
 from services.ledger.export import MEDIA_TYPES, export
-from services.ledger.queries import ledger
 from services.personal.policy import export_masking
 from services.record.access import case_access, export_access
 from services.record.audit import record_access
 from services.record.history import case_history, read_case
 from services.record.models import CaseHistory
+from services.record.queries import ledger
 from services.record.render import render
 from services.web.deps import DirectoryDep, StaffDep, Wiring
 
@@ -61,7 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert settings.database_url, "DATABASE_URL is required"
         pool = ConnectionPool(settings.database_url, min_size=1, max_size=8, open=True,
-                              kwargs={"application_name": "shouwen-ledger"})
+                              **pool_options(settings, application_name="shouwen-ledger"))
         app.state.wiring = Wiring(settings, pool, DirectoryCache(pool), CaseRepository(pool))
         try:
             yield
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
                   generate_unique_id_function=operation_id)
     harden(app, settings)  # problem documents, and the input guard in front of every route
     tidy(app)  # component names without module paths (after harden's document)
+    add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "ledger")
 
     @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory, tags=["history"],

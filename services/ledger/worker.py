@@ -34,7 +34,7 @@ from services.common.metrics import serve_metrics
 from services.common.pii import register_pii_metrics
 from services.common.settings import Settings, get_settings
 from services.ledger.metrics import LedgerMetrics, ledger_metrics
-from services.ledger.tables import apply_events
+from services.record.tables import apply_events
 
 CONSUMER = "ledger"
 BATCH_SIZE = 500

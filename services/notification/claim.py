@@ -38,6 +38,8 @@ class Claimed:
     problem: str | None  # why it cannot be sent (the attempt fails)
     resumed: bool  # was 'sending': its sender died (or hung) mid-send
     delivered: bool = False  # ... after the channel took it: mark it, do not send again
+    digest: tuple[Record, ...] = ()  # a leader's SMS digest: every record it tells of
+    covered_by: str | None = None  # told in the digest sent as this record (its key)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ def claim(conn: psycopg.Connection, s: NotifySettings, directory: Directory,
     rows = store.due(conn, s.batch_size)
     if not rows:
         return Batch([], [])
+    rows += store.pending_for(conn, sorted({r.recipient for r in rows if _digested(r)}),
+                              NotifyChannel.sms, {r.key for r in rows}, s.digest_max)
+    groups = _digests(rows)
     index = directory() if any(r.recipient_id for r in rows) else None
     now = datetime.now(UTC)
     day = local_day(now)
@@ -93,6 +98,9 @@ def claim(conn: psycopg.Connection, s: NotifySettings, directory: Directory,
     in_batch: Counter[tuple[str, str]] = Counter()
     claimed, deferred, until = [], [], []
     for r, address, name, problem in resolved:
+        members = groups.get(r.key)
+        if members is None and _digested(r) and r.recipient in _carried(groups):
+            continue  # told in its leader's digest (below)
         pair = (r.channel.value, address or "")
         count, oldest = recent.get(pair, (0, None))
         usage = Usage(count + in_batch[pair], oldest, today[r.channel.value])
@@ -104,14 +112,64 @@ def claim(conn: psycopg.Connection, s: NotifySettings, directory: Directory,
         in_batch[pair] += 1
         today[r.channel.value] += 1
         resumed = r.state == "sending"
-        delivered = resumed and r.delivered_at is not None
+        delivered = r.delivered_at is not None  # also pending again, its outcome unrecorded
         in_flight = resumed and r.started_at is not None and not delivered
         uncertain = r.uncertain or (in_flight and r.channel is NotifyChannel.email)
         claimed.append(Claimed(replace(r, attempts=r.attempts + 1, address=address,
                                        uncertain=uncertain, state="sending"),
-                               name, problem, resumed, delivered))
+                               name, problem, resumed, delivered, tuple(members or ())))
+    claimed += _covered(claimed, groups)
+    deferred, until = _defer_members(deferred, until, groups)
     store.mark_sending(conn, [c.record for c in claimed], s.lease_seconds, claimer)
     store.defer(conn, deferred, until)
     store.count_sends(conn, day, Counter(c.record.channel.value for c in claimed
-                                         if c.record.channel is not NotifyChannel.in_app))
+                                         if c.record.channel is not NotifyChannel.in_app
+                                         and c.covered_by is None))
     return Batch(claimed, deferred)
+
+
+# -- a leader's SMS digest -----------------------------------------------------------------
+# Escalations and approvals reach a leader by SMS, at most rate_per_recipient_per_hour an
+# hour. Held back one by one, they piled up (909 in a soak). Instead: every pending SMS to
+# one leader goes out as ONE message (leader/digest: how many, and which cases), sent as
+# the earliest of them and counted once against the limit; each record is finished with
+# that message (NotificationSent on its own case). One record alone is sent as itself.
+
+def _digested(r: Record) -> bool:
+    return r.recipient_kind is RecipientKind.leader and r.channel is NotifyChannel.sms
+
+
+def _digests(rows: list[Record]) -> dict[str, list[Record]]:
+    """carrier key -> every record of its leader's digest (the carrier first); only for
+    leaders with two or more pending SMS."""
+    by_leader: dict[str, list[Record]] = {}
+    for r in rows:
+        if _digested(r):
+            by_leader.setdefault(r.recipient, []).append(r)
+    return {members[0].key: members for members in by_leader.values() if len(members) > 1}
+
+
+def _carried(groups: dict[str, list[Record]]) -> set[str]:
+    return {members[0].recipient for members in groups.values()}
+
+
+def _covered(claimed: list[Claimed], groups: dict[str, list[Record]]) -> list[Claimed]:
+    out = []
+    for carrier in [c for c in claimed if c.record.key in groups]:
+        for r in groups[carrier.record.key][1:]:
+            out.append(Claimed(replace(r, attempts=r.attempts + 1,
+                                       address=carrier.record.address, state="sending"),
+                               carrier.recipient_name, carrier.problem, r.state == "sending",
+                               r.delivered_at is not None, covered_by=carrier.record.key))
+    return out
+
+
+def _defer_members(deferred: list[Record], until: list[datetime],
+                   groups: dict[str, list[Record]]) -> tuple[list[Record], list[datetime]]:
+    """A deferred carrier's digest waits with it (each member until the same time)."""
+    extra_r, extra_t = [], []
+    for r, when in zip(deferred, until, strict=True):
+        for member in groups.get(r.key, [])[1:]:
+            extra_r.append(member)
+            extra_t.append(when)
+    return deferred + extra_r, until + extra_t

@@ -1,6 +1,9 @@
 """The notification service's commands, registered on ``shouwen`` by one line in services/cli.py.
 
     shouwen notification            run the worker (consumer + sender loop)
+    shouwen notification deliveries [--stuck]     delivery records, newest first
+    shouwen notification retry ID                 send it again (attempts from 0)
+    shouwen notification cancel ID --reason TEXT  never send it; who and why kept
     shouwen mail-server [--dir D]   the development SMTP server and SMS gateway
 """
 
@@ -10,10 +13,15 @@ from pathlib import Path
 
 import typer
 
+notification_app = typer.Typer(help="Messages to inquirers, staff and leaders; the "
+                                "delivery records an operator looks after.")
 
-def notification() -> None:
+
+def notification(ctx: typer.Context) -> None:
     """Run the notification worker (faust + sender): messages to inquirers, staff and
     leaders by e-mail, SMS, webhook and the in-app inbox, exactly-once in effect."""
+    if ctx.invoked_subcommand is not None:
+        return
     from services.common.settings import get_settings
     from services.notification.worker import main as run_notification
 
@@ -45,6 +53,72 @@ def mail_server(
     serve(mail_dir, port or s.mail_port, (mail_dir.parent / "sms") if sms else None, sms)
 
 
+def _db() -> str:
+    from services.common.settings import get_settings
+
+    url = get_settings().database_url
+    if not url:
+        typer.echo("error: DATABASE_URL is not set", err=True)
+        raise typer.Exit(2)
+    return url
+
+
+def deliveries(
+    stuck: bool = typer.Option(False, "--stuck", help="Only records given up, at their "
+                               "attempt limit, failing, or waiting for over 30 minutes."),
+    limit: int = typer.Option(100, min=1, help="At most this many, newest first."),
+) -> None:
+    """List delivery records: id, state, attempts, channel, case, recipient, template, error."""
+    import psycopg
+
+    from services.notification import admin
+    from services.notification.settings import get_notify_settings
+
+    with psycopg.connect(_db()) as conn:
+        rows = admin.deliveries(conn, stuck=stuck, limit=limit,
+                                max_attempts=get_notify_settings().max_attempts)
+    for row in rows:
+        typer.echo(row.line())
+    typer.echo(f"{len(rows)} delivery record(s)" + (" stuck" if stuck else ""), err=True)
+
+
+def _act(fn, delivery_id: int, done: str, **kwargs: str) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    from services.notification.admin import Refused
+
+    with psycopg.connect(_db(), autocommit=True) as conn:
+        try:
+            fn(conn, delivery_id, **kwargs)
+        except Refused as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"delivery {delivery_id} {done}")
+
+
+def retry(delivery_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Send a failed, cancelled or stuck delivery again, attempts counted from 0 (a
+    message the channel already took is only recorded, not sent twice)."""
+    from services.notification import admin
+
+    _act(admin.retry, delivery_id, "is pending again")
+
+
+def cancel(
+    delivery_id: int = typer.Argument(..., metavar="ID"),
+    reason: str = typer.Option(..., "--reason", help="Why it must not be sent (kept)."),
+    by: str = typer.Option("operator", "--by", help="Who cancels it (kept)."),
+) -> None:
+    """Never send this delivery; who and why are kept on the record."""
+    from services.notification import admin
+
+    _act(admin.cancel, delivery_id, "is cancelled", by=by, reason=reason)
+
+
 def register_commands(app: typer.Typer) -> None:
-    app.command("notification")(notification)
+    notification_app.callback(invoke_without_command=True)(notification)
+    notification_app.command("deliveries")(deliveries)
+    notification_app.command("retry")(retry)
+    notification_app.command("cancel")(cancel)
+    app.add_typer(notification_app, name="notification")
     app.command("mail-server")(mail_server)

@@ -8,6 +8,8 @@
                                                             their sender's session was gone
                                                             (or, hung, its lease had ended)
     shouwen_notification_dead_letters_total{channel}
+    shouwen_notification_deadlocks_total                     rounds finished again at once
+                                                            after a deadlock with another sender
 
 Labels are channels and outcomes only: never an address, a phone number or a name.
 """
@@ -29,6 +31,7 @@ class NotifyMetrics:
     uncertain: Counter
     resumed: Counter
     dead_letters: Counter
+    deadlocks: Counter
 
 
 def notify_metrics(registry: CollectorRegistry) -> NotifyMetrics:
@@ -44,6 +47,9 @@ def notify_metrics(registry: CollectorRegistry) -> NotifyMetrics:
         dead_letters=Counter("shouwen_notification_dead_letters",
                              "Notifications given up on and dead-lettered", ["channel"],
                              registry=registry),
+        deadlocks=Counter("shouwen_notification_deadlocks",
+                          "Rounds whose finishing met a deadlock and was redone at once",
+                          registry=registry),
     )
     # Every known label set shows from the start, at 0: increase() then sees the first
     # failure (a series born at 1 has no earlier sample to increase from).

@@ -6,10 +6,13 @@
       2. per claimed record      render (StrictUndefined); mark started, send, mark
                                  delivered (services.notification.progress: one statement
                                  per message, asynchronous commit); in-app sends nothing yet
-      3. given up (attempts >= max): the dead-letter topic first (acked), then
-      4. ONE transaction         mark sent / failed / pending-with-backoff, in-app inbox rows,
+      3. ONE transaction         mark sent / failed / pending-with-backoff, in-app inbox rows,
                                  NotificationSent / NotificationFailed on the case streams
-                                 (services.notification.outcomes)
+                                 (services.notification.outcomes): the round in a savepoint,
+                                 else each delivery in its own (one that cannot be recorded
+                                 fails alone); given up: failed + its dead_letters row.
+                                 A deadlock (another sender): the same round again at once
+      4. given up (attempts >= max): the dead-letter topic's copy (acked)
     A crash between 2 and 4 leaves records 'sending' by a session that is gone; the next
     claim takes them over at once (resumed; a sender hung though connected loses them when
     their lease ends, and finds them taken at its next 'started' mark: not sent by it):
@@ -28,7 +31,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
+import psycopg
 from kafka.errors import KafkaError
 
 from events.notification import NotifyChannel
@@ -36,7 +39,7 @@ from events.personal import mask_text
 from services.cases.repository import CaseRepository
 from services.common.backoff import Backoff
 from services.common.consumer import ConnectionSource
-from services.common.deadletter import DeadLetters, Delivery, describe_error
+from services.common.deadletter import DeadLetters, describe_error
 from services.notification import claim, outcomes, store
 from services.notification.channels import Channel, Outgoing
 from services.notification.limits import gives_up
@@ -47,6 +50,11 @@ from services.notification.session import SenderSession
 from services.notification.settings import NotifySettings
 
 log = logging.getLogger(__name__)
+
+DEADLOCK_RETRIES = 5
+DIGEST = "leader/digest"
+# Transactions PostgreSQL aborted to break a cycle or a serialization conflict: redo at once.
+ROLLED_BACK = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 @dataclass(frozen=True)
@@ -100,16 +108,32 @@ class Sender:
         for record in batch.deferred:
             self.metrics.outcomes.labels(record.channel.value, "deferred").inc()
         marks = Marks(self.progress, self.s.lease_seconds)
-        results = [self._send(c, marks) for c in batch.claimed]
+        results = [self._send(c, marks) for c in batch.claimed if c.covered_by is None]
         marks.flush()
+        results += _told_in_digests(batch.claimed, results)
         results = [res for res in results if not res.taken_over]
-        for res in results:
-            if gives_up(res.record.attempts, self.s.max_attempts) and res.error is not None:
-                self._dead_letter(res, stop)
-        with self.connection() as conn, conn.transaction():
-            outcomes.finish(conn, self.repo, results, self.s)
+        given_up = self.backoff.run(lambda: self._finish(results),
+                                    what="notification: finishing a round", stop=stop)
+        for g in given_up:
+            self._dead_letter(g, stop)
         self._count(results)
         return len(batch.claimed) + len(batch.deferred)
+
+    def _finish(self, results: list[Result]) -> list[outcomes.GivenUp]:
+        """The round's one transaction. A deadlock with another sender appending to the
+        same cases rolls it back: finish the SAME round again at once (its records stay
+        ours, 'sending'), not after the lease; other database failures back off (caller)."""
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                with self.connection() as conn, conn.transaction():
+                    return outcomes.finish(conn, self.repo, results, self.s, self.source_topic)
+            except ROLLED_BACK as exc:
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                self.metrics.deadlocks.inc()
+                log.warning("notification: finishing a round of %d met %s; again at once",
+                            len(results), type(exc).__name__)
+        raise AssertionError("unreachable")
 
     def _send(self, c: claim.Claimed, marks: Marks) -> Result:
         r = c.record
@@ -126,7 +150,11 @@ class Sender:
                 return Result(c, error=c.problem)
             context = {**r.context, "recipient": {"name": c.recipient_name or "",
                                                   "id": r.recipient_id}}
-            rendered = self.renderer.render(r.template, r.language, context)
+            template = r.template
+            if c.digest:  # a leader's pending SMS, told in one message
+                template = DIGEST
+                context["items"] = [{**m.context, "template": m.template} for m in c.digest]
+            rendered = self.renderer.render(template, r.language, context)
             if r.channel is NotifyChannel.in_app:
                 return Result(c, rendered)  # written with the 'sent' mark
             if c.delivered:
@@ -154,22 +182,19 @@ class Sender:
                     type(exc).__name__)
         return Result(c, error=text)
 
-    def _dead_letter(self, result: Result, stop: threading.Event | None) -> None:
-        r = result.record
+    def _dead_letter(self, given_up: outcomes.GivenUp, stop: threading.Event | None) -> None:
+        """The topic's copy (the dead_letters row was written with the 'failed' mark)."""
+        r = given_up.record
+        self.metrics.dead_letters.labels(r.channel.value).inc()
+        log.error("notification: %s given up after %d attempts (%s); dead-lettered", r.key,
+                  r.attempts, given_up.reason)
         if self.dead_letters is None:
             return
-        value = orjson.dumps({"source_event_id": str(r.source_event_id), "case_id": r.case_id,
-                              "recipient": r.recipient, "channel": r.channel.value,
-                              "template": r.template, "attempts": r.attempts})
-        delivery = Delivery(self.source_topic, -1, -1, r.case_id.encode(), value)
-        dead_letters = self.dead_letters
-        self.backoff.run(lambda: dead_letters.send(delivery, reason="notification-failed",
-                                                   error=result.error or "failed"),
+        delivery, dead_letters = given_up.delivery(self.source_topic), self.dead_letters
+        self.backoff.run(lambda: dead_letters.send(delivery, reason=given_up.reason,
+                                                   error=given_up.error),
                          what=f"notification: dead-lettering {r.key}", transient=(KafkaError,),
                          stop=stop)
-        self.metrics.dead_letters.labels(r.channel.value).inc()
-        log.error("notification: %s given up after %d attempts; dead-lettered", r.key,
-                  r.attempts)
 
     def _count(self, results: list[Result]) -> None:
         for res in results:
@@ -178,3 +203,14 @@ class Sender:
                 "failed" if gives_up(r.attempts, self.s.max_attempts) else "retry")
             self.metrics.outcomes.labels(r.channel.value, outcome).inc()
 
+
+def _told_in_digests(claimed: list[claim.Claimed], sent: list[Result]) -> list[Result]:
+    """Each record a digest told of shares the outcome of the message that told it."""
+    by_key = {res.record.key: res for res in sent}
+    out = []
+    for c in claimed:
+        carrier = by_key.get(c.covered_by) if c.covered_by is not None else None
+        if carrier is not None:
+            out.append(Result(c, carrier.rendered, carrier.provider_id, carrier.error,
+                              carrier.taken_over))
+    return out

@@ -115,6 +115,20 @@ def due(conn: psycopg.Connection, limit: int) -> list[Record]:
     return orphans + [r for r in rest if r.key not in seen]
 
 
+def pending_for(conn: psycopg.Connection, recipients: Sequence[str], channel: NotifyChannel,
+                exclude: set[str], limit: int) -> list[Record]:
+    """Lock the pending records to these recipients on this channel, due or held back by
+    a limit (a leader's digest takes them all), oldest first; ``exclude``: keys in hand."""
+    if not recipients:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT * FROM notification_deliveries WHERE state = 'pending'"
+                    " AND channel = %s AND recipient = ANY(%s) ORDER BY created_at"
+                    " LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (channel.value, list(recipients), limit + len(exclude)))
+        return [r for r in (_record(row) for row in cur) if r.key not in exclude][:limit]
+
+
 _DUE = ("SELECT * FROM notification_deliveries WHERE state IN ('pending', 'sending')"
         " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED")
 
@@ -199,18 +213,22 @@ def _update(conn: psycopg.Connection, set_sql: str, records: Sequence[Record],
 
 
 def finish(conn: psycopg.Connection, r: Record, state: str, *, provider_id: str | None = None,
-           error: str | None = None, retry_in: float | None = None) -> bool:
+           error: str | None = None, retry_in: float | None = None,
+           keep_delivered: bool = False) -> bool:
     """Mark one claimed record sent / failed / pending again (``retry_in`` seconds). False
-    when it is no longer ours (another sender took it over: ours looked dead or hung)."""
+    when it is no longer ours (another sender took it over: ours looked dead or hung).
+    ``keep_delivered``: pending again, but a message the channel took stays marked
+    delivered (its next claim only records it, never sends it again)."""
+    clear = state == "pending" and not keep_delivered
     row = conn.execute(
         "UPDATE notification_deliveries SET state = %s, provider_id = coalesce(%s, provider_id),"
         " last_error = %s, finished_at = CASE WHEN %s IN ('sent', 'failed') THEN now() END,"
-        " started_at = CASE WHEN %s = 'pending' THEN NULL ELSE started_at END,"
-        " delivered_at = CASE WHEN %s = 'pending' THEN NULL ELSE delivered_at END,"
+        " started_at = CASE WHEN %s THEN NULL ELSE started_at END,"
+        " delivered_at = CASE WHEN %s THEN NULL ELSE delivered_at END,"
         " next_attempt_at = now() + make_interval(secs => %s)"
         " WHERE source_event_id = %s AND recipient = %s AND channel = %s"
         " AND state = 'sending' AND attempts = %s RETURNING 1",
-        (state, provider_id, error, state, state, state, retry_in or 0.0, r.source_event_id,
+        (state, provider_id, error, state, clear, clear, retry_in or 0.0, r.source_event_id,
          r.recipient, r.channel.value, r.attempts)).fetchone()
     return row is not None
 

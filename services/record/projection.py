@@ -1,7 +1,8 @@
 """The ledger's projection: a case's events, one at a time, into its read-model rows. Pure.
 
     project(view | None, event) ─▶ CaseView | None    (None: not a case event / no case yet)
-      ├─ a superseded event type (rated.v1) is upcast first
+      ├─ a superseded event type (rated.v1) is upcast first; a type not registered
+  │  (received.v9, teleported.v1) raises UnknownEventType: never projected as another
       ├─ received: a new view (view.py); any other: ONE shallow copy, then steps.py sets
       │  what the event changes (state, names, deadlines, 台账 fields, flags) in place —
       │  folding through dataclasses.replace() per field group cost most of a rebuild
@@ -17,7 +18,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from events import CloudEvent, registered_types, upcast
+from events import CloudEvent, UnknownEventType, registered_types, upcast
 from services.record.sevenhaves import haves_after, missing
 from services.record.steps import JUDGED_AFTER, STEPS, judge
 from services.record.view import LEDGER_COLUMNS, LOCAL, SUMMARY_COLUMNS, CaseView, Event
@@ -39,8 +40,20 @@ def _superseded() -> frozenset[str]:
                      if int(n.rpartition(".v")[2]) < newest[n.rpartition(".v")[0]])
 
 
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(registered_types())
+
+
+def known(event_type: str) -> bool:
+    """Registered, or lifted by upcasters to a registered type (received.v9 is neither)."""
+    return event_type in _known() or event_type in _superseded()
+
+
 def lifted(event: Event) -> Event:
     if event.type not in _superseded():
+        if event.type not in _known():
+            raise UnknownEventType(f"unknown event type {event.type!r}: not projected")
         return event
     if not isinstance(event, CloudEvent):
         event = CloudEvent.model_construct(**event._asdict())  # type: ignore[attr-defined]
@@ -57,7 +70,7 @@ def project(view: CaseView | None, event: Event) -> CaseView | None:
     set field by field: ``dataclasses.replace`` on this many fields was most of the cost)."""
     if not is_case_event(event):
         return view
-    event = lifted(event)
+    event = lifted(event)  # the full type, version and all, must be known
     name, d = event.type.split(".")[2], event.data
     if view is None:
         if name != "received":

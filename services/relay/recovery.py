@@ -4,7 +4,10 @@
     broker_is_behind(settings)                topic missing, or holding fewer messages than
                                               published_seq (a restarted memory-only Tansu)
     recover_after_broker_restart(settings)    if behind: seq 1..published_seq, under the
-                                              publishing lock (no newer event slips in first)
+                                              publishing lock (no newer event slips in first);
+                                              for a broker recovered with no relay running
+    backfill_if_behind(conn, settings, pub)   the running relay's way: new events first, the
+                                              history back-filled behind them (relay.py)
 
 The publishing lock (a session advisory lock) is the one the running relay holds.
 """
@@ -39,6 +42,39 @@ def try_lock(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+def backfill_if_behind(
+    conn: psycopg.Connection, settings: Settings, published: int,
+) -> int:
+    """The running relay's recovery: when the broker holds fewer messages than
+    ``published``, return ``published`` (the history seq 1..published to back-fill behind
+    new events), having forgotten the consumers' stored offsets of the old log; else 0."""
+    if published == 0:
+        return 0
+    _, bootstrap = endpoints(settings)
+    total = topic_end_total(bootstrap, settings.case_events_topic)
+    if total is not None and total >= published:
+        return 0
+    log.warning(
+        "broker holds %s message(s) of %d published event(s) (restarted empty?): new events "
+        "go first, seq 1..%d is back-filled behind them", total, published, published,
+    )
+    _forget_offsets(conn, settings)
+    return published
+
+
+def _forget_offsets(conn: psycopg.Connection, settings: Settings) -> None:
+    # The topic's offsets started again from 0: offsets that consumers stored in PostgreSQL
+    # point past or into the new log and would skip events. Forget them; the consumers read
+    # the topic from its start, and their inboxes absorb what they had already handled.
+    forgotten = conn.execute(
+        "DELETE FROM consumer_offsets WHERE topic = %s", (settings.case_events_topic,)
+    ).rowcount
+    if not conn.autocommit:
+        conn.commit()
+    if forgotten:
+        log.info("forgot %d stored consumer offset(s) of the old log", forgotten)
+
+
 def republish_if_behind(
     conn: psycopg.Connection, prod: KafkaProducer, settings: Settings, published: int,
     metrics: RelayMetrics | None = None,
@@ -59,16 +95,7 @@ def republish_if_behind(
         on_batch=(lambda batch, _at: metrics.republished.inc(len(batch))) if metrics else None,
     )
     log.info("re-published %d event(s) after the broker restart", count)
-    # The topic's offsets started again from 0: offsets that consumers stored in PostgreSQL
-    # point past or into the new log and would skip events. Forget them; the consumers read
-    # the topic from its start, and their inboxes absorb what they had already handled.
-    forgotten = conn.execute(
-        "DELETE FROM consumer_offsets WHERE topic = %s", (settings.case_events_topic,)
-    ).rowcount
-    if not conn.autocommit:
-        conn.commit()
-    if forgotten:
-        log.info("forgot %d stored consumer offset(s) of the old log", forgotten)
+    _forget_offsets(conn, settings)
     return count
 
 

@@ -18,8 +18,14 @@ shouwen_relay_store_behind_topic, and waits, rather than number new events in th
 
 The development broker (Tansu) keeps nothing: after its restart the topic is empty while
 published_seq says otherwise. The relay checks (at start, after a broker failure and every
-PROBE_INTERVAL) and re-publishes from seq 1; ``recover_after_broker_restart`` does the same
-for ``shouwen up`` (see recovery.py, re-exported here with ``republish``).
+PROBE_INTERVAL) and then **back-fills** seq 1..published_seq behind the new events: each
+cycle publishes what is new first, then one chunk (BACKFILL_CHUNK batches) of the history,
+so new events wait for at most one chunk, not for the whole history (days at a city's
+volume). Consumers take that order: their inboxes skip what they handled, the ledger reads
+a gap from the store, deadline-watch folds each case from the store. A relay restarted
+mid-backfill finds the broker still behind and back-fills from seq 1 again (duplicates,
+absorbed). ``recover_after_broker_restart`` re-publishes everything at once, for a broker
+recovered with no relay running (recovery.py, re-exported here with ``republish``).
 """
 
 from __future__ import annotations
@@ -55,10 +61,10 @@ from services.relay.publish import (
 )
 from services.relay.recovery import (
     PUBLISH_LOCK,
+    backfill_if_behind,
     broker_is_behind,
     recover_after_broker_restart,
     republish,
-    republish_if_behind,
     try_lock,
 )
 from services.relay.sequencer import sequence_pass
@@ -74,6 +80,7 @@ SEQUENCE_LIMIT = 5000
 STANDBY_POLL = 1.0
 OBSERVE_INTERVAL = 1.0
 PROBE_INTERVAL = 30.0
+BACKFILL_CHUNK = 5  # relay batches of history per cycle, behind the new events
 
 
 class Relay:
@@ -86,10 +93,12 @@ class Relay:
         self.locked = False
         self.producer: KafkaProducer | None = None
         self.published = 0
+        self.backfill: tuple[int, int] | None = None  # (next seq, last seq) of the history
         self.backoff = Failures(Backoff(first_delay=0.2, max_delay=10.0, jitter=0.2))
         self._observed_at = 0.0
         self._probed_at = 0.0
         self._told_standby = False
+        self._backfilled, self._backfill_began = 0, 0.0
 
     def run(self, once: bool) -> None:
         while not self.stop.is_set():
@@ -142,12 +151,13 @@ class Relay:
         if self.producer is None:
             self.producer = relay_producer(self.settings)
             self._probed_at = 0.0
-        if time.monotonic() - self._probed_at >= PROBE_INTERVAL:
+        if self.backfill is None and time.monotonic() - self._probed_at >= PROBE_INTERVAL:
             assert self.conn is not None
             self._check_store_not_behind()
-            republish_if_behind(
-                self.conn, self.producer, self.settings, self.published, self.metrics
-            )
+            last = backfill_if_behind(self.conn, self.settings, self.published)
+            if last:
+                self.backfill, self._backfilled, self._backfill_began = (1, last), 0, \
+                    time.monotonic()
             self._probed_at = time.monotonic()
 
     def _check_store_not_behind(self) -> None:
@@ -175,7 +185,25 @@ class Relay:
             self.conn, self.producer, self.settings.case_events_topic, self.published + 1,
             None, self.settings.relay_batch_size, on_batch=self._acked, stop=self.stop,
         )
+        if self.backfill is not None and not self.stop.is_set():
+            moved += self._backfill_chunk()
         return moved > 0
+
+    def _backfill_chunk(self) -> int:
+        """One chunk of the history, behind whatever new events this cycle published."""
+        assert self.conn is not None and self.producer is not None and self.backfill
+        first, last = self.backfill
+        upto = min(last, first + BACKFILL_CHUNK * self.settings.relay_batch_size - 1)
+        sent = publish_range(self.conn, self.producer, self.settings.case_events_topic, first,
+                             upto, self.settings.relay_batch_size,
+                             on_batch=lambda batch, _at: self.metrics.republished.inc(len(batch)))
+        self._backfilled += sent
+        self.backfill = (upto + 1, last) if upto < last else None
+        if self.backfill is None:
+            took = time.monotonic() - self._backfill_began
+            log.info("re-published %d event(s) of the history behind the new ones in %.1f s",
+                     self._backfilled, took)
+        return sent
 
     def _acked(self, batch: list[Outgoing], acked_at: float) -> None:
         """A whole batch is on the broker: now, and only now, move the cursor past it."""
@@ -200,6 +228,7 @@ class Relay:
         elif isinstance(exc, KafkaError | PublishFailed):
             kind = "broker"
             self._close_producer()
+            self.backfill = None  # it may have restarted empty again: probe anew
         else:
             kind = "other"
             log.exception("relay: unexpected failure")

@@ -39,6 +39,7 @@ from services.common.settings import Settings, get_settings
 from services.directory.index import DirectoryCache, DirectoryIndex
 from services.routing.learning import Learned, LearnedCache
 from services.routing.metrics import RoutingMetrics, routing_metrics
+from services.routing.retrieval import prepare
 from services.routing.router import CONSUMER, Router
 
 BATCH_SIZE = 1000  # measured: a fifth more cases/s than 500 (bench/routing_bench.py)
@@ -56,6 +57,7 @@ def make_router(
     )
     cache = DirectoryCache(pool)
     approved = LearnedCache(pool)
+    prepare()  # the classifier's dictionary, before the first message rather than with it
 
     def directory() -> DirectoryIndex | None:
         pool.open()

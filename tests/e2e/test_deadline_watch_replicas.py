@@ -24,6 +24,7 @@ from services.common.embedded import free_port
 from services.deadline_watch.calendar_port import CIVIL_TIME
 from services.domain.case import CaseState
 from tests.integration.faust_app_fixture import produce
+from tests.waits import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG_AGO = datetime(2026, 9, 28, 10, tzinfo=CIVIL_TIME).astimezone(UTC)  # all overdue now
@@ -47,6 +48,13 @@ def store_and_send(url: str, settings, ids: list[str]) -> None:
         CaseRepository(pool).append_many([(CaseState(case_id=e.subject), [e]) for e in events],
                                          conn)
     produce(settings, *events)
+
+
+def due_pending(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM deadline_timers WHERE state = 'pending'"
+                           " AND fire_at <= now()").fetchone()
+    return int(row[0]) if row else 0
 
 
 def fired(url: str) -> dict[str, list[str]]:
@@ -92,7 +100,10 @@ def test_two_replicas_and_a_kill_fire_every_timer_once(settings, env_for, databa
         while sum(len(fired(database_url).get(c, [])) for c in everything) < 5 * 25:
             assert time.monotonic() < deadline, (tmp_path / "b.log").read_text()[-3000:]
             time.sleep(0.3)
-        time.sleep(1.0)  # a second firing would show now
+        # a second firing needs a due timer still pending: wait until none is (the loop
+        # marks a timer fired in the transaction of its event), then the events are final
+        wait_until(lambda: due_pending(database_url) == 0, timeout=60,
+                   what="every due timer settled")
         by_case = fired(database_url)
         assert {c: sorted(by_case[c]) for c in everything} == {c: FIRED for c in everything}
         with psycopg.connect(database_url) as conn:

@@ -3,7 +3,8 @@
     record_effect     the handler: inserts one row per call into consumer_effects (no unique
                       key, so a second run would show); a matter of FAILING_MATTER makes it
                       write a row and then raise, so a rollback shows too
-    received/produce  test input through the real producer and the CloudEvents binding
+    received/produce  test input, appended to the store, then through the real producer
+                      and the CloudEvents binding (raw triples go as they are)
     dead_letters      read back what reached the dead-letter topic
     allow_connections a database outage, on and off
 
@@ -26,6 +27,7 @@ from events import CloudEvent, new_event
 from events.case import CaseReceived, Channel
 from events.kafka import to_kafka
 from services.common import bus
+from services.common.eventstore import ANY, EventStore
 from services.common.faust_base import inbox_agent, make_app, run_worker
 from services.common.settings import Settings
 
@@ -57,12 +59,24 @@ def received(case_id: str = "C-1", matter: str = "补办社保卡") -> CloudEven
     return new_event(payload, subject=case_id, actor="staff:S1")
 
 
+def stored(settings: Settings, event: CloudEvent) -> CloudEvent:
+    """``event`` appended to its case's stream (a no-op when it is there): as the relay
+    would publish it, with its sequence. Consumers apply only what is in the store.
+    An event that has its sequence is taken as stored already."""
+    if event.sequence is not None:
+        return event
+    store = EventStore(str(settings.database_url))
+    return store.append(event.subject, [event], ANY)[0].event
+
+
 def produce(settings: Settings, *messages: CloudEvent | RawMessage) -> None:
-    """Send events (or raw key/value/headers triples) in order, and wait for the acks."""
+    """Send events (or raw key/value/headers triples) in order, and wait for the acks.
+    An event is appended to the store first (``stored``), as the relay would find it."""
     producer = bus.producer(str(settings.kafka_bootstrap_servers))
     try:
         for message in messages:
-            key, value, headers = to_kafka(message) if isinstance(message, CloudEvent) else message
+            key, value, headers = (to_kafka(stored(settings, message))
+                                   if isinstance(message, CloudEvent) else message)
             producer.send(settings.case_events_topic, key=key, value=value, headers=headers)
         producer.flush(timeout=15)
     finally:

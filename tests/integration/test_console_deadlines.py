@@ -24,10 +24,12 @@ from psycopg_pool import ConnectionPool
 
 from events import new_event
 from events.case import CaseReceived
+from services.calendar import builtin_book
 from services.calendar.store import load_packaged_if_empty
 from services.cases.repository import CaseRepository
 from services.common.consumer import Reconnecting
 from services.common.embedded import free_port
+from services.common.eventstore import EventStore
 from services.deadline_watch.service import build
 from services.directory.index import DirectoryCache
 from services.notification.devservers import mail_server
@@ -117,6 +119,13 @@ def breached_case(intake: TestClient, services: Services) -> str:
     return case_id
 
 
+def forward_due(services: Services, case_id: str) -> str:
+    """The forward clock's due day: 2 working days (the preset) after the day the case was
+    received, by the national calendar as shipped — whatever day the test runs on."""
+    received = EventStore(services.url).read_stream(case_id)[0].event.time
+    return str(builtin_book().default.add_working_days(received, 2).day)
+
+
 def section(page: str, element_id: str) -> str:
     found = re.search(rf'id="{element_id}".*?</(table|section)>', page, re.S)
     assert found, f"no #{element_id} on the page"
@@ -134,7 +143,7 @@ def test_the_timeline_names_deadlines_the_ladder_and_every_notification(intake, 
     timeline = section(page.text, "timeline")
     forward, reply = rows_of(timeline, "deadline_set")  # a walk-in: forward and reply
     assert "设定时限" in forward and "转交办理" in forward and "计时中" in forward
-    assert 'class="due">2026-12-01 24:00<' in forward  # 2 working days from Friday the 27th
+    assert f'class="due">{forward_due(services, case_id)} 24:00<' in forward  # 2 working days on
     assert "（2 个工作日 working days）" in forward and "依据 basis: Wuwei art. 6" in forward
     assert "责任人 responsible: 李娜" in forward and "答复" in reply
     warned, breached = rows_of(timeline, "deadline_warned"), rows_of(timeline, "deadline_breached")
@@ -167,7 +176,8 @@ def test_the_case_page_shows_the_deadlines_in_force_and_marks_the_breached_one(i
     page = intake.get(f"/console/cases/{case_id}").text
     [row] = re.findall(r'<tr class="deadline deadline-forward">(.*?)</tr>', section(
         page, "deadlines"), re.S)
-    assert "2026-12-01 24:00" in row and "计时中" in row and "已超期" not in row
+    assert f"{forward_due(services, case_id)} 24:00" in row
+    assert "计时中" in row and "已超期" not in row
     assert "李娜" in row
 
     services.clock.at += timedelta(days=40)
@@ -185,7 +195,8 @@ def test_my_cases_shows_the_deadline_and_how_far_up_the_ladder_it_went(intake, s
                     page, re.S)
     assert row, page
     assert "overdue" in row.group(1)
-    assert "转交办理 2026-12-01 24:00" in row.group(0) and "已超期" in row.group(0)
+    assert f"转交办理 {forward_due(services, case_id)} 24:00" in row.group(0)
+    assert "已超期" in row.group(0)
     assert "已逐级上报" in row.group(0) and "第3级" in row.group(0) and "周卫东" in row.group(0)
 
 

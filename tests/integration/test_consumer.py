@@ -25,7 +25,9 @@ from tests.integration.faust_app_fixture import (
     produce,
     received,
     record_effect,
+    stored,
 )
+from tests.waits import logged, wait_until
 
 NAME = "test-router"
 
@@ -120,10 +122,10 @@ def test_a_restarted_consumer_resumes_from_its_stored_offsets(settings, consumer
 
 
 def test_a_database_outage_is_waited_out_not_dead_lettered(
-    settings, consumer_factory, pg_admin_url
+    settings, consumer_factory, pg_admin_url, caplog
 ):
     consumer = consumer_factory(backoff=Backoff(attempts=3, first_delay=0.05, max_delay=0.2))
-    first, second = received("C-1"), received("C-2")
+    first, second = received("C-1"), stored(settings, received("C-2"))
     produce(settings, first)
     assert drain(consumer, 1) == [Outcome.handled]
 
@@ -132,8 +134,9 @@ def test_a_database_outage_is_waited_out_not_dead_lettered(
     outcomes: list[Outcome] = []
     worker = threading.Thread(target=lambda: outcomes.extend(drain(consumer, 1, timeout=30)))
     worker.start()
-    time.sleep(2.0)  # well past the 3 bounded attempts: it must still be retrying
-    assert outcomes == []
+    # past the 3 bounded attempts (an error line from then on): it must still be retrying
+    wait_until(logged(caplog, "(attempt 4,"), what="a 4th attempt")
+    assert outcomes == [] and worker.is_alive()
     allow_connections(pg_admin_url, str(settings.database_url), True)
     worker.join(35)
 

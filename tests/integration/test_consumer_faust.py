@@ -23,6 +23,7 @@ from tests.integration.faust_app_fixture import (
     inbox_ids,
     produce,
     received,
+    stored,
 )
 
 NAME = "test-notifier"
@@ -105,7 +106,7 @@ def test_a_restarted_worker_redoes_only_what_it_had_not_finished(
     settings, start_worker, pg_admin_url
 ):
     first, later = received("C-1"), received("C-1", matter="户籍证明")
-    cut_short = received("C-1", matter="房屋登记")
+    cut_short = stored(settings, received("C-1", matter="房屋登记"))  # before the outage
     bad: RawMessage = (b"C-1", b"garbage", [])
     url = str(settings.database_url)
     produce(settings, first, bad)

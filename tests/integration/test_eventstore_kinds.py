@@ -24,8 +24,8 @@ def test_read_kinds_upcasts_old_versions_and_keeps_only_the_kinds_asked(database
     assert list(rated) == ["C-1"]
     assert [e.type for e in rated["C-1"]] == [CaseRated.event_type] * 2
     assert [e.data["level"] for e in rated["C-1"]] == ["不满意", "非常满意"]
-    assert [e.sequence for e in rated["C-1"]] == [2, 3]
-    assert [e.subject for e in everything["C-2"]] == ["C-2"]
+    assert [e.version for e in rated["C-1"]] == [2, 3]
+    assert [(e.stream_id, e.version) for e in everything["C-2"]] == [("C-2", 1)]
 
 
 def test_stream_heads_are_each_streams_last_version_and_event(database_url):

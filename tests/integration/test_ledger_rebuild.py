@@ -15,8 +15,8 @@ from events.kafka import from_kafka
 from services.common import bus
 from services.ledger.metrics import ledger_metrics
 from services.ledger.rebuild import rebuild_from_store, rebuild_from_topic
-from services.ledger.tables import apply_events
 from services.ledger.worker import Projector
+from services.record.tables import apply_events
 from services.relay.relay import run as run_relay
 from tests.integration.ledger_cases import append_cases
 
@@ -118,7 +118,7 @@ def test_a_gap_in_the_delivered_stream_is_read_from_the_store(settings, publishe
 
 def test_summary_rows_name_the_missing_haves_and_the_stats_count_them(settings,
                                                                      published) -> None:
-    from services.ledger import queries
+    from services.record import queries
 
     url, events = published
     incremental(url, events)

@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any
 
+import psycopg
+
 from events.notification import NotifyChannel
 from services.notification import claim
 from services.notification.channels import Channel, Outgoing
@@ -25,6 +27,7 @@ from tests.integration.test_notification_sender import (  # noqa: F401 (fixtures
     received,
     rig_fixture,
 )
+from tests.waits import wait_until
 
 OLD_E2E_LEASE = 2.0  # what the kill -9 test needed for a quick takeover before
 
@@ -58,6 +61,15 @@ def cases(r: Rig, n: int, prefix: str) -> list[str]:
 
 def flags(r: Rig, case_ids: list[str]) -> dict[str, list[bool]]:
     return {c: [e["uncertain"] for e in r.case_events(c, "notification_sent")] for c in case_ids}
+
+
+def leases_over(url: str) -> bool:
+    """Every record still 'sending' is past its lease, by the database's clock (the one the
+    claim compares with)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM notification_deliveries"
+                           " WHERE state = 'sending' AND next_attempt_at > now()").fetchone()
+    return row is not None and row[0] == 0
 
 
 def in_background(fn: Any) -> threading.Thread:
@@ -115,7 +127,7 @@ def test_a_sender_hung_past_its_lease_loses_what_it_had_not_started(settings, ma
     worker = in_background(a.sender.run_once)
     assert hung.waiting.wait(10)  # A started its first message and hangs in the send
     assert b.sender.run_once() == 0  # within the lease, connected: still A's
-    time.sleep(1.2)
+    wait_until(lambda: leases_over(b.url), what="A's leases to run out")
     b.drain()  # past the lease: the last resort
     hung.release.set()  # A wakes up: sends its first, finds the others taken: does not send
     worker.join(30)

@@ -142,6 +142,7 @@ def test_erasure_leaves_no_plain_value_and_every_proof_valid(
                      "--reason", "本人申请删除个人信息")
     assert erased.returncode == 0, erased.stderr
     assert "3 case(s)" in erased.stdout
+    assert NAME not in erased.stdout + erased.stderr  # nor in what it logs
 
     sequence(url)
     text = everywhere(url)
@@ -329,6 +330,23 @@ def test_cut_over_keeps_older_events_plain_and_seals_from_the_marked_position_on
                               (before["case_id"],)).fetchone()
     assert later["recipient_name"].startswith(f"enc:v1:{ref}:")
     assert shouwen("verify").returncode == 0
+    # once cut over, never plain again: a writer with the flag off but the KEK seals ...
+    monkeypatch.setenv("SHOUWEN_PII_ENCRYPTION", "false")
+    reset_personal_data()
+    third = register(intake, token_for("ZX005"), {**OTHER, "inquirer_phone": "13711112222"})
+    with psycopg.connect(url) as conn:
+        (name,) = conn.execute("SELECT data->>'inquirer_name' FROM events WHERE stream_id = %s",
+                               (third["case_id"],)).fetchone()
+    assert name.startswith("enc:v1:")
+    # ... and one without a KEK refuses, writing nothing
+    from services.common.kek import PiiConfigError
+    from services.common.pii import PersonalData
+
+    reset_personal_data(PersonalData(None, False))
+    with pytest.raises(PiiConfigError, match="no key-encryption key"):
+        store.append(before["case_id"], [new_event(
+            ResultDelivered(method="post", recipient_name=NAME), subject=before["case_id"],
+            actor="staff:ZX005")], expected_version=version + 1)
 
 
 def test_after_an_api_erasure_the_workers_scrub_their_rows_from_the_event(

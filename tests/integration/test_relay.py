@@ -3,6 +3,7 @@ hot standby, and a dropped database connection."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from services.relay.metrics import relay_metrics
 from services.relay.publish import cursor, fetch
 from services.relay.relay import observe_lag, republish, run
 from services.relay.sequencer import sequence_pass
+from tests.waits import logged
 
 SHOUWEN = str(Path(sys.executable).parent / "shouwen")
 
@@ -173,7 +175,8 @@ def start_relay(settings: Settings) -> tuple[threading.Thread, threading.Event, 
     return thread, stop, registry
 
 
-def test_second_relay_waits_as_hot_standby_and_takes_over(settings):
+def test_second_relay_waits_as_hot_standby_and_takes_over(settings, caplog):
+    caplog.set_level(logging.INFO, logger="services.relay")
     url = str(settings.database_url)
     first, stop_first, reg_first = start_relay(settings)
     wait_until(lambda: reg_first.get_sample_value("shouwen_relay_active") == 1, what="first")
@@ -181,7 +184,7 @@ def test_second_relay_waits_as_hot_standby_and_takes_over(settings):
     try:
         store_events(url, streams=3, per_stream=2)
         wait_until(lambda: published_seq(url) == 6, what="first relay to publish")
-        time.sleep(1.5)
+        wait_until(logged(caplog, "hot standby"), what="the second relay to stand by")
         assert reg_second.get_sample_value("shouwen_relay_active") == 0
         assert reg_second.get_sample_value("shouwen_relay_published_total") == 0
         stop_first.set()

@@ -1,5 +1,6 @@
 """The development broker (Tansu, memory only) restarts empty: the relay notices and
-re-publishes the store from seq 1, whether it was running through the outage or not."""
+re-publishes the store from seq 1, whether it was running through the outage or not; a
+running relay publishes new events first and back-fills the history behind them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.integration.test_relay import (
     store_events,
     wait_until,
 )
+from tests.waits import Lines
 
 SHOUWEN = str(Path(sys.executable).parent / "shouwen")
 
@@ -103,10 +105,13 @@ def test_running_relay_rides_out_a_broker_restart_and_refills_it(on_own_broker, 
         broker.stop()
         late = [received("C-7") for _ in range(2)]
         EventStore(url).append("C-7", late, expected_version=0)
-        time.sleep(2)  # the relay fails to publish and backs off
+        wait_until(lambda: (registry.get_sample_value(  # the relay tried, failed, backs off
+            "shouwen_relay_errors_total", {"kind": "broker"}) or 0) >= 1, what="a broker error")
         assert published_seq(url) == 6
         broker.start()
         wait_until(lambda: published_seq(url) == 8, timeout=60, what="publish after restart")
+        wait_until(lambda: registry.get_sample_value("shouwen_relay_republished_total") == 6,
+                   timeout=60, what="the history back-filled")
     finally:
         stop.set()
         relay.join(30)
@@ -123,11 +128,38 @@ def test_relay_with_no_broker_retries_and_still_stops_at_once_on_sigterm(
     env = {**env_for, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
            "SHOUWEN_RELAY_METRICS_PORT": "0"}
     relay = subprocess.Popen([SHOUWEN, "relay"], env=env, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    assert relay.stderr is not None
+    err = Lines(relay.stderr)
+    err.wait_for("broker failure, retrying", timeout=30)
     assert relay.poll() is None  # no crash loop: still running, retrying
     started = time.monotonic()
     relay.send_signal(signal.SIGTERM)
-    _, err = relay.communicate(timeout=20)
-    assert relay.returncode == 0
-    assert time.monotonic() - started < 5
-    assert "broker failure, retrying" in err
+    assert relay.wait(20) == 0
+    assert time.monotonic() - started < 5, err.text(join=5)
+
+
+
+def test_new_events_go_first_and_the_history_is_back_filled_behind_them(on_own_broker, broker):
+    url = str(on_own_broker.database_url)
+    history = store_events(url, streams=6, per_stream=5)
+    run(on_own_broker, once=True)
+    broker.stop()
+    broker.start()  # empty
+    new = received("C-new")
+    EventStore(url).append("C-new", [new], expected_version=0)
+    stop, registry = threading.Event(), CollectorRegistry()
+    relay = threading.Thread(target=run, args=(on_own_broker,),
+                             kwargs={"stop": stop, "registry": registry})
+    relay.start()
+    try:
+        wait_until(lambda: registry.get_sample_value("shouwen_relay_republished_total") == 30,
+                   timeout=60, what="the history back-filled")
+    finally:
+        stop.set()
+        relay.join(30)
+    messages = read_topic(broker.bootstrap, on_own_broker.case_events_topic, 31)
+    assert sorted(e.id for *_, e in messages) == sorted([*history, new.id])  # none lost
+    (partition, offset) = next((p, o) for p, o, e in messages if e.id == new.id)
+    older = [o for p, o, e in messages if p == partition and e.id != new.id]
+    assert offset == 0 and older and min(older) > offset  # before the history it shares
+    assert published_seq(url) == 31

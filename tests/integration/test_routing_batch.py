@@ -95,8 +95,46 @@ def test_a_bad_message_in_a_batch_is_dead_lettered_and_its_neighbours_routed(
     assert routed(pool, after.subject) == ["classified", "referred"]
     assert inbox_ids(str(settings.database_url), CONSUMER) == {before.id, after.id}
     (letter,) = dead_letters(settings, 1)
-    assert header(letter.headers, "dlq_reason") == "handler-failed"
+    assert header(letter.headers, "dlq_reason") == "not-in-store"
     assert "C-not-in-the-store" in str(header(letter.headers, "dlq_error"))
+
+
+def test_one_case_whose_handler_raises_is_dead_lettered_alone_the_batch_applied(
+    settings, pool, city
+):
+    """Savepoint per event: the poison case's effects are rolled back, its inbox row too,
+    the others are routed in the same transaction; the dead letter is kept in PostgreSQL."""
+    cases = [register(pool, city, "ZX005", m) for m in ("补办社保卡", "申请低保", "我想办护照")]
+    poison = cases[1].subject
+    router = Router(CaseRepository(pool), lambda: city)
+
+    def handle(conn, event):  # type: ignore[no-untyped-def]
+        router.handle(conn, event)  # writes, then refuses: the savepoint must undo it
+        if event.subject == poison:
+            raise RuntimeError("poison")
+
+    def handle_batch(conn, events):  # type: ignore[no-untyped-def]
+        for event in events:
+            handle(conn, event)
+
+    letters = DeadLetters(str(settings.kafka_bootstrap_servers), settings.dead_letter_topic,
+                          CONSUMER)
+    handling = BatchHandling(InboxHandling(CONSUMER, handle, letters), handle_batch)
+    try:
+        outcomes = handling.process(delivered(*cases), pool.connection)
+    finally:
+        letters.close()
+
+    assert outcomes == [Outcome.handled, Outcome.dead_lettered, Outcome.handled]
+    assert [routed(pool, c.subject) for c in cases] == [
+        ["classified", "referred"], [], ["classified"]]
+    assert inbox_ids(str(settings.database_url), CONSUMER) == {cases[0].id, cases[2].id}
+    (letter,) = dead_letters(settings, 1)
+    assert header(letter.headers, "dlq_reason") == "handler-failed"
+    with pool.connection() as conn:
+        kept = conn.execute("SELECT consumer, reason, subject, status FROM dead_letters"
+                            ).fetchall()
+    assert kept == [(CONSUMER, "handler-failed", poison, "open")]
 
 
 def test_an_undecodable_message_does_not_hold_up_the_batch(settings, pool, city, handling):

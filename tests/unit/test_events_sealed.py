@@ -75,3 +75,18 @@ def test_plain_values_over_the_limit_are_refused_as_before() -> None:
     bad = e.model_copy(update={"data": {**e.data, "recipient_name": "张" * 501}})
     with pytest.raises(EventValidationError, match="recipient_name"):
         validate(bad)
+
+
+def test_nonces_never_repeat_and_a_forked_child_draws_its_own() -> None:
+    from events.sealed import _NONCES
+
+    seen = {_NONCES.next() for _ in range(10_000)}
+    assert len(seen) == 10_000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next nonce
+        os.write(write, _NONCES.next())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 12)
+    assert child[:8] != _NONCES.next()[:8]

@@ -186,6 +186,20 @@ def test_the_projection_keeps_the_case_state_the_domain_fold_gives() -> None:
             assert mine == theirs, (i, e.type)
 
 
+def test_a_type_not_registered_is_never_projected_as_its_middle_word() -> None:
+    import pytest
+
+    from events import UnknownEventType
+
+    case = Case()
+    first = case.add(received())
+    view = project(None, first)
+    for unknown in ("shouwen.case.received.v9", "shouwen.case.teleported.v1"):
+        forged = first.model_construct(**{**first.__dict__, "type": unknown, "sequence": 2})
+        with pytest.raises(UnknownEventType, match=unknown):
+            project(view, forged)
+
+
 def test_a_chosen_matter_is_the_cases_matter_and_both_steps_are_described() -> None:
     from events.case_matter import MatterChosen, MatterSuggested, MatterSuggestion
     from services.domain.case import fold

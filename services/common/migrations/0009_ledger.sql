@@ -4,14 +4,14 @@
 --   case_summary   one row per case: who holds it, deadlines in force, flags, the "seven
 --                  haves" (DOMAIN.md section 2) with the missing ones named. No personal data.
 --   ledger_rows    the 台账: one row per case with the inquirer's personal data; read only
---                  by authorised readers of the case's unit (services/ledger/queries.py)
+--                  by authorised readers of the case's unit (services/record/queries.py)
 --   ledger_stats_unit / _section / _person   views: counts per unit, section, person
 --   access_audit   who read whose history, exported which unit-period, bundled which case
 --
 -- Projection rows are derived facts (mutable, truncated by a rebuild); the audit is not.
 -- Column names are a contract with the accountability and dashboard code: keep them.
 
--- Owner: services/ledger (tables.py writes, queries.py reads; the dashboard's queries.py reads it too).
+-- Owner: services/record (tables.py writes it, run by the ledger's worker and rebuild; queries.py reads it); the dashboard's queries.py reads it too.
 CREATE TABLE IF NOT EXISTS case_summary (
     case_id              text        PRIMARY KEY,
     unit_id              text        NOT NULL,
@@ -53,7 +53,7 @@ CREATE INDEX IF NOT EXISTS case_summary_section_idx ON case_summary (section_id)
 CREATE INDEX IF NOT EXISTS case_summary_responsible_idx ON case_summary (responsible_id);
 CREATE INDEX IF NOT EXISTS case_summary_units_idx ON case_summary USING gin (units);
 
--- Owner: services/ledger (tables.py, queries.py).
+-- Owner: services/record (tables.py, queries.py).
 CREATE TABLE IF NOT EXISTS ledger_rows (
     case_id              text        PRIMARY KEY,
     unit_id              text        NOT NULL,

@@ -24,7 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from events import CloudEvent
+from events import CloudEvent, UnknownEventType
 from services.common.eventstore import read_streams
 from services.common.pii import open_event
 from services.record.projection import (
@@ -33,6 +33,7 @@ from services.record.projection import (
     CaseView,
     Event,
     is_case_event,
+    known,
     project,
 )
 
@@ -45,7 +46,7 @@ _SELECT = (
     + " FROM case_summary s JOIN ledger_rows l ON l.case_id = s.case_id"
     " WHERE s.case_id = ANY(%s)"
 )
-_JSON = {"deadlines", "seven_haves"}
+_JSON = {"deadlines", "seven_haves", "matter_history"}
 _ARRAYS = {"units", "participants", "escalated_to", "missing_haves"}
 
 
@@ -135,6 +136,8 @@ def advance(conn: psycopg.Connection, view: CaseView | None, event: Event,
     before it (a message the topic no longer holds) is read from the store first."""
     if not is_case_event(event):
         return view
+    if not known(event.type):  # before the version guard: it must never move it
+        raise UnknownEventType(f"unknown event type {event.type!r}: not projected")
     have = view.version if view is not None else 0
     version = event.sequence if event.sequence is not None else have + 1
     if version <= have:

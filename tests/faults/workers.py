@@ -1,0 +1,64 @@
+"""Real service processes for the fault tests: ``shouwen <command>`` with the test's
+environment, output in a log file; and a relay thread that publishes the store."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from services.common.settings import Settings
+from services.relay.relay import run as run_relay
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOUWEN = str(Path(sys.executable).parent / "shouwen")
+
+
+class Service:
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen([SHOUWEN, *args], cwd=ROOT, env=env, stdout=log,
+                                         stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+
+@contextmanager
+def relay_running(settings: Settings) -> Iterator[None]:
+    stop = threading.Event()
+    quiet = settings.model_copy(update={"relay_metrics_port": 0})
+    thread = threading.Thread(target=run_relay, args=(quiet,), kwargs={"stop": stop})
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def wait_for(check: Callable[[], object], what: str, timeout: float = 60.0,
+             *services: Service) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        for s in services:
+            if s.proc.poll() is not None:
+                raise AssertionError(f"{what}: a service exited ({s.proc.returncode}):\n{s.log()}")
+        time.sleep(0.2)
+    logs = "\n".join(s.log() for s in services)
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
