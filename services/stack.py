@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import IO, TextIO, TypeVar
 
@@ -375,7 +376,8 @@ def prepare(settings: Settings, out: Output) -> None:
                        "events")
 
 
-DEMO_DIRECTORY = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "directory.yaml"
+# package data (services/demo; deploy/demo links there): in the wheel as in a checkout
+DEMO_DIRECTORY = Path(str(resources.files("services").joinpath("demo", "directory.yaml")))
 
 
 def load_demo_directory_if_empty(settings: Settings) -> str | None:
