@@ -22,6 +22,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from events.envelope import UtcTime
 from events.fields import (
     Channel,
     Contact,
@@ -37,6 +38,15 @@ from events.fields import (
 from events.registry import EventPayload, register
 
 __all__ = ["Channel", "Id", "LeaderRef", "PersonalText", "StaffMember", "Text"]
+
+
+class ProblemLocation(Value):
+    """Where the problem is (an Open311 request's address and coordinates): public, as
+    GeoReport v2 publishes it; never the inquirer's own address."""
+
+    address: ShortText | None = None
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
+    long: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
 
 
 @register
@@ -61,6 +71,15 @@ class CaseReceived(EventPayload):
     inquirer_email: PersonalText | None = None
     # the language messages to the inquirer are written in (None: zh-CN)
     inquirer_language: Annotated[str, Field(max_length=5, pattern=r"^(zh-CN|en)$")] | None = None
+    # a letter or forwarded item: when it was RECEIVED (postmark, hand-over), as entered by
+    # received_at_entered_by; the envelope's time is this instant, so every time limit
+    # counts from receipt (DOMAIN.md section 4). None: received when registered.
+    received_at: UtcTime | None = None
+    received_at_entered_by: Id | None = None
+    forwarded_from: ShortText | None = None  # who handed the item over, if forwarded
+    # migrated from a legacy 台账 by `shouwen import` (file digest and row): no notices
+    imported_from: ShortText | None = None
+    problem_location: ProblemLocation | None = None  # Open311: where the problem is
 
 
 class Jurisdiction(StrEnum):
@@ -132,6 +151,10 @@ class CaseAccepted(EventPayload):
     time_limit: TimeLimit
     on_the_spot: bool = False
     handling_plan: Text | None = None  # how it will be handled, when not on the spot
+    # the matter in force from now on, when the handler named it or corrected the
+    # classification (absent: the classified matter stands); the time limit is its limit
+    matter_type_code: MatterTypeCode | None = None
+    matter_type_name: ShortText | None = None
 
 
 class MissingMaterial(Value):
@@ -175,6 +198,11 @@ class MaterialsSupplied(EventPayload):
     materials: Annotated[list[ShortText], Field(min_length=1, max_length=100)]
     outstanding: Annotated[list[ShortText], Field(max_length=100)] = []
     complete: bool
+    # the inquirer's own submission (POST /v1/public/materials): what they wrote and where
+    # the files are (references, e.g. a document system's ids); the handler to check them
+    note: Text | None = None
+    attachments: Annotated[list[ShortText], Field(max_length=20)] = []
+    check_by_id: Id | None = None  # the staff member told to check them (in-app)
 
     @model_validator(mode="after")
     def _complete_means_nothing_outstanding(self) -> MaterialsSupplied:

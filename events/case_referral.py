@@ -35,6 +35,13 @@ class InternalReferral(Value):
     section_name: ShortText
     handler: StaffMember
     handler_present: bool = True  # absent: the inquirer got the handler's contact
+    # where the inquirer goes (DOMAIN.md section 3: the destination's address, phone and
+    # contact person, as for an external referral); absent in events before issue 14
+    unit_name: ShortText | None = None
+    address: ShortText | None = None  # the receiving unit's address
+    window: ShortText | None = None  # the section's counter / room, if the directory has it
+    contact_phone: Contact | None = None  # the section's phone, else the unit's
+    contact_person: Name | None = None  # the named handler
 
 
 class ExternalReferral(Value):

@@ -17,6 +17,8 @@
     dashboard   the metrics exporter and the leaders' dashboard
     deadline-watch  time limits: warnings, breaches, the ladder (--rebuild, policy FILE)
     checkpoint  sign Merkle checkpoints; bundle / verify-bundle / verify-checkpoint
+    import      migrate a legacy 台账 (CSV/XLSX) of open and closed cases (services/importer)
+    open311     API keys of Open311 client applications (keys add / list / revoke)
 
 Bad input exits with status 2 and a message; a failed check exits with status 1.
 """
@@ -43,10 +45,37 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"shouwen {version('shouwen')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Shouwen (首问): first-inquiry accountability — operator command. Next to a running
+    `shouwen up`, commands find its database and broker through SHOUWEN_DATA_DIR."""
+    if ctx.invoked_subcommand != "up":
+        from services.common.settings import Settings
+        from services.stack import use_running_stack
+
+        # a fresh read, not get_settings(): its cache would outlive this call in-process
+        if use_running_stack(Settings()):
+            get_settings.cache_clear()
+
+
 def _require_db() -> str:
     url = get_settings().database_url
     if not url:
-        typer.echo("error: DATABASE_URL is not set (shouwen up sets it for its services)", err=True)
+        typer.echo("error: DATABASE_URL is not set (shouwen up sets it for its services; next "
+                   "to a running `shouwen up`, set SHOUWEN_DATA_DIR to its data directory)",
+                   err=True)
         raise typer.Exit(2)
     return url
 
@@ -54,7 +83,9 @@ def _require_db() -> str:
 def _require_kafka() -> str:
     servers = get_settings().kafka_bootstrap_servers
     if not servers:
-        typer.echo("error: KAFKA_BOOTSTRAP_SERVERS is not set", err=True)
+        typer.echo("error: KAFKA_BOOTSTRAP_SERVERS is not set (shouwen up sets it for its "
+                   "services; next to a running `shouwen up`, set SHOUWEN_DATA_DIR to its data "
+                   "directory)", err=True)
         raise typer.Exit(2)
     return servers
 
@@ -114,6 +145,9 @@ def republish(
     """Re-publish a range of the store (by global position) to the case-events topic."""
     from services.relay.relay import republish as do_republish
 
+    _require_db()
+    _require_kafka()
+
     if from_position < 1:
         typer.echo("error: --from must be >= 1", err=True)
         raise typer.Exit(2)
@@ -121,7 +155,14 @@ def republish(
         typer.echo("error: --to must be >= --from", err=True)
         raise typer.Exit(2)
     _setup_logging()
-    count = do_republish(get_settings(), from_position, to_position)
+    from kafka.errors import KafkaError
+
+    try:
+        count = do_republish(get_settings(), from_position, to_position)
+    except KafkaError as exc:
+        typer.echo(f"error: the broker at {get_settings().kafka_bootstrap_servers} does not "
+                   f"answer ({type(exc).__name__}); nothing was re-published", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"re-published {count} event(s)")
 
 
@@ -209,15 +250,18 @@ def token(
         typer.echo(f"error: --staff {staff!r} is not a staff id", err=True)
         raise typer.Exit(2)
     settings = get_settings()
-    if settings.database_url:
-        with psycopg.connect(settings.database_url) as conn:
-            loaded = current(conn)
-        known = loaded is not None and any(
-            s.id == staff for u in loaded[1].units for s in u.staff
-        )
-        if not known:
-            typer.echo(f"error: staff {staff!r} is not in the directory in force", err=True)
-            raise typer.Exit(2)
+    if not settings.database_url:  # no directory to check the id against: no token
+        typer.echo("error: no database to find the directory in: run it next to `shouwen up` "
+                   "(the same SHOUWEN_DATA_DIR) or set DATABASE_URL", err=True)
+        raise typer.Exit(2)
+    with psycopg.connect(settings.database_url) as conn:
+        loaded = current(conn)
+    known = loaded is not None and any(
+        s.id == staff for u in loaded[1].units for s in u.staff
+    )
+    if not known:
+        typer.echo(f"error: staff {staff!r} is not in the directory in force", err=True)
+        raise typer.Exit(2)
     try:
         typer.echo(issue_token(settings, staff, ttl=ttl))
     except AuthError as exc:
@@ -320,6 +364,14 @@ register_commands(app)  # shouwen notification, shouwen mail-server
 from services.ledger.cli import register as register_ledger  # noqa: E402
 
 register_ledger(app)  # shouwen ledger, ledger-worker, rebuild, replay
+
+from services.importer.cli import register as register_import  # noqa: E402
+
+register_import(app)  # shouwen import FILE
+
+from services.intake.open311_cli import open311_app  # noqa: E402
+
+app.add_typer(open311_app, name="open311")  # shouwen open311 keys add/list/revoke
 
 from services.cli_personal import register as register_personal  # noqa: E402
 

@@ -11,6 +11,8 @@
                 "relay    | ...", restarted with backoff when they die
     deps        the broker and PostgreSQL it started are watched too (services/dependencies):
                 killed, they are started again with backoff, with a line when they are back
+    running     $SHOUWEN_DATA_DIR/stack.json names the database and broker (and up's pid)
+                for the other `shouwen` commands; "ready: ..." once every port answers
     stop        SIGINT/SIGTERM: SIGTERM to every child, SIGKILL after a grace period, then
                 the broker and the PostgreSQL this command started; exit 0
 
@@ -407,12 +409,26 @@ def _url(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('', '0.0.0.0', '::') else host}:{port}"
 
 
+def shouwen_command() -> str:
+    """How the operator types `shouwen` here: the console script beside this Python
+    (`.venv/bin/shouwen` from the checkout), or plain `shouwen` when that is on the PATH."""
+    import shutil
+
+    script = Path(sys.executable).parent / "shouwen"
+    if shutil.which("shouwen") == str(script):
+        return "shouwen"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def banner(out: Output, settings: Settings, table: list[Service], pg: str, broker: str,
            at: Layout) -> None:
     ports = ", ".join(f"{s.name} http://127.0.0.1:{s.metrics_port}/metrics"
                       for s in table if s.metrics_port) or "none"
     intake, ledger = _url(at.host, at.intake), _url(at.ledger_host, at.ledger)
-    token = "shouwen token --staff ZX005"
+    token = f"{shouwen_command()} token --staff ZX005"
     if settings.data_dir != Path(".data"):  # the signing key lives in the data dir
         token = f"SHOUWEN_DATA_DIR={settings.data_dir} {token}"
     for text in (
@@ -459,6 +475,63 @@ def stop_signals() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
+RUNNING_FILE = "stack.json"  # in the data dir while up runs: where its database and broker are
+
+
+def write_running(settings: Settings) -> Path:
+    """Tell the other `shouwen` commands of this data dir where the running stack's database
+    and broker are (services/cli.py reads it when DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are
+    unset). Owner-only: the URL may hold a password."""
+    import json
+
+    path = settings.data_dir / RUNNING_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"pid": os.getpid(), "database_url": settings.database_url,
+                   "kafka_bootstrap_servers": settings.kafka_bootstrap_servers}, f)
+    return path
+
+
+def use_running_stack(settings: Settings) -> bool:
+    """Fill DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, where unset, from the running `shouwen
+    up` of this data dir (its stack.json, while its pid lives); True when it did."""
+    import json
+
+    if settings.database_url and settings.kafka_bootstrap_servers:
+        return False
+    try:
+        info = json.loads((settings.data_dir / RUNNING_FILE).read_text(encoding="utf-8"))
+        os.kill(int(info["pid"]), 0)  # a stale file (up was killed) is no stack
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    found = False
+    for have, variable, key in ((settings.database_url, "DATABASE_URL", "database_url"),
+                                (settings.kafka_bootstrap_servers, "KAFKA_BOOTSTRAP_SERVERS",
+                                 "kafka_bootstrap_servers")):
+        if not have and isinstance(info.get(key), str):
+            os.environ[variable] = info[key]
+            found = True
+    return found
+
+
+def _remove_running(path: Path) -> None:
+    with suppress(FileNotFoundError):
+        path.unlink()
+
+
+def all_listening(at: Layout) -> bool:
+    """Every port up's services listen on accepts a connection: the suite is up."""
+    from services.common.embedded import port_open
+
+    hosts = {"SHOUWEN_INTAKE_PORT": at.host, "SHOUWEN_LEDGER_PORT": at.ledger_host}
+    for _, variable, port in at.listeners():
+        host = hosts.get(variable, "127.0.0.1")
+        if not port_open("127.0.0.1" if host in ("", "0.0.0.0", "::") else host, port):
+            return False
+    return True
+
+
 def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
     try:
         at = layout(settings)
@@ -482,9 +555,14 @@ def run_stack(settings: Settings, stream: TextIO | None = None) -> int:
         except Exception as exc:  # a dependency failed to start: say which, then clean up
             out.line("up", f"error: startup failed: {type(exc).__name__}: {exc}")
             return 1
+        ready = False
         while not stop.wait(0.2):
             watch.tick()  # the embedded broker and PostgreSQL first: the services need them
             supervisor.tick()
+            if not ready and all_listening(at):
+                ready = True
+                out.line("up", f"ready: all {len(table)} services are up; console "
+                               f"{_url(at.host, at.intake)}/console")
         out.line("up", "stopping")
     out.line("up", "stopped")
     return 0
@@ -513,5 +591,6 @@ def _start(stack: ExitStack, settings: Settings, at: Layout, table: list[Service
     env.setdefault("SHOUWEN_PII_ENCRYPTION", "true")  # personal fields sealed (pii.py)
     supervisor = Supervisor(table, env, out)
     stack.callback(supervisor.stop_all)
+    stack.callback(_remove_running, write_running(settings))  # removed before stop_all runs
     supervisor.start_all()
     return supervisor, watch

@@ -21,9 +21,9 @@ import psycopg
 from events.case_outcome import SatisfactionLevel
 from services.accountability.evaluation import CaseFacts, DeadlineFact
 from services.calendar import CIVIL_TIME
+from services.cases.index import opened_between
 from services.common.eventstore import read_kinds
 
-SUBJECT_COLUMN = {"staff": "responsible_id", "unit": "unit_id"}
 T = "shouwen.case."
 # kinds, not types: the store upcasts (rated.v1 reads as rated.v2, with its level)
 KINDS = frozenset(T + k for k in ("replied", "completed", "rated", "deadline_met",
@@ -36,11 +36,8 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
 
 def year_facts(conn: psycopg.Connection, kind: str, subject_id: str,
                year: int) -> tuple[list[CaseFacts], list[DeadlineFact]]:
-    column = SUBJECT_COLUMN[kind]
     start, end = year_bounds(year)
-    case_ids = [str(r[0]) for r in conn.execute(
-        f"SELECT case_id FROM case_index WHERE {column} = %s AND opened_at >= %s"
-        " AND opened_at < %s", (subject_id, start, end))]
+    case_ids = opened_between(conn, kind, subject_id, start, end)
     cases: dict[str, dict[str, Any]] = {
         c: {"replied": False, "completed": False, "resolved": False, "rating": None}
         for c in case_ids}

@@ -95,8 +95,12 @@ def findings(ctx: Context, items: list[m.ResponsibilityIn], field: str, *,
             raise CommandRefused(f"{field}.{i}.{why}", field=field)
     prior = store.prior_violations(ctx.conn, ids, ctx.pid, lock=lock)
     out = []
-    for item in items:
+    for i, item in enumerate(items):
         n = prior[item.staff_id] + 1
+        why = item.sanction and sanctions.refused(n, item.sanction, item.mitigating,
+                                                  item.aggravating, item.circumstances_note)
+        if why:
+            raise CommandRefused(f"{field}.{i}.{why}", field=field)
         person = ctx.directory.person(item.staff_id)
         out.append(Responsibility(
             staff_id=item.staff_id, name=person.staff.name if person else None, kind=item.kind,

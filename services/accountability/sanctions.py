@@ -9,6 +9,12 @@
     each aggravating one             ─▶ one step heavier (ceiling: removal_from_post)
     other                            recorded only
 
+Enforced (``refused``): a sanction the decision names must be one the ladder allows for the
+violation number (1st criticism and apology; 2nd circulated criticism; 3rd and more an
+efficiency warning or removal from the post), or the one the circumstances propose. A lighter
+one needs a mitigating circumstance, a heavier one an aggravating one, and either a
+``circumstances_note`` saying why: the deviation's reason is on the record.
+
 The ladder is ``events.accountability.Sanction`` in its declared order, mildest first. The
 violation number counts the person's findings still in force (not revoked on review) in
 earlier procedures, plus this one. Pure.
@@ -34,6 +40,33 @@ def repeat_step(violation_number: int) -> Sanction:
     if violation_number == 3:
         return Sanction.efficiency_warning
     return Sanction.removal_from_post
+
+
+def allowed(violation_number: int) -> tuple[Sanction, ...]:
+    """The sanctions the repeat-violation ladder allows for this violation number."""
+    if violation_number >= 3:
+        return (Sanction.efficiency_warning, Sanction.removal_from_post)
+    return (repeat_step(violation_number),)
+
+
+def refused(violation_number: int, sanction: Sanction, mitigating: Iterable[Circumstance],
+            aggravating: Iterable[Circumstance], note: str | None) -> str | None:
+    """Why a named sanction may not stand, or None: off the ladder without a recorded
+    reason (a circumstance on the side it deviates to, and a note)."""
+    mitigating, aggravating = list(mitigating), list(aggravating)
+    steps = allowed(violation_number)
+    if sanction in steps or sanction is propose(violation_number, mitigating, aggravating):
+        return None
+    lighter = LADDER.index(sanction) < LADDER.index(steps[0])
+    reasons = mitigating if lighter else aggravating
+    nth = {1: "1st", 2: "2nd", 3: "3rd"}.get(violation_number, f"{violation_number}th")
+    if not reasons or not (note or "").strip():
+        side = "mitigating" if lighter else "aggravating"
+        return (f"sanction: the {nth} violation calls for "
+                + " or ".join(s.value for s in steps)
+                + f"; {sanction.value} is {'lighter' if lighter else 'heavier'} and needs a "
+                f"{side} circumstance and a circumstances_note giving the reason")
+    return None
 
 
 def misplaced(mitigating: Iterable[Circumstance], aggravating: Iterable[Circumstance]

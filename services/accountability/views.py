@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from services.accountability import evaluation, facts, payloads, store
 from services.accountability.commands import SUPERVISOR_STEPS
 from services.accountability.procedure import ProcedureState, Stage
+from services.cases.index import receipt_and_version
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
 
@@ -120,8 +121,7 @@ def next_steps(person: Person, state: ProcedureState, today: date) -> list[str]:
 def view_of(conn: psycopg.Connection, directory: DirectoryIndex, person: Person,
             state: ProcedureState, today: date, case_version: int | None = None
             ) -> ProcedureView:
-    row = conn.execute("SELECT receipt_number, version FROM case_index WHERE case_id = %s",
-                       (state.case_id,)).fetchone()
+    row = receipt_and_version(conn, state.case_id)
     proposal = None
     if state.stage is Stage.investigating and person.has(Role.supervisor):
         ctx = payloads.Context(conn, directory, person, state, today)

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from events.deadline import Obligation
 from events.fields import Channel
@@ -69,6 +69,16 @@ class UnitPolicy(BaseModel):
     # windows of the other side (the inquirer's, the sanctioned person's): no warning, no ladder
     windows: frozenset[Obligation] = frozenset(
         {Obligation.review_request, Obligation.supply_materials})
+    # the other units' accept_referral limits, from the same book (set by PolicyBook): a
+    # cross-unit handoff is accepted under the RECEIVING unit's policy, not the referring one's
+    _accept_referral: dict[str, int] = PrivateAttr(default_factory=dict)
+    _accept_referral_default: int | None = PrivateAttr(default=None)
+
+    def accept_referral_days(self, receiving_unit_id: str | None) -> int:
+        """Working days the receiving unit's policy gives to accept a handoff."""
+        if receiving_unit_id is None or self._accept_referral_default is None:
+            return self.accept_referral_working_days
+        return self._accept_referral.get(receiving_unit_id, self._accept_referral_default)
 
 
 BASIS: dict[Obligation, str] = {
@@ -88,9 +98,22 @@ class PolicyBook(BaseModel):
 
     default: UnitPolicy = UnitPolicy()
     units: dict[str, UnitPolicy] = {}
+    _bound: tuple[UnitPolicy, dict[str, UnitPolicy]] | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        # each policy handed out knows every unit's accept_referral limit (copies: a default
+        # instance may be shared between books)
+        limits = {k: v.accept_referral_working_days for k, v in self.units.items()}
+        bound = {k: v.model_copy() for k, v in self.units.items()}
+        default = self.default.model_copy()
+        for p in (default, *bound.values()):
+            p._accept_referral = limits
+            p._accept_referral_default = self.default.accept_referral_working_days
+        self._bound = (default, bound)
 
     def for_unit(self, unit_id: str | None) -> UnitPolicy:
-        return self.units.get(unit_id or "", self.default)
+        default, units = self._bound or (self.default, self.units)
+        return units.get(unit_id or "", default)
 
 
 class PolicyError(ValueError):

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     intake_workers: int = Field(default=1, ge=1, le=64)  # uvicorn processes `shouwen intake` runs
     # Public (citizen) endpoints: requests per minute per client address.
     public_rate_limit_per_minute: int = 30
+    # Open311 GeoReport v2: the one jurisdiction_id this deployment answers for.
+    open311_jurisdiction_id: str = "shouwen.local"
+    # A letter's or forwarded item's received date may lie this many days in the past.
+    received_date_max_age_days: int = Field(default=30, ge=0, le=3660)
 
     # Every HTTP app (services/common/guard.py): a larger body is refused with 413 before
     # it is read whole; JSON nested deeper is refused with 400.

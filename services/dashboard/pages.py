@@ -22,8 +22,9 @@ from services.dashboard.figures import (
     Tally,
     UnitRow,
     Week,
+    attribute,
+    by_unit,
     fill_weeks,
-    group_units,
     is_overdue,
     percent,
     total,
@@ -59,8 +60,10 @@ def overview(conn: psycopg.Connection, person: Person, directory: DirectoryIndex
              today: date, weeks: int) -> Overview:
     scope, label = scope_of(person, directory)
     sections = {sid: s.name for sid, (s, _) in directory.sections.items()}
-    units = group_units(queries.tallies(conn, scope, today),
-                        {u: unit.name for u, unit in directory.units.items()}, sections)
+    section_units = {sid: u.id for sid, (_, u) in directory.sections.items()}
+    unit_names = {u: unit.name for u, unit in directory.units.items()}
+    units = by_unit(attribute(queries.tallies(conn, scope, today), section_units),
+                    scope.units, unit_names, sections)
     starts = week_starts(today, weeks)
     series = fill_weeks(queries.weeks(conn, scope, starts[0]), starts)
     answered = sum(w.answered for w in series)
@@ -77,8 +80,22 @@ def overview(conn: psycopg.Connection, person: Person, directory: DirectoryIndex
                           label="满意率 satisfaction by week"),
         percent(sum(w.on_time for w in series) / answered if answered else None),
         percent(sum(w.satisfied for w in series) / rated if rated else None),
-        queries.needing_attention(conn, scope, today),
+        _attributed(queries.needing_attention(conn, scope, today), section_units, scope),
     )
+
+
+def _attributed(cases: list[dict[str, Any]], section_units: dict[str, str],
+                scope: queries.Scope) -> list[dict[str, Any]]:
+    """Each case with its handling unit beside its first-responder unit; within the scope
+    when either is the leader's."""
+    out = []
+    for c in cases:
+        referred_out = c["status"] == "referred_out"
+        handling = None if referred_out else section_units.get(c["section_id"] or "",
+                                                                c["unit_id"])
+        if scope.units is None or c["unit_id"] in scope.units or handling in scope.units:
+            out.append({**c, "handling_unit": handling, "referred_out": referred_out})
+    return out
 
 
 def summary(conn: psycopg.Connection, case_id: str, today: date) -> dict[str, Any] | None:

@@ -1,13 +1,17 @@
 """The dashboard's reads from the ledger projection (``case_summary``, migration 0009).
 
-    tallies(conn, scope, today)          (unit, section, open, overdue, escalated) rows
+    tallies(conn, scope, today)          (first-responder unit, section, referred out, open,
+                                         overdue, escalated) rows of every case in a unit of
+                                         the scope at some time (figures.attribute says
+                                         which unit handles each now)
     weeks(conn, scope, since)            {monday: Week} by the week a case was answered
     needing_attention(conn, scope, today)  open cases overdue or escalated, oldest due first
                                          (walks case_summary_attention_idx, migration 0015)
     Scope                                the units a leader may see (None: every unit)
 
-Overdue: an open case with a breach recorded by deadline-watch, or, if none is recorded
-(deadline-watch behind or not running), an open, unanswered case past its due date.
+Open: not closed and its result not delivered. Overdue: an open case with a breach recorded
+by deadline-watch, or, if none is recorded (deadline-watch behind or not running), an open,
+unanswered case past its due date.
 Weeks are Asia/Shanghai weeks (Monday first), like the due dates.
 """
 
@@ -23,21 +27,25 @@ from services.calendar import CIVIL_TIME
 from services.dashboard.figures import SATISFIED, Week
 
 _SCOPE = "(%(every_unit)s OR unit_id = ANY(%(units)s))"
+# every unit the case has been in (first responder's, a cross-unit referral's): GIN-indexed
+_SCOPE_ANY = "(%(every_unit)s OR units && %(units)s::text[])"
+_OPEN = "status NOT IN ('closed', 'delivered')"
 _OVERDUE = ("(overdue OR (due_date < %(today)s AND replied_at IS NULL"
             " AND completed_at IS NULL))")
 _ATTENTION = f"""
 SELECT case_id, receipt_number, unit_id, section_id, due_date, {_OVERDUE}, escalated,
-       responsible_name
-FROM case_summary WHERE status <> 'closed' AND ({_OVERDUE} OR escalated) AND {_SCOPE}
+       responsible_name, status
+FROM case_summary WHERE status <> 'closed' AND {_OPEN} AND ({_OVERDUE} OR escalated)
+  AND {_SCOPE_ANY}
 ORDER BY due_date NULLS LAST, received_at LIMIT %(limit)s
 """
 _TALLIES = f"""
-SELECT unit_id, section_id,
+SELECT unit_id, section_id, status = 'referred_out',
        count(*),
        count(*) FILTER (WHERE {_OVERDUE}),
        count(*) FILTER (WHERE escalated)
-FROM case_summary WHERE status <> 'closed' AND {_SCOPE}
-GROUP BY unit_id, section_id
+FROM case_summary WHERE {_OPEN} AND {_SCOPE_ANY}
+GROUP BY 1, 2, 3
 """
 _ANSWERED = "coalesce(replied_at, completed_at)"
 # week number counted from ``since`` (a Monday, 00:00 China time) by plain arithmetic on
@@ -63,9 +71,9 @@ class Scope:
 
 
 def tallies(conn: psycopg.Connection, scope: Scope, today: date
-            ) -> list[tuple[str, str | None, int, int, int]]:
+            ) -> list[tuple[str, str | None, bool, int, int, int]]:
     rows = conn.execute(_TALLIES, {**scope.params(), "today": today}).fetchall()
-    return [(u, s, int(o), int(d), int(e)) for u, s, o, d, e in rows]
+    return [(u, s, bool(x), int(o), int(d), int(e)) for u, s, x, o, d, e in rows]
 
 
 def weeks(conn: psycopg.Connection, scope: Scope, since: date) -> dict[date, Week]:
@@ -84,7 +92,7 @@ def needing_attention(conn: psycopg.Connection, scope: Scope, today: date, limit
                       ) -> list[dict[str, Any]]:
     cur = conn.execute(_ATTENTION, {**scope.params(), "today": today, "limit": limit})
     names = ("case_id", "receipt_number", "unit_id", "section_id", "due_date", "overdue",
-             "escalated", "responsible_name")
+             "escalated", "responsible_name", "status")
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 

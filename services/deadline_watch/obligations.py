@@ -2,7 +2,8 @@
 
     received ──▶ forward (2) , reply (3, letters/visits/online/hotline)
     accepted ──▶ forward met; complete (the committed time limit: its due_date stands)
-    referred internal ─▶ forward met; accept_referral (2); complete cancelled (new handler)
+    referred internal ─▶ forward met; accept_referral (2, the RECEIVING unit's policy);
+                         complete cancelled (new handler)
     referred external ─▶ forward met; reply, complete, accept_referral cancelled
     handoff_accepted ──▶ accept_referral met          replied ─▶ reply met
     one_time_notice_given ─▶ reply, complete paused (the remaining working days kept)
@@ -60,7 +61,8 @@ def _referred(f: Fold, d: dict[str, Any], at: datetime) -> None:
         f.c.section_id = r["section_id"]
         f.c.unit_id = r.get("unit_id") or f.c.unit_id
         f.end(Ob.complete, "cancelled", at)
-        f.start(Ob.accept_referral, at, f.policy.accept_referral_working_days,
+        # the unit that must accept bears the obligation: its policy sets the limit
+        f.start(Ob.accept_referral, at, f.policy.accept_referral_days(r.get("unit_id")),
                 responsible=r["handler"]["id"])
     else:
         for o in (Ob.reply, Ob.complete, Ob.accept_referral):

@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.calendar.cache import CalendarCache
 from services.calendar.policy import PolicyBook, UnitPolicy
 from services.calendar.policy_store import policy_book
+from services.cases.index import case_ids_after
 from services.cases.repository import CaseRepository
 from services.common.settings import Settings
 from services.deadline_watch.calendar_port import Calendar
@@ -138,9 +139,7 @@ def rebuild(watch: DeadlineWatch, batch: int = 1000) -> int:
     done, after = 0, ""
     while True:
         with watch.repo.pool.connection() as conn:
-            ids = [r[0] for r in conn.execute(
-                "SELECT case_id FROM case_index WHERE case_id > %s ORDER BY case_id LIMIT %s",
-                (after, batch))]
+            ids = case_ids_after(conn, after, batch)
         if not ids:
             return done
         for case_id in ids:

@@ -84,6 +84,7 @@ class CaseState:
     handler_id: str | None = None  # who is handling it now
     section_id: str | None = None
     matter_type_code: str | None = None
+    matter_history: tuple[str, ...] = ()  # every matter code in force, oldest first
     awaiting_handoff_to: str | None = None
     notice_materials: frozenset[str] = frozenset()
     due_date: date | None = None
@@ -168,8 +169,14 @@ def _received(s: CaseState, d: dict[str, Any]) -> Changes:
             "responsible_id": d["first_responder_id"], "handler_id": d["first_responder_id"]}
 
 
+def _matter(s: CaseState, code: str | None) -> Changes:
+    if code is None or code == s.matter_type_code:
+        return {}
+    return {"matter_type_code": code, "matter_history": (*s.matter_history, code)}
+
+
 def _classified(s: CaseState, d: dict[str, Any]) -> Changes:
-    return {"matter_type_code": d["matter_type_code"],
+    return {**_matter(s, d["matter_type_code"]),
             "section_id": d.get("handling_section_id") or s.section_id}
 
 
@@ -177,7 +184,8 @@ def _accepted(s: CaseState, d: dict[str, Any]) -> Changes:
     return {"status": Status.in_handling, "handler_id": d["handler"]["id"],
             "section_id": d.get("section_id") or s.section_id,
             "participants": _add(s.participants, d["handler"]["id"]),
-            "due_date": date.fromisoformat(d["time_limit"]["due_date"])}
+            "due_date": date.fromisoformat(d["time_limit"]["due_date"]),
+            **_matter(s, d.get("matter_type_code"))}
 
 
 def _notice(s: CaseState, d: dict[str, Any]) -> Changes:

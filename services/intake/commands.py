@@ -24,6 +24,7 @@ The payloads are built in ``payloads``; who may do what is ``access``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
@@ -62,15 +63,39 @@ def retrying(expected_version: int | None, attempt: Callable[[], T]) -> T:
                 raise
     raise AssertionError("unreachable")
 
+
+RECEIVED_MAX_AGE_DAYS = 30  # Settings.received_date_max_age_days
+_SKEW = timedelta(minutes=5)  # a clock a little ahead is not "the future"
+
+
 def register(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
-             actor: Person, body: models.RegisterInquiry) -> Receipt:
+             actor: Person, body: models.RegisterInquiry,
+             max_age_days: int = RECEIVED_MAX_AGE_DAYS) -> Receipt:
+    check_received_at(body, max_age_days)
     return register_inquiry(repo, conn, actor, Inquiry(**body.model_dump()), source=SOURCE)
 
 
 async def register_async(repo: CaseRepository, conn: psycopg.AsyncConnection[Any],
-                         actor: Person, body: models.RegisterInquiry) -> Receipt:
+                         actor: Person, body: models.RegisterInquiry,
+                         max_age_days: int = RECEIVED_MAX_AGE_DAYS) -> Receipt:
+    check_received_at(body, max_age_days)
     return await register_inquiry_async(repo, conn, actor, Inquiry(**body.model_dump()),
                                         source=SOURCE)
+
+
+def check_received_at(body: models.RegisterInquiry, max_age_days: int,
+                      now: datetime | None = None) -> None:
+    """A received date lies in the past, at most ``max_age_days`` back (422 otherwise)."""
+    at = body.received_at
+    if at is None:
+        return
+    now = now or datetime.now(UTC)
+    if at > now + _SKEW:
+        raise CommandRefused("received_at: lies in the future", field="received_at")
+    if at < now - timedelta(days=max_age_days):
+        raise CommandRefused(f"received_at: more than {max_age_days} days ago (the limit, "
+                             "SHOUWEN_RECEIVED_DATE_MAX_AGE_DAYS); migrate older cases with "
+                             "`shouwen import`", field="received_at")
 
 
 Build = Callable[[Loaded], EventPayload]

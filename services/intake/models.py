@@ -11,7 +11,7 @@ which are checked for brush-offs. Responses are in ``queries``.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -79,6 +79,21 @@ class RegisterInquiry(Strict):
     inquirer_id_number: IdNumber | None = None
     inquirer_email: Email | None = None
     inquirer_language: Literal["zh-CN", "en"] | None = None  # of messages to the inquirer
+    # a letter or a forwarded item: when it was received (postmark, hand-over); time limits
+    # count from it. Timezone required; in the past, within the unit's bound (settings).
+    received_at: datetime | None = None
+    forwarded_from: ShortText | None = None  # who handed it over (another body, 12345 ...)
+
+    @model_validator(mode="after")
+    def _received_at_of_a_letter_or_forwarded_item(self) -> RegisterInquiry:
+        if self.received_at is None:
+            return self
+        if self.received_at.tzinfo is None or self.received_at.utcoffset() is None:
+            raise ValueError("received_at: give the time zone (e.g. 2026-09-29T10:00:00+08:00)")
+        if self.channel is not Channel.letter and self.forwarded_from is None:
+            raise ValueError("received_at: only a letter or a forwarded item (forwarded_from) "
+                             "carries a received date; anything else is received now")
+        return self
 
     @model_validator(mode="after")
     def _ledger_fields(self) -> RegisterInquiry:

@@ -82,11 +82,14 @@ def accepted(directory: DirectoryIndex, actor: Person, state: CaseState,
     """The due date counts working days in the unit's calendar, from the day after today."""
     days, basis = _time_limit(directory, state, body)
     due = calendar.add_working_days(datetime.now(UTC), days)
+    code = body.matter_type_code  # the handler's naming or correction of the matter
+    matter = directory.matters.get(code) if code else None
     return CaseAccepted(
         handler=staff_member(actor), section_id=actor.staff.section or state.section_id,
         time_limit=TimeLimit(working_days=days, due_date=due.day, basis=basis,
                              provisional=due.provisional),
-        on_the_spot=body.on_the_spot, handling_plan=body.handling_plan)
+        on_the_spot=body.on_the_spot, handling_plan=body.handling_plan,
+        matter_type_code=code, matter_type_name=matter.name if matter else None)
 
 
 def _time_limit(directory: DirectoryIndex, state: CaseState,
@@ -140,7 +143,9 @@ def referred_internal(directory: DirectoryIndex, actor: Person, state: CaseState
     referral = InternalReferral(
         kind="internal", unit_id=unit.id if unit.id != state.unit_id else None,
         section_id=section.id, section_name=section.name, handler=staff_member(handler),
-        handler_present=body.handler_present)
+        handler_present=body.handler_present, unit_name=unit.name, address=unit.address,
+        window=section.location, contact_phone=section.phone or unit.phone,
+        contact_person=handler.staff.name)
     return CaseReferred(referral=referral, reason=body.reason)
 
 

@@ -75,6 +75,7 @@ class CaseDetail(CaseSummary):
     units: list[str]
     participants: list[str]
     notice_materials: list[str]
+    matter_history: list[str]  # every matter code in force, oldest first (the last is now's)
     referred_to_body: str | None
     rated: bool
     complaints: int
@@ -120,6 +121,7 @@ def case_detail(repo: CaseRepository, conn: psycopg.Connection, directory: Direc
         **_summary_fields(s, directory), first_responder_id=s.first_responder_id,
         escalated_to=list(s.escalated_to), units=list(s.units),
         participants=list(s.participants), notice_materials=sorted(s.notice_materials),
+        matter_history=list(s.matter_history),
         referred_to_body=s.referred_to_body, rated=s.rated, complaints=s.complaints,
         personal_data_masked=not clear, events=events,
         matter_suggestions=[MatterSuggestion.model_validate(s) for s in suggestions(loaded)])

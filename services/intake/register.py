@@ -7,13 +7,14 @@ duty and contact go on the receipt, because the inquirer must be told them (å‘Šç
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import uuid6
 
 from events import CloudEvent, new_event, new_id
-from events.case import CaseReceived
+from events.case import CaseReceived, ProblemLocation
 from events.fields import Channel
 from services.cases.repository import CaseRepository, new_access_code
 from services.directory.index import Person
@@ -41,6 +42,9 @@ class Inquiry:
     inquirer_id_number: str | None = None
     inquirer_email: str | None = None
     inquirer_language: str | None = None
+    received_at: datetime | None = None  # a letter's / forwarded item's, checked by the caller
+    forwarded_from: str | None = None
+    problem_location: dict[str, Any] | None = None  # Open311: address, lat, long (public)
 
 
 def register_inquiry(
@@ -99,9 +103,15 @@ def received_event(first_responder: Person, inquiry: Inquiry, receipt_number: st
         first_responder_name=staff.name,
         first_responder_duty=staff.duty,
         first_responder_contact=staff.contact,
+        received_at=inquiry.received_at,
+        received_at_entered_by=staff.id if inquiry.received_at else None,
+        forwarded_from=inquiry.forwarded_from,
+        problem_location=(ProblemLocation.model_validate(inquiry.problem_location)
+                          if inquiry.problem_location else None),
     )
     event_id = new_id()
+    at = inquiry.received_at.astimezone(UTC) if inquiry.received_at else None
     event = new_event(payload, subject=case_id, actor=actor or f"staff:{staff.id}",
-                      source=source, id=event_id, correlationid=event_id)
+                      source=source, id=event_id, correlationid=event_id, time=at)
     return event, Receipt(case_id, receipt_number, new_access_code(), staff.name, staff.duty,
                           staff.contact, first_responder.unit.name)

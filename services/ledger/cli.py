@@ -143,9 +143,9 @@ def _when(as_of: str | None) -> datetime | None:
 
 
 def _case_id(conn: psycopg.Connection, case: str) -> str:
-    row = conn.execute("SELECT case_id FROM case_index WHERE receipt_number = %s",
-                       (case,)).fetchone()
-    return str(row[0]) if row else case
+    from services.cases.index import case_of_receipt
+
+    return case_of_receipt(conn, case) or case
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ the same transaction as the inbox row (services.common.faust_base / routing's ba
         events that trigger messages (rules.triggers) ─▶ their cases' received events
         (one query; a received event is its own) ─▶ rules.plan ─▶ store.record_intents
     A case with no received event in the store raises: the event is dead-lettered.
+    Events migrated by `shouwen import` (source rules.IMPORT_SOURCE) cause no messages.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class Planner:
         erased = [e.subject for e in events if e.type == InquirerErased.event_type]
         if erased:  # done by the erasure already; again, for what was planned since
             store.scrub_erased(conn, erased)
-        todo = [e for e in events if rules.triggers(e.type)]
+        # a legacy ledger's migration (`shouwen import`) tells no one what happened long ago
+        todo = [e for e in events if rules.triggers(e.type) and e.source != rules.IMPORT_SOURCE]
         if not todo:
             return
         facts = {e.subject: (e.id, store.facts_of(conn, e.subject, e.id, e.data))

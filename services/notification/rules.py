@@ -5,9 +5,11 @@
       received              inquirer  receipt: the first responder's name, duty, contact
       one_time_notice_given inquirer  every missing material, requirement and form
       referred              inquirer  where to go (external: address, phone, person;
-                                      internal: section and named handler)
+                                      internal: unit, section, named handler,
+                                      address, window, phone, contact person)
                             staff     the handler: a handoff to accept (internal only)
       accepted              staff     the handler: a new assignment
+      materials_supplied    staff     by the inquirer online: the handler, to check them
       extension_granted     inquirer  the new due date and its reason
       transfer_approved     inquirer  who the new responsible person is
       completed             inquirer  the result
@@ -66,6 +68,10 @@ class CaseFacts:
         return {"case_id": self.case_id, "receipt_number": self.receipt_number,
                 "unit_id": self.unit_id, "inquirer_name": self.inquirer_name,
                 "first_responder": self.first_responder}
+
+
+# the envelope source of events migrated from a legacy 台账 (services/importer): no messages
+IMPORT_SOURCE = "urn:shouwen:import"
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,9 @@ RULES: dict[str, Rule] = {
     "one_time_notice_given": lambda d, c, x, o: _to_inquirer("one_time_notice", c, x),
     "referred": _referred,
     "accepted": lambda d, c, x, o: _to_staff("assignment", d["handler"]["id"], x, o),
+    # supplied by the inquirer online: the handler checks them (None when a clerk recorded it)
+    "materials_supplied": lambda d, c, x, o: _to_staff("materials_supplied",
+                                                       d.get("check_by_id"), x, o),
     "extension_granted": lambda d, c, x, o: _to_inquirer("extension", c, x),
     "transfer_approved": lambda d, c, x, o: _to_inquirer("new_responsible", c, x),
     "completed": lambda d, c, x, o: _to_inquirer("result", c, x),

@@ -34,8 +34,12 @@ def _classified(d: Data) -> Said:
 def _accepted(d: Data) -> Said:
     h, t = d["handler"], d["time_limit"]
     spot = " on the spot" if d.get("on_the_spot") else ""
-    return (f"accepted the case{spot} as handler {h['name']} ({h['duty']}, {h['contact']}),"
-            f" due {t['due_date']} ({t['working_days']} working days)", d.get("handling_plan"))
+    code = d.get("matter_type_code")
+    matter = (f" for the matter {d.get('matter_type_name') or code} ({code})"
+              if code else "")
+    return (f"accepted the case{spot}{matter} as handler {h['name']} ({h['duty']},"
+            f" {h['contact']}), due {t['due_date']} ({t['working_days']} working days)",
+            d.get("handling_plan"))
 
 
 def _notice(d: Data) -> Said:
@@ -47,6 +51,8 @@ def _referred(d: Data) -> Said:
     r = d["referral"]
     if r["kind"] == "internal":
         to = f"section {r['section_name']}, handler {r['handler']['name']}"
+        if r.get("unit_name"):
+            to = f"{r['unit_name']} ({r.get('address')}, {r.get('contact_phone')}), {to}"
         return f"referred the case to {to}", d.get("reason")
     return (f"referred the inquirer to {r['body_name']} ({r['address']}, {r['contact_phone']},"
             f" contact {r['contact_person']})", d.get("reason"))

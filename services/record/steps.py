@@ -29,12 +29,25 @@ def _add(items: tuple[str, ...], item: str | None) -> tuple[str, ...]:
     return items if item is None or item in items else (*items, item)
 
 
+def _matter(v: CaseView, d: dict[str, Any], e: Event, how: str) -> None:
+    """The matter in force, and its history: each code with who set it (the classifier or
+    the accepting handler's correction) and when."""
+    code = d.get("matter_type_code")
+    if code is None or code == v.matter_type_code:
+        return
+    v.matter_type_code, v.matter_type_name = code, d.get("matter_type_name")
+    v.matter_history = [*v.matter_history, {
+        "code": code, "name": d.get("matter_type_name"), "by": how,
+        "at": e.time.isoformat(), "version": e.sequence}]
+
+
 def _classified(v: CaseView, d: dict[str, Any], e: Event) -> None:
-    v.matter_type_code, v.matter_type_name = d["matter_type_code"], d.get("matter_type_name")
+    _matter(v, d, e, "classified")
     v.section_id = d.get("handling_section_id") or v.section_id
 
 
 def _accepted(v: CaseView, d: dict[str, Any], e: Event) -> None:
+    _matter(v, d, e, "accepted")
     h = d["handler"]
     v.status, v.handler_id, v.handler_name = "in_handling", h["id"], h["name"]
     v.section_id = d.get("section_id") or v.section_id
@@ -55,7 +68,10 @@ def _referred(v: CaseView, d: dict[str, Any], e: Event) -> None:
         v.units = _add(v.units, r.get("unit_id"))
         v.participants = _add(v.participants, h["id"])
         where = f"{r['section_name']} {h['name']} ({h['contact']})"
-        v.referral = f"{r['unit_id']} {where}" if r.get("unit_id") else where
+        if r.get("address"):
+            where += f", {r['address']}" + (f" {r['window']}" if r.get("window") else "")
+        unit = r.get("unit_name") or r.get("unit_id")
+        v.referral = f"{unit} {where}" if r.get("unit_id") else where
     else:
         v.status = "referred_out"
         v.referral = (f"{r['body_name']}, {r['address']}, {r['contact_phone']},"

@@ -46,7 +46,7 @@ _SELECT = (
     + " FROM case_summary s JOIN ledger_rows l ON l.case_id = s.case_id"
     " WHERE s.case_id = ANY(%s)"
 )
-_JSON = {"deadlines", "seven_haves"}
+_JSON = {"deadlines", "seven_haves", "matter_history"}
 _ARRAYS = {"units", "participants", "escalated_to", "missing_haves"}
 
 

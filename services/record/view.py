@@ -39,6 +39,8 @@ class CaseView:
     section_id: str | None = None
     matter_type_code: str | None = None
     matter_type_name: str | None = None
+    # every matter in force, oldest first: {code, name, by (classified|accepted), at, version}
+    matter_history: list[dict[str, Any]] = field(default_factory=list)
     units: tuple[str, ...] = ()
     participants: tuple[str, ...] = ()
     escalated_to: tuple[str, ...] = ()
@@ -82,7 +84,7 @@ class CaseView:
 SUMMARY_COLUMNS = (
     "case_id", "unit_id", "receipt_number", "channel", "status", "first_responder_id",
     "first_responder_name", "responsible_id", "responsible_name", "handler_id", "handler_name",
-    "section_id", "matter_type_code", "matter_type_name", "units", "participants",
+    "section_id", "matter_type_code", "matter_type_name", "matter_history", "units", "participants",
     "escalated_to", "awaiting_handoff_to", "due_date", "deadlines", "next_due_at", "overdue",
     "escalated", "on_time", "rating", "complaint_count", "seven_haves", "missing_haves",
     "received_at", "replied_at", "completed_at", "closed_at", "version", "updated_at",

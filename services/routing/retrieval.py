@@ -19,7 +19,10 @@
         the runner-up by a margin to get a high share; share = confidence. A best match
         on generic words alone gets at most GENERIC_ONLY: unclear, whatever its margin; one on
         a single specific word at most ONE_WORD (near-certainty needs two words)
-    ─▶ clear when the best share >= CLEAR_AT, else unclear; the top 3 are suggestions
+    ─▶ clear when the best share >= CLEAR_AT, or when the suggestions handled where the
+       best one is (unit, section or outside body) share >= PLACE_AT between them: where the
+       case goes is clear (the best matter, at its own share); else unclear; the top 3 are
+       the suggestions
 
 The parameters were chosen on the dev split of ``tests/data/routing_inquiries.jsonl``; the
 test split measures them (``bench/routing_accuracy_bench.py``).
@@ -40,7 +43,7 @@ import bm25s
 import jieba
 from pypinyin import Style, lazy_pinyin
 
-from services.routing.classify import Classification, Suggestion, normalise
+from services.routing.classify import Classification, Suggestion, destination, normalise
 
 if TYPE_CHECKING:
     from services.directory.index import DirectoryIndex
@@ -53,6 +56,7 @@ TEMPERATURE = 0.25  # softmax temperature, in score per unit of query weight
 NONE = 0.5  # the "none of these" class's score, same unit
 CLEAR_AT = 0.5
 GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
+PLACE_AT = 0.6  # or the suggestions handled where the best one is share this between them
 ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
 TOP = 3
 
@@ -85,7 +89,6 @@ FUNCTION_CHARS = frozenset("的了吗呢么什啊吧呀哦嗯喂怎咋啥哪们�
 
 _RUNS = re.compile(r"[\u3400-\u9fff]+|[a-z0-9]+")
 _LOCK = threading.Lock()
-log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -239,7 +242,11 @@ def classify_text(
                         for i, s in zip(ranked, shares, strict=True))
     best = suggestions[0]
     matched = tuple(f[2:] for f in evidence if f[0] in "wbe")
-    if best.score >= CLEAR_AT:
+    # where it goes is clear when the suggestions handled where the best one is share enough
+    # (补办 or 挂失: one section either way); the confidence stays the best matter's own
+    place = destination(best.matter)
+    if best.score >= CLEAR_AT or evidence and sum(
+            s.score for s in suggestions if destination(s.matter) == place) >= PLACE_AT:
         return Classification(best.matter, best.score, matched, suggestions=suggestions)
     return Classification(None, best.score, matched, tuple(s.code for s in suggestions),
                           suggestions=suggestions)

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -108,14 +109,19 @@ def auth(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def real(server: str, auth: dict[str, str], demo_directory: Any) -> dict[str, list[Any]]:
+def real(server: str, auth: dict[str, str], demo_directory: Any,
+         database_url: str) -> dict[str, list[Any]]:
     """What to aim at: case ids, (receipt, access code) pairs, Open311 request ids, matter
     codes (Open311 service codes)."""
     headers = {**auth, "Content-Type": "application/json"}
     receipts = [_call(server, "POST", "/v1/cases", body, headers) for body in SEEDED]
+    from services.intake.open311_keys import issue
+
+    with psycopg.connect(database_url) as conn:
+        key = issue(conn, "fuzz", "system:test")
     submitted = _call(server, "POST", "/open311/v2/requests.json", {
         "service_code": "RSJ-SBK-01", "description": "社保卡丢失，想补办", "last_name": "张",
-        "phone": "13800000000"}, {"Content-Type": "application/json"})
+        "phone": "13800000000", "api_key": key}, {"Content-Type": "application/json"})
     return {"case_ids": [r["case_id"] for r in receipts],
             "access": [(r["receipt_number"], r["access_code"]) for r in receipts],
             "request_ids": [s["service_request_id"] for s in submitted],

@@ -240,6 +240,13 @@ def test_up_runs_the_suite_on_embedded_defaults_and_stops_everything(start_up, w
     # intake serves, with the demo directory that up loaded into the empty store
     ready = wait_http(f"http://127.0.0.1:{up.intake_port}/readyz")
     assert ready == {"database": "ok", "directory": "loaded"}
+    up.wait_for(r"^up\s+\| ready: all \d+ services are up")
+    # the other commands find the running stack through the data dir (no DATABASE_URL)
+    env = {k: v for k, v in up.env.items() if k != "DATABASE_URL"}
+    check = subprocess.run([SHOUWEN, "verify"], cwd=workdir, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    assert (up.data_dir / "stack.json").exists()
 
     children = [p.pid for p in up.descendants()]
     postmaster = up.postmaster_pid()
@@ -251,6 +258,7 @@ def test_up_runs_the_suite_on_embedded_defaults_and_stops_everything(start_up, w
     assert [pid for pid in children if alive(pid)] == []
     assert not alive(postmaster)
     assert [p for p in up.ports.values() if embedded.port_open("127.0.0.1", p)] == []
+    assert not (up.data_dir / "stack.json").exists()
 
 
 def _published_past(url: str, event_id: uuid.UUID, timeout: float = 30.0) -> int:

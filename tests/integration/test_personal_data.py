@@ -142,6 +142,7 @@ def test_erasure_leaves_no_plain_value_and_every_proof_valid(
                      "--reason", "本人申请删除个人信息")
     assert erased.returncode == 0, erased.stderr
     assert "3 case(s)" in erased.stdout
+    assert NAME not in erased.stdout + erased.stderr  # nor in what it logs
 
     sequence(url)
     text = everywhere(url)

@@ -22,7 +22,7 @@ from services.routing.learning import approved
 from services.routing.router import Router
 from tests.integration.intake_helpers import post, register
 
-VAGUE = {"channel": "phone", "matter": "社保卡的事情想问一下，电话13912345678",
+VAGUE = {"channel": "phone", "matter": "老人去世后要办哪些手续，电话13912345678",
          "inquirer_name": "王小明", "inquirer_phone": "13912345678"}
 CLEAR = {"channel": "phone", "matter": "补办社保卡", "inquirer_name": "李四",
          "inquirer_phone": "13912345679"}
@@ -87,7 +87,7 @@ def test_a_pick_updates_the_outcome_and_proposes_the_words(intake, token_for, ur
     listed = shouwen("examples", "list")
     assert listed.exit_code == 0, listed.output
     line = next(x for x in listed.output.splitlines() if case_id in x)
-    assert second in line and "社保卡的事情想问一下" in line
+    assert second in line and "老人去世后要办哪些手续" in line
     assert "13912345678" not in listed.output  # the phone number is blanked
 
 
@@ -139,7 +139,8 @@ def test_the_report_and_the_exporter_count_unclear_and_corrected(intake, token_f
     clear_id = register(intake, staff, CLEAR)["case_id"]
     consume(url, city, clear_id)
     case_id, _ = suggested(intake, token_for, url, city)
-    post(intake, case_id, "matter", {"matter_type_code": "RSJ-SBK-03", "reason": "补卡"}, staff)
+    post(intake, case_id, "matter", {"matter_type_code": "RSJ-SBK-03", "reason": "其实是补卡"},
+         staff)
     consume(url, city, case_id)
     with psycopg.connect(url) as conn:
         assert routing_figures(conn) == {"RSJ": (2, 1, 1)}

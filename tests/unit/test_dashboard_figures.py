@@ -8,6 +8,7 @@ from datetime import date
 
 from services.dashboard.charts import bar_chart, line_chart
 from services.dashboard.figures import (
+    NO_SECTION,
     Tally,
     Week,
     fill_weeks,
@@ -28,7 +29,7 @@ def test_a_units_tally_is_the_sum_of_its_sections_including_cases_without_one():
     one = units[1]
     assert one.name == "Unit one" and one.tally == Tally(6, 3, 2)
     assert [(s.section_id, s.name) for s in one.sections] == [("S1", "Sec one"), ("S2", "S2"),
-                                                             (None, "—")]
+                                                             (None, NO_SECTION)]
     assert units[0].name == "U0"  # a unit the directory no longer names keeps its id
 
 

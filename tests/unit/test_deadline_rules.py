@@ -285,3 +285,16 @@ def test_the_ladder_names_the_section_head_then_the_supervising_then_the_princip
         ("ZX001", LeaderRole.principal_leader)]
     assert recipient(1, city, "ZX004", "ZWFWZX", None) is None  # the chief is the one late
     assert recipient(1, city, None, "ZWFWZX", "ZX-TSZX").id == "ZX010"  # type: ignore[union-attr]
+
+
+def test_a_cross_unit_handoff_is_timed_by_the_receiving_units_accept_referral_limit():
+    book = load_policy_yaml("default: {accept_referral_working_days: 2}\n"
+                            "units: {ZWFWZX: {accept_referral_working_days: 1},"
+                            " RSJ: {accept_referral_working_days: 6}}\n")
+    referring = book.for_unit("ZWFWZX")
+    assert referring.accept_referral_days("RSJ") == 6
+    assert referring.accept_referral_days("SWJ") == 2  # not in the book: the default
+    assert referring.accept_referral_days(None) == 1  # inside the unit: its own
+    assert book == load_policy_yaml("default: {accept_referral_working_days: 2}\n"
+                                    "units: {ZWFWZX: {accept_referral_working_days: 1},"
+                                    " RSJ: {accept_referral_working_days: 6}}\n")

@@ -209,6 +209,9 @@ def sample_contexts() -> dict[str, dict]:
                              "handling_plan": None, "time_limit": {
                                  "working_days": 3, "due_date": "2026-12-01", "basis": None}},
         "staff/handoff": {"handler": STAFF, "section_id": None},
+        "staff/materials_supplied": {"materials": ["身份证复印件"], "outstanding": ["户口簿"],
+                                     "complete": False, "note": "已扫描上传",
+                                     "attachments": ["DOC-1"], "check_by_id": "ZX006"},
         "staff/deadline_warning": {"obligation": "complete", "due_at": "2026-12-01T10:00:00Z",
                                    "responsible_id": "ZX006", "working_days_left": 1},
         "staff/deadline_breached": {"obligation": "complete", "due_at": "2026-12-01T10:00:00Z",

@@ -66,7 +66,8 @@ async def register(body: models.RegisterInquiry, staff: StaffDep, w: WiringDep) 
     assert w.apool is not None, "the app's lifespan opens it"
     with _refusals():
         async with w.apool.connection() as conn:
-            receipt = await commands.register_async(w.repo, conn, staff, body)
+            receipt = await commands.register_async(
+                w.repo, conn, staff, body, w.settings.received_date_max_age_days)
     return Response(orjson.dumps(asdict(receipt)), status.HTTP_201_CREATED,
                     {"Location": f"{router.prefix}/{receipt.case_id}"}, "application/json")
 

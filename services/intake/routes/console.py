@@ -270,7 +270,8 @@ def register(request: Request, form: PostedDep, w: WiringDep) -> HTMLResponse:
     try:
         body = models.RegisterInquiry.model_validate(_filled(form.values))
         with w.pool.connection() as conn:
-            receipt = commands.register(w.repo, conn, session.directory, session.person, body)
+            receipt = commands.register(w.repo, conn, session.directory, session.person, body,
+                                        w.settings.received_date_max_age_days)
     except (ValidationError, CommandRefused) as exc:
         code, text = _refusal(exc)
         return _render(request, "register.html", {"values": form.values, "error": text},
@@ -279,7 +280,11 @@ def register(request: Request, form: PostedDep, w: WiringDep) -> HTMLResponse:
 
 
 def _filled(values: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in values.items() if v != ""}
+    filled = {k: v for k, v in values.items() if v != ""}
+    at = filled.get("received_at")
+    if at and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?", at):
+        filled["received_at"] = at + "+08:00"  # a browser's datetime-local: China time
+    return filled
 
 
 # ---------------------------------------------------------------- my cases

@@ -1,4 +1,4 @@
-"""Open311 GeoReport v2, JSON only, mapped onto the matter catalogue and cases.
+"""Open311 GeoReport v2, JSON and XML, mapped onto the matter catalogue and cases.
 
     GET  /open311/v2/services.json                  the catalogue: service_code = matter code
     GET  /open311/v2/services/{code}.json           definition: the required materials, as
@@ -15,15 +15,24 @@ section (综合受理; it also receives every matter an external body handles, a
 the receipt number opens /v1/public (status, rating, complaint). The ledger needs a name and a
 contact, so ``first_name``/``last_name`` and ``phone``/``email`` are required here; the
 location (``address_string``, ``lat``/``long``) is kept as the inquirer's address, personal
-data. ``api_key`` is accepted and not checked. Errors are RFC 9457 problem documents
-(as every Shouwen error) whose ``errors`` member carries the spec's shape,
-``[{"code": 400, "description": "field: why"}]``, with that HTTP status; a refused
-submission writes nothing.
+data, and also as the request's public location (``problem_location``: GeoReport publishes
+it). Every path answers in XML too with ``.xml`` in place of ``.json`` (the spec's default
+format; the OpenAPI document describes the JSON ones). A POST needs the ``api_key`` of a
+client application (`shouwen open311 keys add NAME`; 400 without one, 403 for a key not in
+force). ``jurisdiction_id``, where given, must be this deployment's
+(``SHOUWEN_OPEN311_JURISDICTION_ID``; 404 otherwise), and a request list spans at most 90
+days (400). A request view carries ``description``, ``address``, ``lat``/``long`` and
+``expected_datetime`` (the due date, else the catalogue's limit counted from submission);
+never a name, phone, e-mail or access code. Errors are RFC 9457 problem documents (as every
+Shouwen error) whose ``errors`` member carries the spec's shape,
+``[{"code": 400, "description": "field: why"}]`` (in XML the spec's ``<errors><error>``),
+with that HTTP status; a refused submission writes nothing.
 """
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
@@ -45,14 +54,17 @@ from pydantic import (
 from starlette.exceptions import HTTPException
 
 from events.fields import PRINTABLE, Channel
+from services.calendar import CIVIL_TIME
+from services.calendar.cache import CalendarCache
 from services.common.problems import Problem, problem
 from services.common.text import clean_tree
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Matter, Role
+from services.intake.open311_keys import client_of
 from services.intake.ratelimit import rate_limited
 from services.intake.register import Inquiry, Receipt, register_inquiry
 from services.intake.routes.public import STATUS_TEXT
-from services.web.deps import DirectoryDep, RepoDep
+from services.web.deps import DirectoryDep, RepoDep, WiringDep
 
 SOURCE = "urn:shouwen:open311"
 GENERAL_INTAKE = "综合受理"  # the service centre's general intake section has this in its name
@@ -87,24 +99,83 @@ class Open311Route(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            xml = request.url.path.endswith(".xml")
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return _errors(400, [_described(e) for e in exc.errors()])
+                return _errors(400, [_described(e) for e in exc.errors()], xml=xml)
             except Open311Failure as exc:
-                return _errors(exc.status_code, list(exc.descriptions), exc.headers)
+                return _errors(exc.status_code, list(exc.descriptions), exc.headers, xml=xml)
             except HTTPException as exc:
-                return _errors(exc.status_code, [str(exc.detail)], exc.headers)
+                return _errors(exc.status_code, [str(exc.detail)], exc.headers, xml=xml)
 
         return route
 
 
 def _errors(code: int, descriptions: list[str],
-            headers: Mapping[str, str] | None = None) -> Response:
-    """A problem document; the spec's [{"code", "description"}] list is its ``errors``."""
+            headers: Mapping[str, str] | None = None, *, xml: bool = False) -> Response:
+    """A problem document; the spec's [{"code", "description"}] list is its ``errors``
+    (in XML, the spec's own ``<errors><error>`` document)."""
     bounded = [d[:500] for d in descriptions[:20]]
     errors = [{"code": code, "description": d} for d in bounded]
+    if xml:
+        return as_xml("errors", "error", errors, status_code=code, headers=headers)
     return problem(code, "; ".join(bounded), headers=headers, errors=errors)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _element(parent: ET.Element, name: str, value: Any) -> None:
+    if isinstance(value, list):
+        group = ET.SubElement(parent, name)
+        for item in value:  # attributes -> attribute, values -> value
+            _element(group, name[:-1] if name.endswith("s") else name, item)
+    elif isinstance(value, dict):
+        node = ET.SubElement(parent, name)
+        for k, v in value.items():
+            _element(node, k, v)
+    else:
+        node = ET.SubElement(parent, name)
+        if value is not None:
+            node.text = _text(value)
+
+
+def as_xml(root: str, item: str, items: list[Any], *, status_code: int = 200,
+           headers: Mapping[str, str] | None = None) -> Response:
+    """GeoReport's XML: ``<root><item><field>value</field>...</item>...</root>``."""
+    top = ET.Element(root)
+    for one in items:
+        _element(top, item, one.model_dump(mode="json") if isinstance(one, BaseModel) else one)
+    return _xml_response(top, status_code, headers)
+
+
+def one_xml(root: str, model: BaseModel) -> Response:
+    """A single object (a service definition) as ``<root><field>...</field></root>``."""
+    top = ET.Element(root)
+    for k, v in model.model_dump(mode="json").items():
+        _element(top, k, v)
+    return _xml_response(top, 200, None)
+
+
+def _xml_response(top: ET.Element, status_code: int,
+                  headers: Mapping[str, str] | None) -> Response:
+    body = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(top, encoding="utf-8",
+                                                                     xml_declaration=False)
+    return Response(body, status_code=status_code, headers=dict(headers or {}),
+                    media_type="application/xml")
+
+
+def jurisdiction(request: Request, w: WiringDep) -> None:
+    """A jurisdiction_id, where given, must be this deployment's (the spec: 404)."""
+    given = request.query_params.get("jurisdiction_id")
+    if given is not None and given != w.settings.open311_jurisdiction_id:
+        raise Open311Failure(404, f"jurisdiction_id: unknown jurisdiction {given[:64]!r}")
 
 
 def _described(error: Any) -> str:
@@ -115,11 +186,13 @@ def _described(error: Any) -> str:
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": why}
     for code, why in ((400, "a parameter is missing or invalid (the description names it)"),
-                      (404, "no such service or request"), (429, "too many requests"),
+                      (403, "api_key is not the key of a client application in force"),
+                      (404, "no such service or request, or an unknown jurisdiction_id"),
+                      (429, "too many requests"),
                       (503, "no directory is loaded, or no one is on duty to receive it"))
 }
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route,
-                   responses=ERRORS)
+                   responses=ERRORS, dependencies=[Depends(jurisdiction)])
 
 
 # -- the catalogue ----------------------------------------------------------------------------
@@ -172,6 +245,16 @@ def services(directory: DirectoryDep) -> list[Service]:
     ]
 
 
+@router.get("/services.xml", include_in_schema=False)
+def services_xml(directory: DirectoryDep) -> Response:
+    return as_xml("services", "service", services(directory))
+
+
+@router.get("/services/{service_code}.xml", include_in_schema=False)
+def service_definition_xml(service_code: str, directory: DirectoryDep) -> Response:
+    return one_xml("service_definition", service_definition(service_code, directory))
+
+
 @router.get("/services/{service_code}.json", response_model=ServiceDefinition)
 def service_definition(service_code: str, directory: DirectoryDep) -> ServiceDefinition:
     matter = _matter(directory, service_code, 404)
@@ -211,6 +294,7 @@ class Submission(BaseModel):
     lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
     long: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
     api_key: Annotated[str, Field(max_length=200)] | None = None
+    jurisdiction_id: Annotated[str, Field(max_length=200)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -250,6 +334,13 @@ async def submission(request: Request) -> Submission:
     problems = _ledger_problems(s)
     if problems:
         raise Open311Failure(400, *problems)
+    ours = request.app.state.wiring.settings.open311_jurisdiction_id
+    if s.jurisdiction_id is not None and s.jurisdiction_id != ours:
+        raise Open311Failure(404, f"jurisdiction_id: unknown jurisdiction "
+                                  f"{s.jurisdiction_id[:64]!r}")
+    if s.api_key is None:
+        raise Open311Failure(400, "api_key: required (a client application's key, issued by "
+                                  "`shouwen open311 keys add NAME`)")
     return s
 
 
@@ -291,6 +382,8 @@ def create_request(s: Annotated[Submission, Depends(submission)], repo: RepoDep,
                    directory: DirectoryDep) -> list[RequestCreated]:
     matter = _matter(directory, s.service_code, 400)
     with repo.pool.connection() as conn, conn.transaction():
+        if client_of(conn, str(s.api_key)) is None:
+            raise Open311Failure(403, "api_key: not a key in force")
         responder = first_responder(conn, directory, matter)
         if responder is None:
             raise Open311Failure(503, "service_code: no staff member is on duty to receive it")
@@ -304,15 +397,26 @@ def create_request(s: Annotated[Submission, Depends(submission)], repo: RepoDep,
                            account_id=None, access_code=receipt.access_code)]
 
 
+@router.post("/requests.xml", status_code=201, include_in_schema=False,
+             dependencies=[Depends(rate_limited("open311"))])
+def create_request_xml(s: Annotated[Submission, Depends(submission)], repo: RepoDep,
+                       directory: DirectoryDep) -> Response:
+    return as_xml("service_requests", "request", create_request(s, repo, directory),
+                  status_code=201)
+
+
 def _inquiry(s: Submission, matter: Matter) -> Inquiry:
     names = [n for n in (s.first_name, s.last_name) if n]
     cjk = any("\u3400" <= ch <= "\u9fff" for ch in "".join(names))
     name = "".join(reversed(names)) if cjk else " ".join(names)  # 姓 first in Chinese
     where = [p for p in (s.address_string, s.address_id and f"address_id {s.address_id}",
                          s.lat is not None and f"{s.lat},{s.long}") if p]
+    location = {"address": s.address_string, "lat": s.lat, "long": s.long}
     return Inquiry(channel=Channel.online, matter=f"[{matter.code}] {matter.name}：{s.description}",
                    inquirer_name=name, inquirer_phone=s.phone, inquirer_email=s.email,
-                   inquirer_address="；".join(where) or None)
+                   inquirer_address="；".join(where) or None,
+                   problem_location=location if any(v is not None for v in location.values())
+                   else None)
 
 
 def _notice(index: DirectoryIndex, matter: Matter, r: Receipt) -> str:
@@ -361,25 +465,31 @@ def _open_cases(conn: psycopg.Connection, staff_ids: list[str]) -> dict[str, int
 
 # -- tracking requests ------------------------------------------------------------------------
 class ServiceRequest(BaseModel):
-    """A request as anyone may see it: no description, no names, no contact, no location."""
+    """A request as anyone may see it, as GeoReport publishes it: the problem (description,
+    where it is); never the inquirer's name, contact or access code."""
 
     service_request_id: str
     status: Literal["open", "closed"]
     status_notes: str
     service_name: str | None
     service_code: str | None
+    description: str | None
     agency_responsible: str | None
     service_notice: str | None
     requested_datetime: datetime
     updated_datetime: datetime
     expected_datetime: datetime | None
+    address: str | None
+    lat: float | None
+    long: float | None
 
 
 _LIST = """
 SELECT * FROM (
   SELECT ci.receipt_number, ci.status, ci.unit_id, ci.section_id, ci.due_date, ci.opened_at,
          ci.updated_at, coalesce(ci.matter_type_code,
-           substring(e.data->>'matter' from '^\\[([A-Za-z0-9._-]+)\\]')) AS service_code
+           substring(e.data->>'matter' from '^\\[([A-Za-z0-9._-]+)\\]')) AS service_code,
+         e.data->>'matter' AS matter, e.data->'problem_location' AS location
   FROM case_index ci JOIN events e ON e.stream_id = ci.case_id AND e.version = 1
   WHERE e.source = %(source)s
 ) r
@@ -417,6 +527,7 @@ DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 def list_requests(
     repo: RepoDep,
     directory: DirectoryDep,
+    w: WiringDep,
     service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
     service_code: Annotated[str | None, Query(max_length=2000)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
@@ -431,7 +542,24 @@ def list_requests(
         start, end = _window(start_date, end_date)
         params.update(codes=_csv(service_code, "service_code"), start=start, end=end,
                       statuses=_csv(status, "status", {"open", "closed"}))
-    return _requests(repo.pool, directory, params)
+    return _requests(repo.pool, directory, params, w.calendars)
+
+
+@router.get("/requests.xml", include_in_schema=False)
+def list_requests_xml(
+    repo: RepoDep,
+    directory: DirectoryDep,
+    w: WiringDep,
+    service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
+    service_code: Annotated[str | None, Query(max_length=2000)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    start_date: DateTime | None = None,
+    end_date: DateTime | None = None,
+    jurisdiction_id: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    found = list_requests(repo, directory, w, service_request_id, service_code, status,
+                          start_date, end_date, jurisdiction_id)
+    return as_xml("service_requests", "request", found)
 
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime | None]:
@@ -452,35 +580,67 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
 
 @router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequest])
 def get_request(service_request_id: Annotated[str, Path(max_length=64)], repo: RepoDep,
-                directory: DirectoryDep) -> list[ServiceRequest]:
+                directory: DirectoryDep, w: WiringDep) -> list[ServiceRequest]:
     params = {"source": SOURCE, "ids": [service_request_id.strip().upper()], "codes": None,
               "statuses": None, "start": None, "end": None, "limit": 1}
-    found = _requests(repo.pool, directory, params)
+    found = _requests(repo.pool, directory, params, w.calendars)
     if not found:
         raise Open311Failure(404, f"service_request_id: no request {service_request_id[:64]!r}")
     return found
 
 
-def _requests(pool: ConnectionPool, index: DirectoryIndex,
-              params: dict[str, Any]) -> list[ServiceRequest]:
+@router.get("/requests/{service_request_id}.xml", include_in_schema=False)
+def get_request_xml(service_request_id: Annotated[str, Path(max_length=64)], repo: RepoDep,
+                    directory: DirectoryDep, w: WiringDep) -> Response:
+    found = get_request(service_request_id, repo, directory, w)
+    return as_xml("service_requests", "request", found)
+
+
+def _requests(pool: ConnectionPool, index: DirectoryIndex, params: dict[str, Any],
+              calendars: CalendarCache) -> list[ServiceRequest]:
     with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_LIST, params)
-        return [_public(index, row) for row in cur]
+        rows = cur.fetchall()
+        book = calendars.get(conn) if rows else None
+    return [_public(index, row, book) for row in rows]
 
 
-def _public(index: DirectoryIndex, row: dict[str, Any]) -> ServiceRequest:
+def _public(index: DirectoryIndex, row: dict[str, Any], book: Any) -> ServiceRequest:
     matter = index.matters.get(row["service_code"] or "")
     external = matter is not None and matter.external_body is not None
+    where = row.get("location") or {}
     return ServiceRequest(
         service_request_id=row["receipt_number"],
         status="closed" if row["status"] == "closed" else "open",
         status_notes=STATUS_TEXT.get(row["status"], row["status"]),
         service_name=matter.name if matter else None, service_code=row["service_code"],
+        description=_description(row.get("matter")),
         agency_responsible=_agency(index, row, matter),
         service_notice=where_handled(index, matter) if matter and external else None,
         requested_datetime=row["opened_at"], updated_datetime=row["updated_at"],
-        expected_datetime=_end_of(row["due_date"]),
+        expected_datetime=_expected(row, matter, book),
+        address=where.get("address"), lat=where.get("lat"), long=where.get("long"),
     )
+
+
+def _description(matter: str | None) -> str | None:
+    """What was submitted: the received matter without the "[code] name：" put before it."""
+    if matter is None:
+        return None
+    return matter.split("：", 1)[1] if matter.startswith("[") and "：" in matter else matter
+
+
+def _expected(row: dict[str, Any], matter: Matter | None, book: Any) -> datetime | None:
+    """The due date the handler committed to, else the catalogue's limit for the matter
+    counted from submission on the receiving unit's calendar (as the notice said)."""
+    if row["due_date"] is not None:
+        return _end_of(row["due_date"])
+    if row["status"] == "closed" or matter is None or book is None:
+        return None
+    days = matter.time_limit_working_days
+    if days is None:
+        return None
+    return _end_of(book.for_unit(row["unit_id"]).add_working_days(row["opened_at"], days).day)
 
 
 def _agency(index: DirectoryIndex, row: dict[str, Any], matter: Matter | None) -> str | None:
@@ -495,6 +655,6 @@ def _agency(index: DirectoryIndex, row: dict[str, Any], matter: Matter | None) -
 
 
 def _end_of(day: date | None) -> datetime | None:
-    """A due date as the end of that day, local time."""
-    return datetime.combine(day, time(23, 59, 59)).astimezone() if day else None
+    """A due date as the end of that day, China time (the official calendar's)."""
+    return datetime.combine(day, time(23, 59, 59), CIVIL_TIME) if day else None
 

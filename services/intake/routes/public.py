@@ -3,6 +3,9 @@
     POST /v1/public/status      the case as the inquirer may see it (CaseStatusPublic)
     POST /v1/public/rating      rate the service on five levels, once    -> case.rated.v2
     POST /v1/public/complaints  complain about a staff member or unit    -> case.complaint_filed
+    POST /v1/public/materials   supply materials the one-time notice listed, with a note and
+                                attachment references; the handler is told in-app
+                                (at most MATERIALS_PER_HOUR per case) -> case.materials_supplied
 
 POST, so the access code stays out of URLs and access logs. A wrong receipt number and a
 wrong access code get the same 404 (no oracle) and are counted; every call is rate-limited
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import psycopg
@@ -25,8 +28,9 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events import CloudEvent, EventPayload, new_event, upcast
+from events.case import MaterialsSupplied
 from events.case_outcome import CaseRated, ComplaintFiled, SatisfactionLevel
-from events.fields import PRINTABLE, Channel, Name, Text
+from events.fields import PRINTABLE, Channel, Name, ShortText, Text
 from services.cases.repository import CaseRepository
 from services.common.problems import Problem, responses
 from services.common.text import clean_tree
@@ -81,6 +85,18 @@ class ComplaintIn(CaseAccess):
     complaint: Text
     contact_name: Name | None = None
     contact_phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 \-]{5,20}[0-9]$")] | None = None
+
+
+class MaterialsIn(CaseAccess):
+    """Materials the one-time notice listed, by name, now supplied; what the inquirer wants
+    the handler to know, and references to the files (e.g. an upload service's ids)."""
+
+    materials: Annotated[list[ShortText], Field(min_length=1, max_length=100)]
+    note: Text | None = None
+    attachments: Annotated[list[ShortText], Field(max_length=20)] = []
+
+
+MATERIALS_PER_HOUR = 3  # per case: the handler is told each time, so no flood
 
 
 class StaffContact(BaseModel):
@@ -194,6 +210,39 @@ def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep) -> Filed
     return _append_as_inquirer(repo, body, "complain", complaint)
 
 
+@router.post("/materials", response_model=Filed, status_code=status.HTTP_201_CREATED,
+             responses={404: {"description": NOT_FOUND},
+                        409: {"description": "no materials are awaited now"},
+                        400: {"model": Problem,
+                              "description": "a material the one-time notice did not list, "
+                                             "or the body could not be parsed"}})
+def supply_materials(body: MaterialsIn, repo: RepoDep) -> Filed:
+    def supplied(case: _Case) -> MaterialsSupplied:
+        s = case.state
+        unlisted = [m for m in body.materials if m not in s.notice_materials]
+        if unlisted:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                "materials: the one-time notice did not list "
+                                + "、".join(unlisted))
+        since = datetime.now(UTC) - timedelta(hours=1)
+        recent = [e for e in case.events if e.type == MaterialsSupplied.event_type
+                  and e.actor.startswith("inquirer:") and e.time > since]
+        if len(recent) >= MATERIALS_PER_HOUR:
+            wait = int((recent[0].time - since).total_seconds()) + 1
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                                f"at most {MATERIALS_PER_HOUR} submissions of materials per "
+                                "case an hour", headers={"Retry-After": str(wait)})
+        have = set(body.materials).union(*(e.data["materials"] for e in case.events
+                                           if e.type == MaterialsSupplied.event_type))
+        outstanding = sorted(s.notice_materials - have)
+        return MaterialsSupplied(
+            materials=body.materials, outstanding=outstanding, complete=not outstanding,
+            note=body.note, attachments=body.attachments,
+            check_by_id=s.handler_id or s.responsible_id)
+
+    return _append_as_inquirer(repo, body, "materials_supplied", supplied)
+
+
 def _append_as_inquirer(repo: CaseRepository, body: CaseAccess, action: str,
                         make: Callable[[_Case], EventPayload]) -> Filed:
     """The inquirer gives no expected version: a background append meanwhile is redone."""
@@ -297,4 +346,7 @@ def _note(name: str, d: dict[str, Any]) -> str | None:
         return str(d["answer"])
     if name == "rated":
         return str(d["level"])
+    if name == "materials_supplied":
+        return "收到：" + "、".join(d["materials"]) + (
+            "；尚缺：" + "、".join(d["outstanding"]) if d.get("outstanding") else "")
     return None
