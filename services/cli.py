@@ -229,7 +229,7 @@ def intake(
         port=port or settings.intake_port,
         workers=workers or settings.intake_workers,
         log_level=settings.log_level.lower(),
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For: from SHOUWEN_TRUSTED_PROXIES only
     )
 
 

@@ -59,12 +59,14 @@ def parse_schedule(text: str, source: str = "<schedule>", calendar_id: str | Non
                    sha256: str | None = None) -> ScheduleFile:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        checker = _Checker()
+        result = checker.file(root, calendar_id)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ScheduleFileError(source, [(mark.line + 1 if mark else 0,
                                           f"not valid YAML: {exc}")]) from None
-    checker = _Checker()
-    result = checker.file(root, calendar_id)
+    except RecursionError:
+        raise ScheduleFileError(source, [(0, "nested too deep to be a schedule")]) from None
     if checker.problems or result is None:
         raise ScheduleFileError(source, checker.problems or [(1, "empty file")])
     schedule, document = result

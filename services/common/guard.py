@@ -8,6 +8,7 @@
                  NaN / Infinity / a number beyond float (1e309), a duplicate key, a
                  lone surrogate or a NUL in a string                        -> 422, naming the key
     a form body  a value that is not UTF-8 once percent-decoded, or holds a NUL -> 400
+    multipart    no route takes files                                       -> 415
 
 Each refusal is a problem document (services.common.problems) and happens before any
 route, so nothing is written and PostgreSQL never sees the bytes. A body that passes is
@@ -134,6 +135,9 @@ def _name(raw: bytes) -> str:
 
 def check_body(content_type: str, body: bytes, max_depth: int) -> None:
     kind = content_type.split(";", 1)[0].strip().lower()
+    if kind.startswith("multipart/"):  # no route takes files; its parser keeps bad bytes
+        raise Refused(415, "body: send application/x-www-form-urlencoded or JSON, not"
+                           " multipart")
     if kind == "application/x-www-form-urlencoded":
         for part in body.split(b"&"):
             name, _, value = part.partition(b"=")

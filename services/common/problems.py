@@ -68,6 +68,7 @@ WHY: dict[int, str] = {
          "(extensions: action, case_status or stage, version / expected_version, "
          "actual_version)",
     413: "the request body is larger than the limit",
+    415: "a multipart body (no route takes files): send a form or JSON",
     422: "bad input, or the command breaks a rule (detail and errors name the field)",
     429: "too many requests (Retry-After says when to try again)",
     503: "not ready: no directory loaded, or the database is unreachable (Retry-After)",
@@ -86,6 +87,13 @@ def problem(code: int, detail: str, *, headers: Mapping[str, str] | None = None,
     if code in RETRY_AFTER and not any(k.lower() == "retry-after" for k in hdrs):
         hdrs["Retry-After"] = RETRY_AFTER[code]
     return Response(_dumps(body), status_code=code, headers=hdrs, media_type=PROBLEM_JSON)
+
+
+def wants_problem(request: Request) -> bool:
+    """For the server-rendered pages (console, dashboard): a client that asks for JSON and
+    not HTML gets its 4xx/5xx as a problem document; a browser gets the page."""
+    accept = request.headers.get("accept", "").lower()
+    return "json" in accept and "text/html" not in accept
 
 
 def field_errors(errors: Any) -> list[dict[str, Any]]:
@@ -152,7 +160,7 @@ def _document_problems(app: FastAPI) -> None:
 def _problem_responses(op: dict[str, Any], ref: dict[str, Any]) -> None:
     codes = {"400": WHY[400], "422": WHY[422]}
     if "requestBody" in op:
-        codes["413"] = WHY[413]
+        codes["413"], codes["415"] = WHY[413], WHY[415]
     for code, why in codes.items():
         op["responses"].setdefault(code, {"description": why})
     for code, answer in op["responses"].items():

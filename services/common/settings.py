@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +73,23 @@ class Settings(BaseSettings):
     open311_jurisdiction_id: str = "shouwen.local"
     # A letter's or forwarded item's received date may lie this many days in the past.
     received_date_max_age_days: int = Field(default=30, ge=0, le=3660)
+
+    # X-Forwarded-For is believed only from these peers (comma-separated IPs or CIDRs,
+    # e.g. the ingress controller's pod network); empty: from no one.
+    trusted_proxies: str = ""
+    # Wrong access codes for one receipt number before it is locked, and for how long.
+    access_code_attempts: int = Field(default=5, ge=0, le=100)  # 0: no lockout
+    access_code_lockout_seconds: int = Field(default=900, ge=1, le=86400)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names it
+        return value
 
     # Every HTTP app (services/common/guard.py): a larger body is refused with 413 before
     # it is read whole; JSON nested deeper is refused with 400.

@@ -34,6 +34,7 @@ from services.cases.repository import CaseNotFound
 from services.common import csrf
 from services.common.auth import AuthError, issue_token, verify_token
 from services.common.pii import open_events
+from services.common.problems import problem, wants_problem
 from services.dashboard import pages
 from services.dashboard.wiring import DashboardWiring, wiring_of
 from services.directory.index import DirectoryIndex, Person
@@ -168,6 +169,8 @@ def stylesheet() -> Response:
 
 def refused_page(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
+    if wants_problem(request):
+        return problem(exc.status_code, exc.text)
     return _page(request, "message.html", {"title": exc.title, "text": exc.text,
                                            "generated": datetime.now(CIVIL_TIME)},
                  status_code=exc.status_code)

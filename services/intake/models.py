@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from events.case import Form, MatterTypeCode, MissingMaterial
 from events.case_outcome import ClosingReason, DeliveryMethod, Outcome
@@ -59,6 +59,31 @@ Email = Annotated[str, Field(max_length=254, json_schema_extra={"pattern": f"^{_
 Address = Annotated[str, Field(min_length=1, max_length=200)]
 
 
+def when(field: str, values: Any, *, then: dict[str, Any] | None = None,
+         otherwise: dict[str, Any] | None = None, absent_is: Any = None) -> dict[str, Any]:
+    """A cross-field rule as JSON Schema (if/then/else), so the OpenAPI document says what
+    the validator enforces: ``values`` a value or a list of them."""
+    match = {"enum": values} if isinstance(values, list) else {"const": values}
+    rule: dict[str, Any] = {"if": {"properties": {field: match}, "required": [field]}}
+    if absent_is is not None and absent_is == values:
+        rule["if"] = {"anyOf": [rule["if"], {"not": {"required": [field]}}]}
+    if then is not None:
+        rule["then"] = then
+    if otherwise is not None:
+        rule["else"] = otherwise
+    return rule
+
+
+def present(*fields: str) -> dict[str, Any]:
+    """Each of ``fields`` given, and not null."""
+    return {"required": list(fields),
+            "properties": {f: {"not": {"type": "null"}} for f in fields}}
+
+
+def rules(*fragments: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"allOf": list(fragments)})
+
+
 # channel -> the ledger fields it needs beside name and matter (DOMAIN.md section 2)
 LEDGER: dict[Channel, tuple[str, ...]] = {
     Channel.phone: ("inquirer_phone",),
@@ -70,6 +95,12 @@ LEDGER: dict[Channel, tuple[str, ...]] = {
 
 
 class RegisterInquiry(Strict):
+    model_config = rules(
+        *(when("channel", [c.value for c, fs in LEDGER.items() if fs == (f,)], then=present(f))
+          for f in sorted({f for fs in LEDGER.values() for f in fs})),
+        when("channel", Channel.online.value, then={"anyOf": [present("inquirer_phone"),
+                                                              present("inquirer_email")]}))
+
     channel: Channel
     matter: Text
     inquirer_name: Name
@@ -107,6 +138,9 @@ class RegisterInquiry(Strict):
 
 
 class Accept(Action):
+    model_config = rules(when("on_the_spot", False, absent_is=False,
+                              then=present("handling_plan")))
+
     matter_type_code: MatterTypeCode | None = None
     working_days: Annotated[int, Field(ge=0, le=366)] | None = None
     on_the_spot: bool = False
@@ -145,6 +179,9 @@ class OneTimeNotice(Action):
 
 
 class MaterialsSupplied(Action):
+    model_config = rules(when("complete", True, then={"properties": {"outstanding": {
+        "maxItems": 0}}}))
+
     materials: Annotated[list[ShortText], Field(min_length=1, max_length=100)]
     outstanding: Annotated[list[ShortText], Field(max_length=100)] = []
     complete: bool
@@ -209,6 +246,8 @@ class ChooseMatter(Action):
 
 
 class Escalate(Action):
+    model_config = rules(when("reason", EscalationReason.other.value, then=present("details")))
+
     to: LeaderLevel
     reason: EscalationReason
     details: Text | None = None
@@ -226,6 +265,9 @@ class TransferRequest(Action):
 
 
 class TransferDecision(Action):
+    model_config = rules(when("decision", "approve", then=present("new_responsible_id")),
+                         when("decision", "reject", then=present("reason")))
+
     decision: Literal["approve", "reject"]
     new_responsible_id: Id | None = None
     reason: Text | None = None
@@ -280,6 +322,9 @@ class Pickup(Strict):
 
 
 class Deliver(Action):
+    model_config = rules(when("method", DeliveryMethod.pick_up.value, then=present("pickup"),
+                              otherwise={"not": present("pickup")}))
+
     method: DeliveryMethod
     recipient_name: Name
     recipient_contact: Address | None = None

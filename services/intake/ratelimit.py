@@ -1,26 +1,35 @@
-"""A per-client sliding-window rate limit for the public (no login) endpoints.
+"""A per-client sliding-window rate limit for the public (no login) endpoints, shared by
+every intake replica, and the per-receipt lockout after wrong access codes.
 
-    SlidingWindowLimiter(limit, window=60)
-        .acquire(key) -> 0.0       allowed; the request is counted
-                      -> seconds   refused; a slot frees up after that many seconds
-    rate_limited(scope)            a FastAPI dependency: 429 with Retry-After when refused
+    SharedLimiter(pool, limit, window=60)   the hits in PostgreSQL (public_hits): every
+        .acquire(key) -> 0.0 | seconds       replica counts against the same log
+    SlidingWindowLimiter(limit, window=60)  the same in process memory (kept for tools)
+    rate_limited(scope)       a FastAPI dependency: 429 with Retry-After when refused
+    client_address(request)   the peer's address; X-Forwarded-For is believed only when the
+                              peer is a configured proxy (SHOUWEN_TRUSTED_PROXIES, IPs or
+                              CIDRs), taking the rightmost address that is not a proxy
+    Lockout: locked_for(conn, receipt) / wrong_code(pool, receipt, settings) / right_code
+        after SHOUWEN_ACCESS_CODE_ATTEMPTS wrong codes for one receipt number (existing or
+        not, so it says nothing about which exist) it is locked for
+        SHOUWEN_ACCESS_CODE_LOCKOUT_SECONDS: 429 with Retry-After, even with the right code
 
-The key is the scope plus the client's address (``request.client.host``; run uvicorn with
-``--proxy-headers`` behind a trusted proxy so that is the citizen's address, not the proxy's).
-Each app keeps one limiter, built on first use from ``settings.public_rate_limit_per_minute``
-(0 turns the limit off), so a test sets a low limit through Settings. It lives in process
-memory: with several intake replicas each enforces the limit on its own.
+The key is the scope plus the client's address. Each app builds its limiter on first use
+from ``settings.public_rate_limit_per_minute`` (0 turns the limit off).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
+import psycopg
 from fastapi import HTTPException, Request, status
+from psycopg_pool import ConnectionPool
 
 from services.web.deps import Wiring
 
@@ -59,12 +68,41 @@ class SlidingWindowLimiter:
             del self._hits[k]
 
 
+class SharedLimiter:
+    """The sliding log in PostgreSQL: one transaction per request, serialised per key by
+    an advisory lock, so N replicas together allow ``limit`` per window, not N times it."""
+
+    def __init__(self, pool: ConnectionPool, limit: int, window: float = 60.0) -> None:
+        self.pool, self.limit, self.window = pool, limit, window
+
+    def acquire(self, key: str) -> float:
+        if self.limit <= 0:
+            return 0.0
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 18))", (key,))
+            conn.execute("DELETE FROM public_hits WHERE key = %s AND at <= clock_timestamp()"
+                         " - make_interval(secs => %s)", (key, self.window))
+            row = conn.execute(
+                "SELECT count(*), extract(epoch FROM min(at) + make_interval(secs => %s)"
+                " - clock_timestamp()) FROM public_hits WHERE key = %s",
+                (self.window, key)).fetchone()
+            assert row is not None
+            if row[0] >= self.limit:
+                return max(float(row[1] or 0.0), 0.001)
+            conn.execute("INSERT INTO public_hits (key) VALUES (%s)", (key,))
+            if random.random() < 0.01:  # keys that went quiet: swept now and then
+                conn.execute("DELETE FROM public_hits WHERE at <= clock_timestamp()"
+                             " - make_interval(secs => %s)", (self.window,))
+        return 0.0
+
+
 class RateLimited(HTTPException):
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, why: str = "too many requests from this address"
+                 ) -> None:
         seconds = max(1, math.ceil(retry_after))
         super().__init__(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many requests from this address; try again in {seconds} s",
+            f"{why}; try again in {seconds} s",
             headers={"Retry-After": str(seconds)},
         )
 
@@ -72,22 +110,77 @@ class RateLimited(HTTPException):
 _create_lock = threading.Lock()
 
 
-def limiter_of(request: Request) -> SlidingWindowLimiter:
+def limiter_of(request: Request) -> SharedLimiter:
     """The app's limiter, built on first use from its settings."""
     state = request.app.state
-    limiter: SlidingWindowLimiter | None = getattr(state, "public_limiter", None)
+    limiter: SharedLimiter | None = getattr(state, "public_limiter", None)
     if limiter is None:
         with _create_lock:
             limiter = getattr(state, "public_limiter", None)
             if limiter is None:
                 w: Wiring = state.wiring
-                limiter = SlidingWindowLimiter(w.settings.public_rate_limit_per_minute)
+                limiter = SharedLimiter(w.pool, w.settings.public_rate_limit_per_minute)
                 state.public_limiter = limiter
     return limiter
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(spec: str) -> list[Network]:
+    """SHOUWEN_TRUSTED_PROXIES: comma-separated addresses or CIDRs; ValueError if bad."""
+    return [ipaddress.ip_network(p.strip(), strict=False) for p in spec.split(",") if p.strip()]
+
+
+def _in(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in n for n in networks)
+
+
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    peer = request.client.host if request.client else "unknown"
+    w: Wiring = request.app.state.wiring
+    networks = trusted_networks(w.settings.trusted_proxies)
+    if not networks or not _in(peer, networks):
+        return peer  # a header from anyone else proves nothing
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _in(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # a garbled hop: the proxy itself is the last we can believe
+    return peer
+
+
+# -- the per-receipt lockout -------------------------------------------------------------
+def locked_for(conn: psycopg.Connection, receipt: str) -> float:
+    row = conn.execute("SELECT extract(epoch FROM locked_until - now()) FROM receipt_lockouts"
+                       " WHERE receipt_number = %s AND locked_until > now()",
+                       (receipt,)).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def wrong_code(pool: ConnectionPool, receipt: str, attempts: int, lockout: int) -> None:
+    """Counted on a connection of its own: the request's transaction is rolled back."""
+    if attempts <= 0:
+        return
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO receipt_lockouts AS r (receipt_number, failures) VALUES (%(r)s, 1)"
+            " ON CONFLICT (receipt_number) DO UPDATE SET"
+            " failures = CASE WHEN r.failures + 1 >= %(n)s THEN 0 ELSE r.failures + 1 END,"
+            " locked_until = CASE WHEN r.failures + 1 >= %(n)s"
+            "   THEN now() + make_interval(secs => %(s)s) ELSE r.locked_until END,"
+            " updated_at = now()", {"r": receipt, "n": attempts, "s": lockout})
+
+
+def right_code(conn: psycopg.Connection, receipt: str) -> None:
+    conn.execute("DELETE FROM receipt_lockouts WHERE receipt_number = %s AND (locked_until IS"
+                 " NULL OR locked_until <= now())", (receipt,))
 
 
 def rate_limited(scope: str) -> Callable[[Request], None]:

@@ -52,7 +52,7 @@ def ledger(host: str | None = typer.Option(None, help="Address (default 127.0.0.
     # services/apps.py: the ledger's app with the dashboard mounted (a layer above both)
     uvicorn.run("services.apps:ledger", factory=True, host=host or own.host,
                 port=port or own.port, log_level=get_settings().log_level.lower(),
-                proxy_headers=True)
+                proxy_headers=False)  # XFF: trusted proxies only
 
 
 def ledger_worker(batch_size: int = typer.Option(500, min=1, help="Messages per "

@@ -3,6 +3,8 @@
     routing worker, in its inbox transaction:
       its decisions on a received case ─▶ routing_outcomes row: classified | suggested |
                                           escalated, the matter, its unit, the confidence
+      accepted under another matter than routing's (the handler corrected it) ─▶ the
+          row's matter, corrected, and (opt-in) a proposed phrasing, as below
       matter_chosen (a pick or a correction) ─▶ the row's matter in force, picks + 1,
           corrected when the person overrode routing (changed its matter, or chose one it
           did not suggest first); and, when the directory in force opts in
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from services.directory.index import DirectoryIndex
 
 CHOSEN = "shouwen.case.matter_chosen.v1"
+ACCEPTED = "shouwen.case.accepted.v1"
 _NUMBERS = re.compile(r"[0-9０-９xX\-]{7,}")  # phone, ID and account numbers: not examples
 PHRASE_MAX = 200
 REVIEWERS = frozenset({"admin", "centre_admin"})
@@ -90,6 +93,25 @@ def record_choice(conn: psycopg.Connection, chosen: CloudEvent,
             (d["matter_type_code"], d.get("handling_unit_id"), overrode, chosen.subject))
     if directory is not None and directory.directory.learn_from_corrections:
         propose(conn, chosen)
+
+
+def record_acceptance(conn: psycopg.Connection, accepted: CloudEvent,
+                      directory: DirectoryIndex | None) -> None:
+    """A handler accepted the case under another matter than routing's: a correction too."""
+    code = accepted.data.get("matter_type_code")
+    if not code:
+        return
+    row = conn.execute("SELECT matter_type_code FROM routing_outcomes WHERE case_id = %s",
+                       (accepted.subject,)).fetchone()
+    if row is None or row[0] == code:  # not routed here, or routing's matter stands
+        return
+    matter = directory.matters.get(code) if directory is not None else None
+    unit = (matter.unit or matter.external_body) if matter is not None else None
+    conn.execute("UPDATE routing_outcomes SET matter_type_code = %s, handling_unit_id ="
+                 " coalesce(%s, handling_unit_id), corrected = true WHERE case_id = %s",
+                 (code, unit, accepted.subject))
+    if directory is not None and directory.directory.learn_from_corrections:
+        propose(conn, accepted)
 
 
 def propose(conn: psycopg.Connection, chosen: CloudEvent) -> None:

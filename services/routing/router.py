@@ -2,6 +2,7 @@
 
     Router.handle(conn, event)          the inbox handler (faust_base / consumer contract)
       ├─ matter_chosen ─▶ learning.record_choice (outcome row, proposed example phrasing)
+      ├─ accepted under another matter ─▶ learning.record_acceptance (the same, a correction)
       └─ not shouwen.case.received ─▶ nothing
          route(conn, received)
            read the case's stream ─ a routing event already caused by this one? ─▶ nothing
@@ -48,7 +49,15 @@ from services.common.eventstore import (
 )
 from services.domain.case import CaseState, fold
 from services.routing.classify import classify
-from services.routing.learning import CHOSEN, Learned, outcome_rows, record_choice, record_outcomes
+from services.routing.learning import (
+    ACCEPTED,
+    CHOSEN,
+    Learned,
+    outcome_rows,
+    record_acceptance,
+    record_choice,
+    record_outcomes,
+)
 from services.routing.rules import decide, section_staff
 
 if TYPE_CHECKING:
@@ -168,6 +177,8 @@ class Router:
                 self.metrics.routed(1, decided)
         elif event.type == CHOSEN:
             record_choice(conn, event, self.directory())
+        elif event.type == ACCEPTED:
+            record_acceptance(conn, event, self.directory())
 
     def handle_batch(self, conn: psycopg.Connection, events: list[CloudEvent]) -> None:
         """Route every received event of a batch in the caller's one transaction: the
@@ -179,6 +190,8 @@ class Router:
         for event in events:
             if event.type == CHOSEN:
                 record_choice(conn, event, self.directory())
+            elif event.type == ACCEPTED and event.data.get("matter_type_code"):
+                record_acceptance(conn, event, self.directory())
 
     def _route_batch(self, conn: psycopg.Connection, received: list[CloudEvent]) -> None:
         directory = self._directory()

@@ -128,6 +128,13 @@ FORM_VALUES: dict[str, tuple[bytes, bool]] = {
 def form_probes(method: str, path: str, fields: list[str],
                 extra: dict[str, str] | None = None) -> Iterator[Probe]:
     base = "&".join(f"{k}={quote(v)}" for k, v in (extra or {}).items())
+    for what, value in (("multipart NUL", b"a\x00b"), ("multipart invalid UTF-8", b"\xff\xfe")):
+        parts = [*(extra or {}).items(), (fields[0], value)]
+        body = b"".join(b"--XyZ\r\nContent-Disposition: form-data; name=\"" + k.encode()
+                        + b"\"\r\n\r\n" + (v if isinstance(v, bytes) else v.encode())
+                        + b"\r\n" for k, v in parts) + b"--XyZ--\r\n"
+        yield Probe(method, path, f"form {fields[0]}: {what}", True, body=body,
+                    content_type="multipart/form-data; boundary=XyZ")
     for name in fields:
         for what, (value, refuse) in FORM_VALUES.items():
             body = (base + "&" if base else "").encode() + name.encode() + b"=" + value

@@ -22,6 +22,7 @@ STAFF, SUPERVISOR, LEADER = "ZX005", "ZX011", "ZX001"
 WALK_IN = {"channel": "visit", "matter": "想办理社会保障卡", "inquirer_name": "王小明",
            "inquirer_phone": "13912345678", "inquirer_address": "示范市和平路12号"}
 PROBLEM = "application/problem+json"
+JSON = {"accept": "application/json"}  # the console and dashboard answer browsers with pages
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -143,18 +144,16 @@ def test_every_intake_operation_open311_and_console_form_refuses_hostile_input(
                                                               "proposed_due_date"]),
              ("/console/accountability/open", ["case_id", "against_staff_id", "summary"]),
              ("/console/inbox/read", ["id"])]
-    for path, fields in forms:
-        tally.sweep(client, form_probes("POST", path, fields, {"csrf": csrf}), {},
-                    problem_required=False)
+    for path, fields in forms:  # a client asking for JSON gets problem documents too
+        tally.sweep(client, form_probes("POST", path, fields, {"csrf": csrf}), JSON)
     before = count(url)  # a valid reply with a CR LF in its answer is written, rightly
     pages = ["/console/cases/{}", "/console/accountability/{}"]
     for template in pages:
         for what, value in PATH_VALUES.items():
-            tally.send(client, Probe("GET", template.format(value), f"page: {what}", True), {},
-                       problem_required=False)
+            tally.send(client, Probe("GET", template.format(value), f"page: {what}", True), JSON)
     for what, (value, refuse) in QUERY_VALUES.items():
         tally.send(client, Probe("GET", "/console/cases", f"query status: {what}", refuse,
-                                 query=f"status={value}"), {}, problem_required=False)
+                                 query=f"status={value}"), JSON)
 
     assert count(url) == before, f"a refused probe wrote something: {newest(url)}"
     assert client.get("/healthz").status_code == 200
@@ -170,17 +169,17 @@ def test_every_ledger_operation_and_dashboard_page_refuses_hostile_input(
     doc = client.get("/openapi.json").json()
     tally.sweep(client, probes(doc, lambda n: fills[n]), token_for(LEADER))
 
-    leader = token_for(LEADER)
+    leader = {**token_for(LEADER), **JSON}
     for what, value in PATH_VALUES.items():
         tally.send(client, Probe("GET", f"/dashboard/cases/{value}", f"page: {what}", True),
-                   leader, problem_required=False)
+                   leader)
     for what, (value, refuse) in QUERY_VALUES.items():
         tally.send(client, Probe("GET", "/dashboard", f"query weeks: {what}", refuse,
-                                 query=f"weeks={value}"), leader, problem_required=False)
+                                 query=f"weeks={value}"), leader)
     page = client.get("/dashboard/sign-in")
     csrf = csrf_of(page.text) if page.status_code == 200 else ""
     tally.sweep(client, form_probes("POST", "/dashboard/sign-in", ["staff_id", "next"],
-                                    {"csrf": csrf}), {}, problem_required=False)
+                                    {"csrf": csrf}), JSON)
 
     assert count(url) == before, "a refused probe wrote something"
     assert client.get("/healthz").status_code == 200

@@ -124,3 +124,30 @@ def test_the_openapi_documents_say_problem_json_and_retry_after(client, ledger):
                         assert list(answer["content"]) == [PROBLEM], (path, method, code)
                     if code in ("429", "503"):
                         assert "Retry-After" in answer["headers"], (path, method, code)
+
+
+CROSS_FIELD = [  # (body, the server accepts it)
+    ({"channel": "phone", "matter": "咨询", "inquirer_name": "陈大伟"}, False),
+    ({"channel": "phone", "matter": "咨询", "inquirer_name": "陈大伟",
+      "inquirer_phone": None}, False),
+    ({"channel": "phone", "matter": "咨询", "inquirer_name": "陈大伟",
+      "inquirer_phone": "13912345678"}, True),
+    ({"channel": "letter", "matter": "来信", "inquirer_name": "王小明",
+      "inquirer_phone": "13912345678"}, False),
+    ({"channel": "online", "matter": "网上咨询", "inquirer_name": "王小明"}, False),
+    ({"channel": "online", "matter": "网上咨询", "inquirer_name": "王小明",
+      "inquirer_email": "wang@example.cn"}, True),
+]
+
+
+def test_cross_field_rules_are_in_the_openapi_schema_and_agree_with_the_server(
+        client, token_for):
+    import jsonschema_rs  # schemathesis's own validator
+
+    doc = client.get("/openapi.json").json()
+    schema = jsonschema_rs.Draft202012Validator(
+        {"$ref": "#/components/schemas/RegisterInquiry", "components": doc["components"]})
+    for body, accepted in CROSS_FIELD:
+        assert schema.is_valid(body) is accepted, body
+        r = client.post("/v1/cases", json=body, headers=token_for("ZX005"))
+        assert (r.status_code == 201) is accepted, (body, r.text)

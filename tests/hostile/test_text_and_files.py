@@ -111,3 +111,35 @@ def test_the_cli_refuses_hostile_directory_and_policy_files_with_exit_2(
     r = shouwen(database_url, "deadline-watch", "policy", str(deep))
     assert r.returncode == 2 and "nested too deep" in r.stderr and "Traceback" not in r.stderr
     assert count(database_url) == before
+
+
+def test_the_cli_refuses_hostile_calendar_and_bundle_files_with_exit_2(
+        database_url, demo_directory, tmp_path):
+    import zipfile
+
+    from services.proof import note
+    from tests.integration.test_proof_checkpoints import KEY
+
+    before = count(database_url)
+    deep = tmp_path / "calendar.yaml"
+    deep.write_text("calendar: CN\nyear: 2027\nholidays: " + "[" * 5000 + "]" * 5000,
+                    encoding="utf-8")
+    binary = tmp_path / "calendar-bin.yaml"
+    binary.write_bytes(b"calendar: \xff\xfe\n")
+    for path, message in ((deep, "nested too deep"), (binary, "cannot read")):
+        r = shouwen(database_url, "calendar", "load", str(path), "--by", "staff:ZX013")
+        assert r.returncode == 2 and message in r.stderr, r.stderr[-500:]
+        assert "Traceback" not in r.stderr
+    key = tmp_path / "pub.pem"
+    key.write_text(note.public_pem(KEY.public_key()))
+    truncated, empty, nested = (tmp_path / n for n in ("t.zip", "e.zip", "n.json"))
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("history.html", "<p>no bundle.json</p>")
+    with zipfile.ZipFile(truncated, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bundle.json", b'{"format": "x"}' * 1000)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    nested.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    for path in (truncated, empty, nested):
+        r = shouwen(database_url, "verify-bundle", str(path), "--key", str(key))
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (path, r.stderr[-500:])
+    assert count(database_url) == before

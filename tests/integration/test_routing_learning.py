@@ -175,3 +175,34 @@ def test_a_batch_records_one_outcome_per_routed_case(intake, token_for, url, dem
         ("classified", "RSJ-SBK-03", "RSJ-SBK-03"),
         ("suggested", outcome(url, ids[1])[1], None),
         ("escalated", None, None)]
+
+
+def test_a_handler_accepting_under_another_matter_is_a_correction(intake, token_for, url,
+                                                                   demo_directory):
+    from datetime import date
+
+    from events import new_event
+    from events.case import CaseAccepted, TimeLimit
+    from events.fields import StaffMember
+
+    city = DirectoryIndex(demo_directory, 1)
+    case_id = register(intake, token_for("ZX005"), CLEAR)["case_id"]
+    consume(url, city, case_id)
+    assert outcome(url, case_id) == ("classified", "RSJ-SBK-03", "RSJ-SBK-03", 0, False)
+    handler = StaffMember(id="RSJ008", name="谢丹丹", duty="社保卡经办", contact="0935-1")
+    limit = TimeLimit(working_days=0, due_date=date(2026, 12, 7))
+    with ConnectionPool(url, min_size=1, max_size=1) as pool:
+        router = Router(CaseRepository(pool), lambda: city)
+        for code in ("RSJ-SBK-03", "RSJ-SBK-02"):  # the same matter first: no correction
+            accepted = new_event(CaseAccepted(handler=handler, time_limit=limit,
+                                              matter_type_code=code),
+                                 subject=case_id, actor="staff:RSJ008")
+            with pool.connection() as conn, conn.transaction():
+                router.handle_batch(conn, [accepted])
+            if code == "RSJ-SBK-03":
+                assert outcome(url, case_id)[4] is False
+    assert outcome(url, case_id) == ("classified", "RSJ-SBK-03", "RSJ-SBK-02", 0, True)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT matter_type_code, phrase FROM routing_examples"
+                            " WHERE case_id = %s", (case_id,)).fetchall() == [
+            ("RSJ-SBK-02", "补办社保卡")]

@@ -57,6 +57,7 @@ from services.cases.repository import CaseNotFound
 from services.common import csrf
 from services.common.auth import AuthError, issue_token, verify_token
 from services.common.eventstore import WrongExpectedVersion
+from services.common.problems import problem, wants_problem
 from services.directory.index import DirectoryIndex, Person
 from services.domain.case import ActionNotAllowed, Status
 from services.domain.errors import CommandRefused, NotPermitted
@@ -162,6 +163,9 @@ PostedDep = Annotated[Posted, Depends(posted)]
 
 def _render(request: Request, name: str, context: dict[str, Any], *,
             session: Session | None = None, status_code: int = 200) -> HTMLResponse:
+    if status_code >= 400 and wants_problem(request):
+        why = context.get("error") or context.get("text") or context.get("title") or name
+        return problem(status_code, str(why))  # type: ignore[return-value]
     ctx = {"session": session, "error": None, "flash": None, "values": {},
            **console_nav.nav_context(request, session.person if session else None), **context}
     return templates.TemplateResponse(request, name, ctx, status_code=status_code,

@@ -25,7 +25,7 @@ from services.intake.routes.public import NOT_FOUND, CaseAccess, _open, _Strict
 from services.personal.copy import citizen_copy, render_html
 from services.personal.erase import ERASERS, ErasureRefused, UnknownInquirer, erase_inquirer
 from services.record.audit import record_access
-from services.web.deps import PoolDep, RepoDep, StaffDep
+from services.web.deps import PoolDep, RepoDep, StaffDep, WiringDep
 
 router = APIRouter(tags=["personal data"], responses=responses(400))
 
@@ -42,9 +42,9 @@ class EraseIn(_Strict):
 
 @router.post("/v1/public/copy", dependencies=[Depends(rate_limited("public"))],
              responses={404: {"description": NOT_FOUND}, 200: {"content": {"text/html": {}}}})
-def copy_of_my_data(body: CopyIn, repo: RepoDep) -> Any:
+def copy_of_my_data(body: CopyIn, repo: RepoDep, wiring: WiringDep) -> Any:
     with repo.pool.connection() as conn:
-        case = _open(repo, conn, body, "copy")
+        case = _open(repo, conn, body, "copy", wiring.settings)
         copy = citizen_copy(conn, case.state.case_id, case.events, case.state.status.value)
         record_access(conn, reader=f"inquirer:{copy['receipt_number']}", action="copy",
                       via="api", personal_data=True, case_id=case.state.case_id,

@@ -33,11 +33,18 @@ from events.case_outcome import CaseRated, ComplaintFiled, SatisfactionLevel
 from events.fields import PRINTABLE, Channel, Name, ShortText, Text
 from services.cases.repository import CaseRepository
 from services.common.problems import Problem, responses
+from services.common.settings import Settings
 from services.common.text import clean_tree
 from services.domain.case import CaseState, fold
 from services.intake.commands import retrying
-from services.intake.ratelimit import rate_limited
-from services.web.deps import DirectoryDep, RepoDep
+from services.intake.ratelimit import (
+    RateLimited,
+    locked_for,
+    rate_limited,
+    right_code,
+    wrong_code,
+)
+from services.web.deps import DirectoryDep, RepoDep, WiringDep
 
 router = APIRouter(prefix="/v1/public", tags=["public"],
                    dependencies=[Depends(rate_limited("public"))],
@@ -165,37 +172,48 @@ class _Case:
 
 
 def _open(repo: CaseRepository, conn: psycopg.Connection, access: CaseAccess,
-          endpoint: str) -> _Case:
-    case_id = repo.find_by_receipt(conn, access.receipt_number, access.access_code)
+          endpoint: str, settings: Settings) -> _Case:
+    receipt = access.receipt_number
+    locked = locked_for(conn, receipt)
+    if locked:
+        raise RateLimited(locked, "too many wrong access codes for this receipt number")
+    case_id = repo.find_by_receipt(conn, receipt, access.access_code)
     if case_id is None:
         ACCESS_DENIED.labels(endpoint).inc()
+        wrong_code(repo.pool, receipt, settings.access_code_attempts,
+                   settings.access_code_lockout_seconds)
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    right_code(conn, receipt)
     events = [r.event for r in repo.store.read_stream(case_id, conn=conn)]
     return _Case(fold(case_id, events), events)
 
 
 @router.post("/status", response_model=CaseStatusPublic,
              responses={404: {"description": NOT_FOUND}})
-def case_status(body: CaseAccess, repo: RepoDep) -> CaseStatusPublic:
+def case_status(body: CaseAccess, repo: RepoDep, wiring: WiringDep) -> CaseStatusPublic:
     with repo.pool.connection() as conn:
-        case = _open(repo, conn, body, "status")
+        case = _open(repo, conn, body, "status", wiring.settings)
     return public_view(case.state, case.events)
 
 
 @router.post("/rating", response_model=Filed, status_code=status.HTTP_201_CREATED,
              responses={404: {"description": NOT_FOUND},
                         409: {"description": "not ratable now, or rated already"}})
-def rate(body: RatingIn, repo: RepoDep) -> Filed:
+def rate(body: RatingIn, repo: RepoDep, wiring: WiringDep) -> Filed:
     payload = CaseRated(level=body.level, comment=body.comment, anonymous=body.anonymous)
-    return _append_as_inquirer(repo, body, "rate", lambda _case: payload)
+    return _append_as_inquirer(repo, body, "rate", lambda _case: payload, wiring.settings)
 
 
 @router.post("/complaints", response_model=Filed, status_code=status.HTTP_201_CREATED,
-             responses={**responses(503), 404: {"description": NOT_FOUND}, 400: {
+             responses={**responses(409, 503), 404: {"description": NOT_FOUND}, 400: {
                  "model": Problem, "description": "against_staff_id did not hold this case, "
                                                   "or the body could not be parsed"}})
-def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep) -> Filed:
+def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep,
+             wiring: WiringDep) -> Filed:
     def complaint(case: _Case) -> ComplaintFiled:
+        if _complaint_open(case.events):
+            raise HTTPException(status.HTTP_409_CONFLICT, "a complaint about this case is "
+                                "still open: a new one can be filed once it is concluded")
         staff_id = _complained_about(case, body)
         person = directory.person(staff_id) if staff_id else None
         s = case.state
@@ -207,7 +225,17 @@ def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep) -> Filed
             complainant_name=body.contact_name, complainant_phone=body.contact_phone,
         )
 
-    return _append_as_inquirer(repo, body, "complain", complaint)
+    return _append_as_inquirer(repo, body, "complain", complaint, wiring.settings)
+
+
+def _complaint_open(events: list[CloudEvent]) -> bool:
+    """One open complaint per case: the last one filed is open until an accountability
+    procedure after it is closed."""
+    kinds = [e.type.split(".")[2] for e in events]
+    if "complaint_filed" not in kinds:
+        return False
+    last = len(kinds) - 1 - kinds[::-1].index("complaint_filed")
+    return "accountability_closed" not in kinds[last:]
 
 
 @router.post("/materials", response_model=Filed, status_code=status.HTTP_201_CREATED,
@@ -216,7 +244,7 @@ def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep) -> Filed
                         400: {"model": Problem,
                               "description": "a material the one-time notice did not list, "
                                              "or the body could not be parsed"}})
-def supply_materials(body: MaterialsIn, repo: RepoDep) -> Filed:
+def supply_materials(body: MaterialsIn, repo: RepoDep, wiring: WiringDep) -> Filed:
     def supplied(case: _Case) -> MaterialsSupplied:
         s = case.state
         unlisted = [m for m in body.materials if m not in s.notice_materials]
@@ -240,19 +268,19 @@ def supply_materials(body: MaterialsIn, repo: RepoDep) -> Filed:
             note=body.note, attachments=body.attachments,
             check_by_id=s.handler_id or s.responsible_id)
 
-    return _append_as_inquirer(repo, body, "materials_supplied", supplied)
+    return _append_as_inquirer(repo, body, "materials_supplied", supplied, wiring.settings)
 
 
 def _append_as_inquirer(repo: CaseRepository, body: CaseAccess, action: str,
-                        make: Callable[[_Case], EventPayload]) -> Filed:
+                        make: Callable[[_Case], EventPayload], settings: Settings) -> Filed:
     """The inquirer gives no expected version: a background append meanwhile is redone."""
-    return retrying(None, lambda: _append_once(repo, body, action, make))
+    return retrying(None, lambda: _append_once(repo, body, action, make, settings))
 
 
 def _append_once(repo: CaseRepository, body: CaseAccess, action: str,
-                 make: Callable[[_Case], EventPayload]) -> Filed:
+                 make: Callable[[_Case], EventPayload], settings: Settings) -> Filed:
     with repo.pool.connection() as conn, conn.transaction():
-        case = _open(repo, conn, body, action)
+        case = _open(repo, conn, body, action, settings)
         case.state.require(action)
         payload = make(case)
         receipt = str(case.state.receipt_number)
