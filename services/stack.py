@@ -9,7 +9,7 @@
                 -> SERVICES (the relay back-fills a broker that came back empty)
     children    one process per service, stdout+stderr read line by line and printed as
                 "relay    | ...", restarted with backoff when they die
-    deps        the broker and PostgreSQL it started are watched too (services/dependencies):
+    deps        the broker and PostgreSQL it started are watched too (common/dependencies.py):
                 killed, they are started again with backoff, with a line when they are back
     running     $SHOUWEN_DATA_DIR/stack.json names the database and broker (and up's pid)
                 for the other `shouwen` commands; "ready: ..." once every port answers
@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import IO, TextIO, TypeVar
 
@@ -375,7 +376,8 @@ def prepare(settings: Settings, out: Output) -> None:
                        "events")
 
 
-DEMO_DIRECTORY = Path(__file__).resolve().parents[1] / "deploy" / "demo" / "directory.yaml"
+# package data (services/demo; deploy/demo links there): in the wheel as in a checkout
+DEMO_DIRECTORY = Path(str(resources.files("services").joinpath("demo", "directory.yaml")))
 
 
 def load_demo_directory_if_empty(settings: Settings) -> str | None:

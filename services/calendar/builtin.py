@@ -1,17 +1,21 @@
 """The calendar without a database: the library's rules plus the packaged official schedules
-(deploy/demo/calendar-*.yaml), for tools, tests and the first start of `shouwen up`."""
+(services/demo/calendar-*.yaml, package data; deploy/demo links there), for tools, tests and
+the first start of `shouwen up`."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from services.calendar.book import DEFAULT_CALENDAR, CalendarBook, build_book
 from services.calendar.rules import CIVIL_TIME, WorkingCalendar
 from services.calendar.schedule_file import ScheduleFile, read_schedule
 
-PACKAGED_DIR = Path(__file__).resolve().parents[2] / "deploy" / "demo"
+# Package data, found through importlib.resources: an installed wheel carries it (its
+# files are on disk: pip installs wheels unpacked), not only a source checkout.
+PACKAGED_DIR = Path(str(resources.files("services").joinpath("demo")))
 
 
 def packaged_schedules() -> list[Path]:

@@ -32,6 +32,7 @@ from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool
 
 from events import CloudEvent
+from services.common import tracing
 from services.common.eventstore import (
     GENESIS,
     EventStore,
@@ -113,6 +114,7 @@ class CaseRepository:
         seal = personal_data().key_for_received(conn, received)
         state, params = _opening(received, access_code, seal)
         conn.execute(_OPEN_CASE, params)
+        tracing.record(conn, [received.id], [received.causationid])  # off: nothing
         return state
 
     async def open_case_async(
@@ -121,6 +123,7 @@ class CaseRepository:
         seal = await personal_data().key_for_received_async(conn, received)
         state, params = _opening(received, access_code, seal)
         await conn.execute(_OPEN_CASE, params)
+        await tracing.record_async(conn, [received.id], [received.causationid])  # off: nothing
         return state
 
     def append(

@@ -35,7 +35,7 @@ from uuid import UUID
 import psycopg
 
 from events import CloudEvent
-from services.common import deadletter_store, inbox, screen
+from services.common import deadletter_store, inbox, screen, tracing
 from services.common.backoff import TRANSIENT_DB
 from services.common.consumer import (
     ConnectionSource,
@@ -99,7 +99,8 @@ class BatchHandling:
         rejected: Letters, connection: ConnectionSource,
     ) -> tuple[dict[int, Outcome], Letters]:
         letters = dict(rejected)
-        with connection() as conn, conn.transaction():
+        with tracing.handling_batch(self.name, [e for _, e in decoded.values()]), \
+                connection() as conn, conn.transaction():
             problems = screen.verify(conn, [raw for raw, _ in decoded.values()])
             ok: list[tuple[int, CloudEvent]] = []
             for i, (raw, event) in decoded.items():

@@ -14,9 +14,32 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from services.common.settings import Settings
+
+
+def kafka_security(settings: Settings | None = None) -> dict[str, object]:
+    """kafka-python options for the configured security protocol ({} for plaintext), given
+    to every client this code makes (admin, producer, consumers). Read from the environment
+    unless ``settings`` is given: the clients below take a bootstrap string only."""
+    s = settings if settings is not None else Settings()
+    if s.kafka_security_protocol.upper() == "PLAINTEXT":
+        return {}
+    config: dict[str, object] = {"security_protocol": s.kafka_security_protocol.upper()}
+    if s.kafka_sasl_mechanism:
+        if not (s.kafka_sasl_username and s.kafka_sasl_password):
+            raise ValueError("SHOUWEN_KAFKA_SASL_MECHANISM is set: SHOUWEN_KAFKA_SASL_USERNAME "
+                             "and SHOUWEN_KAFKA_SASL_PASSWORD are needed too")
+        config |= {"sasl_mechanism": s.kafka_sasl_mechanism,
+                   "sasl_plain_username": s.kafka_sasl_username,
+                   "sasl_plain_password": s.kafka_sasl_password.get_secret_value()}
+    if s.kafka_ssl_cafile:
+        config["ssl_cafile"] = str(s.kafka_ssl_cafile)
+    return config
+
 
 def admin(bootstrap: str) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="shouwen-admin")
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="shouwen-admin",
+                            **kafka_security())
 
 
 def ensure_topics(
@@ -53,6 +76,7 @@ def producer(bootstrap: str, **overrides: object) -> KafkaProducer:
         "batch_size": 256 * 1024,
         "max_in_flight_requests_per_connection": 5,
         "client_id": "shouwen",
+        **kafka_security(),
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -65,6 +89,7 @@ def assigned_consumer(bootstrap: str, topic: str, from_beginning: bool = True) -
         enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
         client_id="shouwen-reader",
+        **kafka_security(),
     )
     partitions = None
     deadline = time.monotonic() + 10

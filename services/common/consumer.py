@@ -39,7 +39,7 @@ from kafka.errors import KafkaError
 
 from events import CloudEvent
 from events.personal import mask_event_data
-from services.common import deadletter_store, inbox, screen
+from services.common import deadletter_store, inbox, screen, tracing
 from services.common.backoff import TRANSIENT_DB, Backoff, Stopped
 from services.common.deadletter import DeadLetters, Delivery
 from services.common.screen import Rejected
@@ -116,7 +116,7 @@ class InboxHandling:
         connection: ConnectionSource,
         record_position: PositionWriter | None,
     ) -> bool:
-        with connection() as conn, conn.transaction():
+        with tracing.handling(self.name, event), connection() as conn, conn.transaction():
             problem = screen.verify(conn, [raw]).get(raw.id)
             if problem is not None:
                 raise problem

@@ -49,6 +49,35 @@ def migration_files() -> list[tuple[str, str]]:
     return [(p.name, p.read_text(encoding="utf-8")) for p in files]
 
 
+def pending_migrations(conn: psycopg.Connection) -> list[str]:
+    """The migrations this code ships that the database has not applied yet (every one of
+    them before the first ``migrate``): what /readyz and ``migrate --wait`` look at."""
+    found = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    done = ({r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+            if found and found[0] else set())
+    return [name for name in _migration_names() if name not in done]
+
+
+def _migration_names() -> list[str]:
+    root = resources.files("services.common").joinpath("migrations")
+    return sorted(p.name for p in root.iterdir() if p.name.endswith(".sql"))
+
+
+def wait_migrated(url: str, timeout: float, poll: float = 1.0) -> list[str]:
+    """Wait until every migration this code ships is applied (by ``shouwen migrate``, the
+    Job); return what is still pending at ``timeout`` ([] once the schema is current)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=2, autocommit=True) as conn:
+                pending = pending_migrations(conn)
+        except psycopg.OperationalError:
+            pending = ["(the database does not answer)"]
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(poll)
+
+
 def migrate(url: str) -> list[str]:
     """Apply pending migrations; return the names applied now."""
     applied: list[str] = []

@@ -31,6 +31,7 @@ INSERT PostgreSQL picks as the victim is rolled back to its savepoint and made a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ from events import CloudEvent, UnknownEventType, model_for, registered_types
 from events.canonical import canonical_bytes, canonical_envelope, canonical_json
 from events.envelope import validated
 from events.registry import upcast_data
+from services.common import tracing
 from services.common.pii import personal_data
 
 GENESIS = b"\x00" * 32
@@ -433,6 +435,31 @@ class EventStore:
             return [row_to_recorded(r) for r in cur]
 
 
+
+def _record_traces(method: Any) -> Any:
+    """After an append: the trace context each event was appended under goes to
+    event_traces (services/common/tracing.py; nothing while tracing is off). Inside the
+    caller's transaction when there is one, else just after (a trace is best effort)."""
+
+    @functools.wraps(method)
+    def appending(self: EventStore, *args: Any, conn: psycopg.Connection | None = None,
+                  **kwargs: Any) -> Any:
+        result = method(self, *args, conn=conn, **kwargs)
+        if tracing.enabled():
+            if isinstance(result, AppendedMany):
+                events = [r.event for rs in result.recorded.values() for r in rs]
+            else:
+                events = [r.event for r in result]
+            if events:
+                with self._conn(conn) as c:
+                    tracing.record(c, [e.id for e in events], [e.causationid for e in events])
+        return result
+
+    return appending
+
+
+EventStore.append = _record_traces(EventStore.append)  # type: ignore[method-assign]
+EventStore.append_many = _record_traces(EventStore.append_many)  # type: ignore[method-assign]
 def _sealed(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEvent]]]
             ) -> dict[str, list[CloudEvent]]:
     """Personal fields sealed with each case's inquirer key, after validation and before

@@ -82,8 +82,34 @@ def make_app(
         "web_enabled": web_port is not None,
         "web_port": web_port or 6066,
     }
+    from services.common import tracing
+
+    tracing.setup(name, settings.otlp_endpoint)  # off unless SHOUWEN_OTLP_ENDPOINT is set
+    credentials = broker_credentials(settings)
+    if credentials is not None:
+        config["broker_credentials"] = credentials
     config.update(overrides)
     return faust.App(name, **config)
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """faust's (aiokafka's) form of the Kafka security settings; None for plaintext."""
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = None
+    if protocol in ("SSL", "SASL_SSL"):
+        import ssl
+
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        context = ssl.create_default_context(cafile=cafile)
+    if protocol.startswith("SASL_"):
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            ssl_context=context, mechanism=settings.kafka_sasl_mechanism or "PLAIN")
+    return faust.SSLCredentials(context)
 
 
 def delivery_of(message: Any) -> Delivery:
@@ -164,6 +190,9 @@ def worker_for(app: faust.App, loglevel: str = "INFO") -> faust.Worker:
     client's every request) then builds its record and goes through the handlers, only
     to be dropped there. A service's output goes to a log, not a terminal: no spinner, and
     the root logger stays at ``loglevel``."""
-    worker = faust.Worker(app, loglevel=loglevel)
+    from services.common.logs import dict_config
+
+    # faust (mode) sets up logging itself: with our config, its records look like everyone's
+    worker = faust.Worker(app, loglevel=loglevel, logging_config=dict_config())
     worker.spinner = None
     return worker

@@ -32,7 +32,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,8 +224,10 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def verify_store(url: str, stream_id: str | None = None) -> VerifyReport:
-    """Check the whole store (or one stream, and its rows of the commit log)."""
+def verify_store(url: str, stream_id: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Check the whole store (or one stream, and its rows of the commit log); ``progress``
+    is told how many events each batch checked (a CLI's progress bar)."""
     started = time.perf_counter()
     report = VerifyReport(stream_id=stream_id)
     findings = Findings()
@@ -233,7 +235,7 @@ def verify_store(url: str, stream_id: str | None = None) -> VerifyReport:
         conn.read_only = True
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.execute("SET LOCAL cursor_tuple_fraction = 1.0")
-        _check_streams(conn, report, findings, stream_id)
+        _check_streams(conn, report, findings, stream_id, progress)
         matched = _check_commits(conn, report, findings, stream_id)
         report.unsequenced = report.events_checked - matched
         if report.unsequenced:
@@ -280,7 +282,8 @@ def _scan(
 
 
 def _check_streams(
-    conn: psycopg.Connection, report: VerifyReport, findings: Findings, stream_id: str | None
+    conn: psycopg.Connection, report: VerifyReport, findings: Findings, stream_id: str | None,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     """Walk every stream in version order: contiguous versions, links, content hashes."""
     where, params = (" WHERE stream_id = %s", (stream_id,)) if stream_id else ("", ())
@@ -289,6 +292,8 @@ def _check_streams(
     sql = _STREAM_SELECT + where + " ORDER BY stream_id, version"
     for rows in _scan(conn, "shouwen_verify_streams", sql, params, binary=True):
         report.events_checked += len(rows)
+        if progress is not None:
+            progress(len(rows))
         for row in rows:
             pos, eid, sid, version, etype, source, when, schema, actor, cause, corr, data = row[:12]
             prev_hash, digest = row[12], row[13]

@@ -1,7 +1,8 @@
 """Shared Prometheus helpers; every name is listed in deploy/METRICS.md.
 
     instrument_http(app, service)   latency histogram of a FastAPI/Starlette app:
-                                    shouwen_http_request_duration_seconds{service,method,route,status}
+                                    shouwen_http_request_duration_seconds{shouwen_service,method,
+                                    route,status}
     http_duration(registry)         that histogram, once per registry
     serve(port, registry)           expose a registry over HTTP (0: not served)
     serve_metrics(port, registry, variable)  the same for a worker: a port already taken
@@ -10,6 +11,10 @@
 
 Consumer lag and dead letters are not counted in the services: `shouwen dashboard exporter`
 (services/dashboard/exporter.py) reads them for every consumer from the broker and the store.
+
+The label naming the service is ``shouwen_service``, not ``service``: prometheus-operator
+sets ``service`` (the Kubernetes Service) on every target, and a metric's own ``service``
+would be renamed ``exported_service``, emptying every query that selects on it.
 
 ``route`` is the matched route's template (``/v1/cases/{case_id}``), never the raw path, so a
 client cannot blow up the number of series; paths no route matched are ``<unmatched>``. The
@@ -40,7 +45,8 @@ def http_duration(registry: CollectorRegistry = REGISTRY) -> Histogram:
         _HTTP[registry] = Histogram(
             "shouwen_http_request_duration_seconds",
             "HTTP request latency, from the first byte in to the last byte out",
-            ["service", "method", "route", "status"], buckets=HTTP_BUCKETS, registry=registry)
+            ["shouwen_service", "method", "route", "status"], buckets=HTTP_BUCKETS,
+            registry=registry)
     return _HTTP[registry]
 
 

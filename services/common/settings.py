@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +46,21 @@ class Settings(BaseSettings):
     routing_metrics_port: int = Field(default=9102, ge=0, le=65535)  # 0: not served
 
     log_level: str = "INFO"
+    # "text" (one line per record) or "json" (JSON lines: time, level, logger, message,
+    # case_id, event_id, trace_id): services/common/logs.py
+    log_format: Literal["text", "json"] = "text"
+    # OpenTelemetry traces (services/common/tracing.py): off unless set; an OTLP/HTTP
+    # collector, e.g. http://otel-collector.observability:4318
+    otlp_endpoint: str | None = None
+
+    # Kafka client security (services/common/bus.py: kafka_security). Unset: plaintext, as
+    # the development broker wants. k8s: SASL_PLAINTEXT + SCRAM-SHA-512, the user and its
+    # password from the secret Strimzi makes for the service's KafkaUser.
+    kafka_security_protocol: str = "PLAINTEXT"  # or SASL_PLAINTEXT, SASL_SSL, SSL
+    kafka_sasl_mechanism: str | None = None  # SCRAM-SHA-512, SCRAM-SHA-256, PLAIN
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # the cluster CA (PEM) for SSL / SASL_SSL
     # `shouwen up` runs only these services (comma-separated names; empty: all of them):
     # bench/city_day's baselines run intake with the consumers stopped.
     up_only: str = ""

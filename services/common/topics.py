@@ -9,6 +9,8 @@ import time
 
 from kafka import KafkaConsumer, TopicPartition
 
+from services.common.bus import kafka_security
+
 
 def topic_ends(bootstrap: str, topic: str, wait: float = 3.0) -> dict[int, int] | None:
     """The end offset (last offset + 1) of each partition of ``topic``; None if it is missing.
@@ -18,7 +20,7 @@ def topic_ends(bootstrap: str, topic: str, wait: float = 3.0) -> dict[int, int] 
     from there, and the fetch's high watermark (which Tansu reports right) is taken."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, client_id="shouwen-relay-probe",
-        enable_auto_commit=False, fetch_max_wait_ms=100,
+        enable_auto_commit=False, fetch_max_wait_ms=100, **kafka_security(),
     )
     try:
         if topic not in consumer.topics():

@@ -84,5 +84,7 @@ def serve() -> None:
     s, config = get_settings(), _config()
     exit_unless_auth_configured(s)
     _required(s.database_url, "DATABASE_URL")
+    from services.common.logs import dict_config
+
     uvicorn.run(create_app(s), host=config.dashboard_host, port=config.dashboard_port,
-                log_level=s.log_level.lower())
+                log_level=s.log_level.lower(), log_config=dict_config(s))

@@ -9,6 +9,8 @@
     shouwen_topic_end_offset{topic,partition}  shouwen_dead_letters_total{consumer,reason}
     shouwen_cases_open|overdue|escalated{unit}  shouwen_exporter_errors_total{source}
     shouwen_calendar_year_covered{calendar,year}  (this year and next)
+    shouwen_notification_pending  delivery records not sent yet (one figure for all the
+                                  notification workers: counted here, not by each of them)
     shouwen_routing_cases|unclear_cases|corrected_cases{unit}  (routing_outcomes)
 
 A failed read counts an error and keeps the previous figures, so one broker hiccup never
@@ -49,6 +51,7 @@ class Exporter:
         self.errors: Counter[str] = Counter({"db": 0, "broker": 0})
         self.calendar = CalendarCache()
         self.years: dict[tuple[str, int], int] = {}
+        self.pending: int | None = None
 
     def refresh(self) -> None:
         stored = self._guarded("db", self._read_db)
@@ -73,7 +76,9 @@ class Exporter:
             routing = sources.routing_figures(conn)
             stored = sources.stored_offsets(conn)
             years = sources.calendar_years(conn, self.calendar, today().year)
+            pending = sources.notifications_pending(conn)
         with self._lock:
+            self.pending = pending
             self.years = years
             self.seq = seq
             self.appended.update(counts)
@@ -123,6 +128,10 @@ class Exporter:
                                "1 if an official schedule is loaded for the calendar and year",
                                ["calendar", "year"],
                                {(c, str(y)): v for (c, y), v in self.years.items()})
+            if self.pending is not None:  # not before the first read: no false 0
+                yield GaugeMetricFamily("shouwen_notification_pending",
+                                        "Notification delivery records not sent yet",
+                                        value=self.pending)
             yield self._family(CounterMetricFamily, "shouwen_exporter_errors",
                                "Failed reads of the exporter", ["source"],
                                {(s,): n for s, n in self.errors.items()})

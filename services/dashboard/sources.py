@@ -5,6 +5,7 @@
     case_figures(conn, today)            {unit: (open, overdue, escalated)} from case_index
     routing_figures(conn)                {unit: (routed, unclear, corrected)} (routing_outcomes)
     stored_offsets(conn)                 kafka-python consumers' positions (consumer_offsets)
+    notifications_pending(conn)          delivery records not sent yet (pending or sending)
     calendar_years(conn, cache, year)    {(calendar, year): 1|0} for this year and next: is an
                                          official schedule loaded (services.calendar)
     BrokerReader                         end offsets (Tansu-safe, services.relay.publish),
@@ -57,6 +58,10 @@ def case_figures(conn: psycopg.Connection, today: date) -> dict[str, tuple[int, 
     return {unit: (int(o), int(d), int(e)) for unit, o, d, e in rows}
 
 
+def notifications_pending(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM notification_deliveries"
+                       " WHERE state IN ('pending', 'sending')").fetchone()
+    return int(row[0]) if row else 0
 _ROUTING = ("SELECT coalesce(handling_unit_id, 'none'), count(*),"
             " count(*) FILTER (WHERE outcome <> 'classified'), count(*) FILTER (WHERE corrected)"
             " FROM routing_outcomes GROUP BY 1")
@@ -139,7 +144,8 @@ class BrokerReader:
         if self._reader is None:
             self._reader = KafkaConsumer(bootstrap_servers=self.bootstrap,
                                          enable_auto_commit=False, client_id="shouwen-exporter",
-                                         auto_offset_reset="earliest", fetch_max_wait_ms=100)
+                                         auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                                         **bus.kafka_security())
         return self._reader
 
     def close(self) -> None:

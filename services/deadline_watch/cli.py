@@ -36,15 +36,14 @@ def deadline_watch(
     """Run deadline-watch: timers from case events, warnings, breaches, the ladder."""
     if ctx.invoked_subcommand is not None:
         return
-    import logging
-    import sys
 
     from services.deadline_watch import service
 
     settings = get_settings()
     url = _db()
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from services.common.logs import configure
+
+    configure(settings)
     if rebuild:
         watch, pool = service.build(url)
         with pool:

@@ -28,7 +28,7 @@ def import_ledger(
     and responsible staff; time limits count from the original received dates."""
     import psycopg
 
-    from services.cli import _require_db
+    from services.common.clitools import require_db as _require_db
     from services.directory.index import DirectoryIndex
     from services.directory.store import current
     from services.importer.ledger_file import LedgerFileError, parse, read_rows

@@ -24,6 +24,7 @@ from services.common.eventstore import WrongExpectedVersion
 from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.openapi import operation_id, tidy
 from services.common.outage import add_outage_handlers, pool_options
 from services.common.problems import problem
 from services.common.settings import Settings
@@ -31,7 +32,9 @@ from services.directory.index import DirectoryCache
 from services.domain.case import ActionNotAllowed
 from services.web.deps import Wiring
 
-ROUTERS = ("cases", "public", "open311", "console", "accountability", "accountability_console",
+ROUTERS = ("cases", "public", "open311", "console",
+           "console_register", "console_mine", "console_case", "console_leader",
+           "accountability", "accountability_console",
            "console_inbox", "personal")
 
 
@@ -54,7 +57,8 @@ def create_app(settings: Settings) -> FastAPI:
             pool.close()
 
     app = FastAPI(title="Shouwen intake", version="1.0.0", lifespan=lifespan,
-                  description="首问 first-inquiry intake: register inquiries and act on cases.")
+                  description="首问 first-inquiry intake: register inquiries and act on cases.",
+                  generate_unique_id_function=operation_id)
     for name in ROUTERS:
         try:
             module = importlib.import_module(f"services.intake.routes.{name}")
@@ -65,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     _install_error_handlers(app)
     harden(app, settings)  # problem documents, and the input guard in front of every route
+    tidy(app)  # component names without module paths (after harden's document)
     add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "intake")
 

@@ -10,7 +10,9 @@ little CPU but made each young collection a pause of tens of milliseconds.
 import gc
 
 from services.common.settings import get_settings
+from services.common.tracing import setup as setup_tracing
 from services.intake.app import create_app
 
+setup_tracing("intake", get_settings().otlp_endpoint)  # off unless SHOUWEN_OTLP_ENDPOINT
 app = create_app(get_settings())
 gc.freeze()

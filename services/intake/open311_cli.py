@@ -18,7 +18,7 @@ CLIENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._\-]{0,99}$")
 
 
 def _db() -> str:
-    from services.cli import _require_db
+    from services.common.clitools import require_db as _require_db
 
     return _require_db()
 

@@ -29,6 +29,7 @@ from services.cases.repository import CaseRepository
 from services.common.guard import harden
 from services.common.health import add_health_routes
 from services.common.metrics import instrument_http
+from services.common.openapi import operation_id, tidy
 from services.common.outage import add_outage_handlers, pool_options
 from services.common.problems import responses
 from services.common.settings import Settings
@@ -69,13 +70,18 @@ def create_app(settings: Settings) -> FastAPI:
             pool.close()
 
     app = FastAPI(title="Shouwen ledger", version="1.0.0", lifespan=lifespan,
-                  description="首问 ledger: case history replay and the 台账 export.")
+                  description="首问 ledger: case history replay and the 台账 export.",
+                  generate_unique_id_function=operation_id)
     harden(app, settings)  # problem documents, and the input guard in front of every route
+    tidy(app)  # component names without module paths (after harden's document)
     add_outage_handlers(app, settings)  # the database away: 503 + Retry-After, at once
     instrument_http(app, "ledger")
 
-    @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory,
-             responses=responses(401, 403, 404, 422, 503))
+    @app.get("/v1/cases/{case_id}/history", response_model=CaseHistory, tags=["history"],
+             responses={**responses(401, 403, 404, 422, 503),
+                        200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                              "description": "The replayed history (JSON, or HTML with"
+                                             " format=html)"}})
     def history(request: Request, case_id: CaseId, person: StaffDep, directory: DirectoryDep,
                 as_of: datetime | None = None,
                 format: Literal["json", "html"] = "json") -> Response:
@@ -98,8 +104,14 @@ def create_app(settings: Settings) -> FastAPI:
             return HTMLResponse(render(found, "html"))
         return Response(found.model_dump_json(), media_type="application/json")
 
-    @app.get("/v1/ledger/export", responses=responses(401, 403, 422, 503),
-             response_class=Response)
+    @app.get("/v1/ledger/export", tags=["ledger"], response_class=Response,
+             responses={**responses(401, 403, 422, 503),
+                        200: {"description": "The 台账 as a file (attachment), CSV or XLSX",
+                              "content": {media: {"schema": {"type": "string",
+                                                             "format": "binary"}}
+                                          for media in sorted({m.split(";")[0]
+                                                               for m in MEDIA_TYPES.values()})
+                                          }}})
     def export_ledger(request: Request, person: StaffDep, directory: DirectoryDep,
                       unit: UnitId, from_: Annotated[date, Query(alias="from", ge=FIRST_DAY,
                                                                  le=LAST_DAY)],

@@ -49,10 +49,13 @@ def ledger(host: str | None = typer.Option(None, help="Address (default 127.0.0.
     exit_unless_auth_configured(get_settings())
     wait_for(_db())
     own = LedgerSettings()
+    from services.common.logs import dict_config
+
     # services/apps.py: the ledger's app with the dashboard mounted (a layer above both)
     uvicorn.run("services.apps:ledger", factory=True, host=host or own.host,
                 port=port or own.port, log_level=get_settings().log_level.lower(),
-                proxy_headers=False)  # XFF: trusted proxies only
+                proxy_headers=False,  # XFF: trusted proxies only
+                log_config=dict_config(get_settings()))
 
 
 def ledger_worker(batch_size: int = typer.Option(500, min=1, help="Messages per "
@@ -71,14 +74,18 @@ def rebuild(from_store: bool = typer.Option(False, "--from-store", help="Read th
     from services.ledger.rebuild import rebuild_from_store, rebuild_from_topic
 
     url, settings = _db(), get_settings()
+    from services.common.progress import progress
+
     if from_store:
-        report = rebuild_from_store(url)
+        with progress("rebuilding") as advance:  # a bar on a terminal only
+            report = rebuild_from_store(url, progress=advance)
     else:
         if not settings.kafka_bootstrap_servers:
             raise _fail("KAFKA_BOOTSTRAP_SERVERS is not set (or use --from-store)")
         try:
-            report = rebuild_from_topic(url, settings.kafka_bootstrap_servers,
-                                        settings.case_events_topic)
+            with progress("rebuilding") as advance:
+                report = rebuild_from_topic(url, settings.kafka_bootstrap_servers,
+                                            settings.case_events_topic, progress=advance)
         except ValueError as exc:  # no such topic
             raise _fail(str(exc)) from None
         except RuntimeError as exc:  # the topic stopped short of its end offsets

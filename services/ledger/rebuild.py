@@ -20,7 +20,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -63,14 +63,32 @@ class RebuildReport:
                 + (f"; {self.skipped:,} message(s) skipped" if self.skipped else ""))
 
 
-def rebuild_from_store(url: str) -> RebuildReport:
+def _counted(events: Iterator[Event], progress: Callable[[int], None] | None,
+             every: int = 1000) -> Iterator[Event]:
+    """The events, telling ``progress`` every ``every`` of them (a CLI's progress bar)."""
+    if progress is None:
+        yield from events
+        return
+    n = 0
+    for event in events:
+        yield event
+        n += 1
+        if n == every:
+            progress(n)
+            n = 0
+    if n:
+        progress(n)
+
+
+def rebuild_from_store(url: str, progress: Callable[[int], None] | None = None
+                       ) -> RebuildReport:
     report = RebuildReport("store")
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
         _begin(conn)
         row = conn.execute("SELECT coalesce(max(seq), 0) FROM commit_log").fetchone()
         last = int(row[0]) if row else 0
-        views = _fold(conn, store_events(conn, last), report)
+        views = _fold(conn, _counted(store_events(conn, last), progress), report)
         report.cases = copy_views(conn, views)
         conn.commit()
     report.seconds = time.perf_counter() - started
@@ -126,7 +144,8 @@ def store_events(conn: psycopg.Connection, last_seq: int) -> Iterator[Event]:
                 batches.get(timeout=0.1)
 
 
-def rebuild_from_topic(url: str, bootstrap: str, topic: str) -> RebuildReport:
+def rebuild_from_topic(url: str, bootstrap: str, topic: str,
+                       progress: Callable[[int], None] | None = None) -> RebuildReport:
     report = RebuildReport(f"topic {topic}")
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
@@ -134,7 +153,8 @@ def rebuild_from_topic(url: str, bootstrap: str, topic: str) -> RebuildReport:
         ends = topic_ends(bootstrap, topic)
         if ends is None:
             raise ValueError(f"topic {topic} does not exist")
-        views = _fold(conn, topic_events(bootstrap, topic, ends, report), report)
+        views = _fold(conn, _counted(topic_events(bootstrap, topic, ends, report), progress),
+                      report)
         report.cases = copy_views(conn, views)
         conn.commit()
     report.seconds = time.perf_counter() - started

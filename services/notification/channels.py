@@ -3,10 +3,15 @@
     Outgoing(key, address, subject, body)   one rendered message of one delivery record
         .message_id       <sha256(key)@shouwen.notification>: the same for every attempt
         .idempotency_key  sha256(key) hex: the same for every attempt
-    SmtpChannel.send      over ONE kept-open SMTP connection (reconnects when it drops);
+    SmtpChannel.send      over ONE kept-open SMTP connection per sender (across rounds);
+                          one idle longer than idle_check seconds is checked with NOOP
+                          first and reopened if the server dropped it (before the message
+                          goes: never a resend); a failure mid-send closes it, the attempt
+                          fails and is retried (the next attempt opens a new connection);
                           the stable Message-ID lets the receiving side drop a repeat
     HttpChannel.send      POST JSON {to, subject, text, key} with Idempotency-Key (the
-                          gateway deduplicates on it); the webhook's body is signed:
+                          gateway deduplicates on it), over ONE keep-alive httpx.Client per
+                          sender (it reconnects by itself); the webhook's body is signed:
                           X-Shouwen-Signature: sha256=HMAC(secret, body)
     in-app                no channel object: the inbox row is written in the same
                           transaction as the 'sent' mark (services.notification.sender)
@@ -19,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import smtplib
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -55,9 +61,13 @@ class Channel(Protocol):
 
 
 class SmtpChannel:
-    def __init__(self, host: str, port: int, sender: str, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, sender: str, timeout: float = 10.0,
+                 idle_check: float = 30.0) -> None:
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
+        self.idle_check = idle_check  # a connection idle longer is NOOP-checked before use
         self._smtp: smtplib.SMTP | None = None
+        self._used_at = 0.0  # time.monotonic() of the connection's last successful use
+        self.connections = 0  # opened so far (one per sender while the server keeps it)
 
     def send(self, out: Outgoing) -> str | None:
         msg = EmailMessage()
@@ -69,11 +79,20 @@ class SmtpChannel:
         except (smtplib.SMTPServerDisconnected, OSError):
             self.close()  # the next attempt opens a new connection
             raise
+        self._used_at = time.monotonic()
         return out.message_id
 
     def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None and time.monotonic() - self._used_at >= self.idle_check:
+            try:  # servers drop idle clients (RFC 5321: after 5 min or more): check first
+                code, _ = self._smtp.noop()
+            except (smtplib.SMTPException, OSError):
+                code = 0
+            if code != 250:
+                self.close()
         if self._smtp is None:
             self._smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            self.connections += 1
         return self._smtp
 
     def close(self) -> None:

@@ -5,9 +5,10 @@
                     it holds already is acknowledged (250) and NOT stored again (counted
                     as a duplicate). The sender's Message-ID is stable per delivery, so a
                     repeat after a crash never makes a second copy.
-    SmsGateway      an HTTP server: POST /sms {to, text, ...} with Idempotency-Key; stores
-                    <sha256(key)>.json and answers {"id": ...}; a repeated key gets the
-                    first answer again and stores nothing.
+    SmsGateway      an HTTP/1.1 server: POST /sms {to, text, ...} with Idempotency-Key;
+                    stores <sha256(key)>.json and answers {"id": ...}; a repeated key gets
+                    the first answer again and stores nothing. Connections are kept alive
+                    (as a real gateway's are): one per sender, not one per message.
     serve(...)      both, until SIGINT/SIGTERM
 
 Counters (received, duplicates) let tests tell "received twice" from "stored twice".
@@ -82,11 +83,18 @@ class SmsGateway(ThreadingHTTPServer):
         directory.mkdir(parents=True, exist_ok=True)
         self.lock = threading.Lock()
         self.received = 0
+        self.connections = 0  # TCP connections accepted (keep-alive: few)
         super().__init__((host, port), _SmsHandler)
 
 
 class _SmsHandler(BaseHTTPRequestHandler):
     server: SmsGateway
+    protocol_version = "HTTP/1.1"  # keep-alive; every answer carries its Content-Length
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
 
     def do_POST(self) -> None:  # noqa: N802 (the http.server convention)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -20,6 +20,10 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
+from events.notification import NotifyChannel
+
+OUTCOMES = ("sent", "retry", "failed", "deferred")
+
 
 @dataclass(frozen=True)
 class NotifyMetrics:
@@ -31,7 +35,7 @@ class NotifyMetrics:
 
 
 def notify_metrics(registry: CollectorRegistry) -> NotifyMetrics:
-    return NotifyMetrics(
+    metrics = NotifyMetrics(
         outcomes=Counter("shouwen_notification_outcomes", "Delivery attempts by outcome",
                          ["channel", "outcome"], registry=registry),
         uncertain=Counter("shouwen_notification_uncertain",
@@ -47,3 +51,11 @@ def notify_metrics(registry: CollectorRegistry) -> NotifyMetrics:
                           "Rounds whose finishing met a deadlock and was redone at once",
                           registry=registry),
     )
+    # Every known label set shows from the start, at 0: increase() then sees the first
+    # failure (a series born at 1 has no earlier sample to increase from).
+    for channel in NotifyChannel:
+        for outcome in OUTCOMES:
+            metrics.outcomes.labels(channel.value, outcome)
+        for counter in (metrics.uncertain, metrics.resumed, metrics.dead_letters):
+            counter.labels(channel.value)
+    return metrics

@@ -26,6 +26,7 @@ class NotifySettings(BaseSettings):
     smtp_port: int = 8025
     smtp_sender: str = "shouwen@localhost"
     smtp_timeout: float = 10.0
+    smtp_idle_check: float = 30.0  # a kept SMTP connection idle longer gets a NOOP first
     sms_gateway_url: str | None = "http://127.0.0.1:8026/sms"
     sms_api_key: str | None = None
     webhook_url: str | None = None  # leaders' messages also go here (e.g. a duty-room bot)

@@ -53,7 +53,8 @@ BATCH_WAIT = 0.05
 
 def channels(s: NotifySettings) -> dict[NotifyChannel, Channel]:
     found: dict[NotifyChannel, Channel] = {
-        NotifyChannel.email: SmtpChannel(s.smtp_host, s.smtp_port, s.smtp_sender, s.smtp_timeout)}
+        NotifyChannel.email: SmtpChannel(s.smtp_host, s.smtp_port, s.smtp_sender, s.smtp_timeout,
+                                         s.smtp_idle_check)}
     if s.sms_gateway_url:
         found[NotifyChannel.sms] = HttpChannel(s.sms_gateway_url, api_key=s.sms_api_key,
                                                timeout=s.http_timeout)

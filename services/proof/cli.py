@@ -13,7 +13,6 @@ Bad input exits 2 with a message and writes nothing; a failed check exits 1.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import orjson
@@ -71,7 +70,9 @@ def checkpoint(
     from services.proof.checkpointer import InconsistentStore, run
 
     settings, proof = get_settings(), _proof()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    from services.common.logs import configure
+
+    configure(settings)
     try:
         key = signing_key(settings, proof)
     except SigningKeyError as exc:

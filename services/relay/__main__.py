@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from services.common.logs import configure
 from services.common.settings import get_settings
 from services.relay.relay import run
 
@@ -15,11 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="publish what is committed, exit")
     args = parser.parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure(settings)
     try:
         run(settings, once=args.once)
     except ValueError as exc:

@@ -8,6 +8,8 @@
     shouwen_relay_publish_latency_seconds   events.recorded_at -> broker ack, per event
     shouwen_relay_errors_total{kind}        failures the relay retried: db, broker, other
     shouwen_relay_active                    1 while this process holds the publishing lock
+    shouwen_relay_store_behind_topic        partitions whose newest message is an event the
+                                            store lacks (> 0: the relay stopped; divergence.py)
 """
 
 from __future__ import annotations
@@ -41,10 +43,14 @@ class RelayMetrics:
     latency: Histogram
     errors: Counter
     active: Gauge
+    store_behind: Gauge
+
+
+ERROR_KINDS = ("db", "broker", "other")
 
 
 def relay_metrics(registry: CollectorRegistry) -> RelayMetrics:
-    return RelayMetrics(
+    metrics = RelayMetrics(
         lag_events=Gauge(
             "shouwen_relay_lag_events",
             "Events committed to the store but not yet published",
@@ -75,7 +81,15 @@ def relay_metrics(registry: CollectorRegistry) -> RelayMetrics:
             "1 while this relay holds the publishing lock (0 = hot standby)",
             registry=registry,
         ),
+        store_behind=Gauge(
+            "shouwen_relay_store_behind_topic",
+            "Partitions ending with an event the store does not have (the relay stops)",
+            registry=registry,
+        ),
     )
+    for kind in ERROR_KINDS:  # at 0 from the start: the first failure is an increase
+        metrics.errors.labels(kind)
+    return metrics
 
 
 def observe_lag(conn: psycopg.Connection, metrics: RelayMetrics, cursor: str = "main") -> None:

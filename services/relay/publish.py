@@ -32,9 +32,12 @@ from kafka.errors import KafkaConnectionError
 from psycopg.types.json import set_json_loads
 
 from events.kafka import binary_message
+from services.common import tracing
 from services.common.bus import ensure_topics, producer
 from services.common.settings import Settings
 from services.common.topics import topic_ends
+
+_TOPIC = "case-events"  # the span's name: publish case-events
 
 CURSOR = "main"
 REQUEST_TIMEOUT_MS = 5_000
@@ -43,8 +46,10 @@ FLUSH_TIMEOUT = 30.0  # above the producer's delivery timeout: records fail befo
 
 _FETCH = (
     "SELECT l.seq, e.event_id, e.source, e.type, e.stream_id, e.time, e.dataschema, e.actor,"
-    " e.causation_id, e.correlation_id, e.version, e.data, e.recorded_at"
+    " e.causation_id, e.correlation_id, e.version, e.data, e.recorded_at,"
+    " t.traceparent, t.tracestate"
     " FROM commit_log l JOIN events e ON e.position = l.position"
+    " LEFT JOIN event_traces t ON t.event_id = e.event_id"
     " WHERE l.seq > %s AND l.seq <= %s ORDER BY l.seq LIMIT %s"
 )
 
@@ -66,9 +71,12 @@ def _outgoing(row: tuple[Any, ...]) -> Outgoing:
     """A stored row as its CloudEvent's Kafka message, straight from its columns: the store
     validated the event on append; building and validating it again would double the
     relay's own cost (tests hold the message equal to ``to_kafka`` of the event read back)."""
-    seq, id_, source, type_, subject, time_, schema, actor, cause, corr, version, data, at = row
+    seq, id_, source, type_, subject, time_, schema, actor, cause, corr, version, data, at, \
+        parent, state = row
+    parent, state = tracing.publishing(_TOPIC, parent, state)
     key, value, headers = binary_message(
-        id_, source, type_, subject, time_, schema, actor, cause, corr, version, data
+        id_, source, type_, subject, time_, schema, actor, cause, corr, version, data,
+        traceparent=parent, tracestate=state,
     )
     return Outgoing(seq, key, value, headers, at)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import psycopg
 from kafka import KafkaProducer
@@ -98,9 +99,11 @@ def republish_if_behind(
     return count
 
 
-def republish(settings: Settings, from_seq: int, to_seq: int | None = None) -> int:
+def republish(settings: Settings, from_seq: int, to_seq: int | None = None,
+              progress: Callable[[int], None] | None = None) -> int:
     """Re-publish commit_log seq from_seq..to_seq (default and at most: published_seq), in
-    order; published_seq does not move. Returns how many events were sent."""
+    order; published_seq does not move. Returns how many events were sent; ``progress`` is
+    told each acknowledged batch's size."""
     if from_seq < 1:
         raise ValueError("from_seq must be >= 1")
     url, _ = endpoints(settings)
@@ -114,7 +117,8 @@ def republish(settings: Settings, from_seq: int, to_seq: int | None = None) -> i
         prod = relay_producer(settings)
         try:
             return publish_range(
-                conn, prod, settings.case_events_topic, from_seq, last, settings.relay_batch_size
+                conn, prod, settings.case_events_topic, from_seq, last, settings.relay_batch_size,
+                on_batch=(lambda batch, _at: progress(len(batch))) if progress else None,
             )
         finally:
             prod.close(timeout=5)

@@ -11,6 +11,11 @@ A crash between the acks and the cursor update re-sends that batch: duplicates o
 which consumers' inboxes absorb, never a gap. A DB or broker failure is logged, counted and
 retried with backoff; nothing is skipped. SIGTERM/SIGINT finish the batch in hand, then exit.
 
+Before anything is sequenced or published (at start, and every PROBE_INTERVAL) the relay
+checks that the store is not behind the topic (divergence.py): if a partition ends with an
+event the store lacks, PostgreSQL lost commits the topic has; the relay logs it, sets
+shouwen_relay_store_behind_topic, and waits, rather than number new events in their places.
+
 The development broker (Tansu) keeps nothing: after its restart the topic is empty while
 published_seq says otherwise. The relay checks (at start, after a broker failure and every
 PROBE_INTERVAL) and then **back-fills** seq 1..published_seq behind the new events: each
@@ -37,9 +42,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from services.common import tracing
 from services.common.backoff import Backoff, Failures
 from services.common.metrics import serve
 from services.common.settings import Settings
+from services.relay.divergence import StoreBehindTopic, unknown_to_store
 from services.relay.metrics import RelayMetrics, observe_lag, relay_metrics
 from services.relay.publish import (
     CURSOR,
@@ -110,6 +117,12 @@ class Relay:
                     if once:
                         return
                     self.stop.wait(self.settings.relay_idle_poll_seconds)
+            except StoreBehindTopic as exc:  # never renumber: report, wait, look again
+                log.error("relay: %s", exc)
+                self._probed_at = 0.0
+                if once:
+                    raise
+                self.stop.wait(PROBE_INTERVAL)
             except Exception as exc:  # retried: the relay must neither crash-loop nor skip
                 self._fail(exc)
                 if once:
@@ -140,11 +153,22 @@ class Relay:
             self._probed_at = 0.0
         if self.backfill is None and time.monotonic() - self._probed_at >= PROBE_INTERVAL:
             assert self.conn is not None
+            self._check_store_not_behind()
             last = backfill_if_behind(self.conn, self.settings, self.published)
             if last:
                 self.backfill, self._backfilled, self._backfill_began = (1, last), 0, \
                     time.monotonic()
             self._probed_at = time.monotonic()
+
+    def _check_store_not_behind(self) -> None:
+        """Before sequencing or publishing anything: the topic must not hold events the
+        store lacks (a PostgreSQL recovery that lost commits; see divergence.py)."""
+        assert self.conn is not None
+        _, bootstrap = endpoints(self.settings)
+        unknown = unknown_to_store(self.conn, bootstrap, self.settings.case_events_topic)
+        self.metrics.store_behind.set(len(unknown))
+        if unknown:
+            raise StoreBehindTopic(unknown, self.settings.case_events_topic)
 
     def _cycle(self) -> bool:
         """Sequence what has committed, then publish every sequenced event; True if any."""
@@ -258,6 +282,7 @@ def run(
     registry = registry or CollectorRegistry()
     if logging.getLogger("kafka").level == logging.NOTSET:
         logging.getLogger("kafka").setLevel(logging.WARNING)  # INFO: a line per connection
+    tracing.setup("relay", settings.otlp_endpoint)  # off unless SHOUWEN_OTLP_ENDPOINT
     relay = Relay(settings, relay_metrics(registry), stop)
     server = serve(settings.relay_metrics_port, registry)
     try:

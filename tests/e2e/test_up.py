@@ -239,7 +239,7 @@ def test_up_runs_the_suite_on_embedded_defaults_and_stops_everything(start_up, w
         assert "shouwen_relay_active 1.0" in r.read().decode()
     # intake serves, with the demo directory that up loaded into the empty store
     ready = wait_http(f"http://127.0.0.1:{up.intake_port}/readyz")
-    assert ready == {"database": "ok", "directory": "loaded"}
+    assert ready == {"database": "ok", "schema": "current", "directory": "loaded"}
     up.wait_for(r"^up\s+\| ready: all \d+ services are up")
     # the other commands find the running stack through the data dir (no DATABASE_URL)
     env = {k: v for k, v in up.env.items() if k != "DATABASE_URL"}

@@ -91,3 +91,24 @@ def test_one_open_complaint_per_case(apps):
     assert first.status_code == 201, first.text
     again = client.post("/v1/public/complaints", json=access(receipt, complaint="再投诉"))
     assert again.status_code == 409 and "still open" in again.json()["detail"]
+
+
+def test_a_new_complaint_once_the_last_is_concluded(apps, token_for):
+    client = apps(public_rate_limit_per_minute=0)
+    receipt = open_case(client)
+    assert client.post("/v1/public/complaints", json=access(
+        receipt, complaint="态度冷淡")).status_code == 201
+    case_id = client.post("/v1/public/status", json=access(receipt)).json().get("case_id")
+    if case_id is None:  # the public view hides the case id: find it as staff
+        case_id = client.get("/v1/cases", headers=token_for("ZX005")).json()["items"][0][
+            "case_id"]
+    supervisor = token_for("ZX011")
+    opened = client.post(f"/v1/cases/{case_id}/accountability", headers=supervisor,
+                         json={"summary": "群众投诉首问责任人推诿"})
+    assert opened.status_code == 201, opened.text
+    pid = opened.json()["procedure_id"]
+    closed = client.post(f"/v1/accountability/{pid}/close", headers=supervisor,
+                         json={"withdraw": True, "note": "投诉人撤回"})
+    assert closed.status_code == 200, closed.text
+    again = client.post("/v1/public/complaints", json=access(receipt, complaint="再次投诉"))
+    assert again.status_code == 201, again.text

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from services.common import embedded
 from services.notification.channels import HttpChannel, Outgoing, SmtpChannel
+from services.notification.devservers import SmsGateway, mail_server
 
 SHOUWEN = str(Path(sys.executable).parent / "shouwen")
 
@@ -60,3 +62,42 @@ def test_bad_input_exits_2_with_a_message(argv, message, tmp_path):
     r = subprocess.run([SHOUWEN, *argv], capture_output=True, text=True, env=env,
                        cwd=tmp_path, timeout=60)
     assert r.returncode == 2 and message in r.stderr, r.stderr
+
+
+def test_one_sender_keeps_one_connection_per_channel(tmp_path):
+    """Five messages on each channel: one SMTP session and one HTTP connection, not five."""
+    port = embedded.free_port()
+    controller, mails = mail_server(tmp_path / "mail", port)
+    gateway = SmsGateway(tmp_path / "sms", embedded.free_port())
+    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    smtp = SmtpChannel("127.0.0.1", port, "shouwen@localhost")
+    sms = HttpChannel(f"http://127.0.0.1:{gateway.server_address[1]}/sms")
+    try:
+        for i in range(5):
+            smtp.send(Outgoing(f"e{i}/inquirer/email", "wang@example.cn", "回执", "您好"))
+            sms.send(Outgoing(f"e{i}/inquirer/sms", "13800000000", "", "您好"))
+    finally:
+        smtp.close()
+        sms.close()
+        controller.stop()
+        gateway.shutdown()
+    assert (mails.received, smtp.connections) == (5, 1)
+    assert (gateway.received, gateway.connections) == (5, 1)
+
+
+def test_a_dropped_smtp_connection_is_reopened_before_the_message_goes(tmp_path):
+    """The server went away and came back between two rounds: the kept connection is
+    found dead by NOOP and reopened; the message goes at its first attempt, once."""
+    port = embedded.free_port()
+    controller, _ = mail_server(tmp_path / "mail", port)
+    smtp = SmtpChannel("127.0.0.1", port, "shouwen@localhost", idle_check=0)
+    try:
+        smtp.send(Outgoing("e1/inquirer/email", "wang@example.cn", "回执", "您好"))
+        controller.stop()  # drops the kept connection
+        controller, mails = mail_server(tmp_path / "mail", port)
+        smtp.send(Outgoing("e2/inquirer/email", "wang@example.cn", "回执", "您好"))
+    finally:
+        smtp.close()
+        controller.stop()
+    assert (mails.received, mails.duplicates, smtp.connections) == (1, 0, 2)
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 2

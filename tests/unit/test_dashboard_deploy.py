@@ -21,7 +21,8 @@ from services.dashboard.exporter import Exporter
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = sorted((ROOT / "deploy" / "grafana").glob("*.json"))
-METRIC = re.compile(r"\b(shouwen_[a-z0-9_]+)")
+# a metric name, not a label (shouwen_service="intake": the HTTP histogram's service label)
+METRIC = re.compile(r"\b(shouwen_[a-z0-9_]+)\b(?!\s*(?:=|!=|=~|!~))")
 SUFFIXES = ("_bucket", "_count", "_sum")
 
 

@@ -12,7 +12,7 @@ NAME = "shouwen_http_request_duration_seconds"
 
 
 def count(registry: CollectorRegistry, **labels: str) -> float | None:
-    return registry.get_sample_value(f"{NAME}_count", {"service": "svc", **labels})
+    return registry.get_sample_value(f"{NAME}_count", {"shouwen_service": "svc", **labels})
 
 
 def test_requests_are_timed_by_route_template_method_and_status():

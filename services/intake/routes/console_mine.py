@@ -1,0 +1,69 @@
+"""The staff console: My cases (held, named on, registered) with their deadlines.
+
+    GET  /console/cases
+
+Session, CSRF, rendering and refusals: console.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from psycopg.rows import dict_row
+
+from services.calendar.builtin import today
+from services.cases import access
+from services.domain.case import Status
+from services.intake.routes import console_deadlines, console_queries
+from services.intake.routes.console import (
+    _RUNNING,
+    PREFIX,
+    Session,
+    SessionDep,
+    _name,
+    _render,
+)
+from services.web.deps import WiringDep
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+_MINE = ("(handler_id = %(me)s OR responsible_id = %(me)s OR awaiting_handoff_to = %(me)s"
+         " OR first_responder_id = %(me)s)")
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def my_cases(request: Request, session: SessionDep, w: WiringDep,
+             closed: bool = False) -> HTMLResponse:
+    scope, params = access.scope_filter(session.person, session.directory)
+    where = f"{scope} AND {_MINE}" + ("" if closed else " AND status <> 'closed'")
+    with w.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT case_id, receipt_number, status, channel, handler_id, first_responder_id,"
+            " responsible_id, awaiting_handoff_to, due_date, opened_at FROM case_index"
+            f" WHERE {where} ORDER BY awaiting_handoff_to = %(me)s DESC NULLS LAST,"
+            " due_date ASC NULLS LAST, opened_at DESC LIMIT 200",
+            {**params, "me": session.me}).fetchall()
+        facts = console_queries.deadline_facts(conn, [r["case_id"] for r in rows])
+    now = datetime.now(UTC)
+    return _render(request, "cases.html", {
+        "cases": [_row(session, r, facts[r["case_id"]], now) for r in rows], "closed": closed,
+        "name": lambda s: _name(session.directory, s)}, session=session)
+
+
+def _row(session: Session, row: dict[str, Any], facts: list[console_deadlines.Fact],
+         now: datetime) -> dict[str, Any]:
+    me, due = session.me, row["due_date"]
+    running = Status(row["status"]) in _RUNNING
+    deadlines = console_deadlines.in_force(facts, now)
+    return {**row, "handler": _name(session.directory, row["handler_id"]),
+            "deadlines": deadlines, "ladder": console_deadlines.ladder(facts),
+            "breached": console_deadlines.overdue(deadlines),
+            "named": row["awaiting_handoff_to"] == me,
+            "holds": me in (row["handler_id"], row["responsible_id"]),
+            "registered": row["first_responder_id"] == me,
+            "overdue": bool(due and running and due < today()),
+            "due_today": bool(due and running and due == today())}
