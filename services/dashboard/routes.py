@@ -152,6 +152,9 @@ async def sign_in(request: Request, w: WiringDep) -> Response:
     staff_id = form.get("staff_id", "").strip()
     directory = await run_in_threadpool(w.directory.get)
     if directory is None or directory.person(staff_id) is None:
+        if wants_problem(request):  # a client asking for JSON gets a problem document
+            return problem(422, f"staff_id: no staff member {staff_id[:64]!r} in the "
+                                "directory in force")
         return _page(request, "sign_in.html", {"csrf": nonce, "error": f"staff_id: no staff "
                      f"member {staff_id!r} in the directory in force"}, status_code=422)
     response = RedirectResponse(PREFIX, status.HTTP_303_SEE_OTHER)

@@ -88,6 +88,10 @@ def create_app(settings: Settings) -> FastAPI:
         if as_of is not None and as_of.tzinfo is None:
             raise HTTPException(422, "as_of: give a time with its offset, e.g."
                                      " 2026-11-02T09:00:00+08:00")
+        if as_of is not None and not FIRST_DAY.year <= as_of.year <= LAST_DAY.year:
+            # year 1 at +14:00 is a time before year 1 in UTC: unreadable in the audit log
+            raise HTTPException(422, f"as_of: a time between {FIRST_DAY.year} and"
+                                     f" {LAST_DAY.year}")
         pool: ConnectionPool = request.app.state.wiring.pool
         with REPLAY_SECONDS.time(), pool.connection() as conn, conn.transaction():
             read = read_case(conn, case_id)

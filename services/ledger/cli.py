@@ -146,6 +146,8 @@ def _when(as_of: str | None) -> datetime | None:
         raise _fail(f"--as-of {as_of!r} is not an ISO time") from None
     if when.tzinfo is None:
         raise _fail("--as-of needs an offset, e.g. 2026-11-02T09:00:00+08:00")
+    if not 2000 <= when.year <= 2100:  # as the API: the audit log must stay readable
+        raise _fail(f"--as-of {as_of!r}: give a time between 2000 and 2100")
     return when
 
 

@@ -111,7 +111,7 @@ def intake_app(db_settings, demo_directory):
 
 @pytest.fixture
 def ledger_app(db_settings, demo_directory):
-    from services.ledger.app import create_app
+    from services.apps import ledger as create_app  # as served: the dashboard mounted
 
     with TestClient(create_app(db_settings), raise_server_exceptions=False) as client:
         yield client

@@ -33,7 +33,7 @@ def client(db_settings, demo_directory):
 
 @pytest.fixture
 def ledger(db_settings, demo_directory):
-    from services.ledger.app import create_app
+    from services.apps import ledger as create_app  # as served: the dashboard mounted
 
     with TestClient(create_app(db_settings), raise_server_exceptions=False) as c:
         yield c
@@ -151,3 +151,34 @@ def test_cross_field_rules_are_in_the_openapi_schema_and_agree_with_the_server(
         assert schema.is_valid(body) is accepted, body
         r = client.post("/v1/cases", json=body, headers=token_for("ZX005"))
         assert (r.status_code == 201) is accepted, (body, r.text)
+
+
+def test_a_history_as_of_outside_2000_to_2100_is_422_and_leaves_no_audit_row(
+        client, ledger, token_for, db_settings):
+    """Found by the live run against `shouwen up`: year 1 at +14:00 was stored in the audit
+    log as a time before year 1 (UTC), a row no reader can load; "-1" was 1969."""
+    from tests.hostile.test_corpus import WALK_IN
+
+    made = client.post("/v1/cases", json=WALK_IN, headers=token_for("ZX005"))
+    assert made.status_code == 201, made.text
+    history, url = f"/v1/cases/{made.json()['case_id']}/history", str(db_settings.database_url)
+    before = count(url)
+    for as_of in ("0001-01-01T00:00:00%2B14:00", "-1", "9999-12-31T23:59:59Z"):
+        r = ledger.get(f"{history}?as_of={as_of}", headers=token_for("ZX001"))
+        assert "as_of" in problem_of(r, 422)["detail"]
+    assert count(url) == before
+    assert ledger.get(f"{history}?as_of=2026-11-02T09:00:00%2B08:00",
+                      headers=token_for("ZX001")).status_code == 200
+
+
+def test_a_dashboard_sign_in_of_an_unknown_id_is_a_problem_document_to_a_json_client(ledger):
+    from tests.hostile.test_corpus import csrf_of
+
+    page = ledger.get("/dashboard/sign-in")
+    r = ledger.post("/dashboard/sign-in", data={"csrf": csrf_of(page.text),
+                                                "staff_id": "a\r\nb", "next": ""},
+                    headers={"accept": "application/json"})
+    assert "staff_id" in problem_of(r, 422)["detail"]
+    browser = ledger.post("/dashboard/sign-in", data={"csrf": csrf_of(page.text),
+                                                      "staff_id": "NOBODY", "next": ""})
+    assert browser.status_code == 422 and browser.headers["content-type"].startswith("text/html")

@@ -239,6 +239,8 @@ def test_cli_replay_by_receipt_number_text_and_html_recorded_as_the_operator(
     assert masked.returncode == 0 and "<table" in masked.stdout and "王4" not in masked.stdout
     assert shouwen(url, "replay", "case-00005", "--by", "SWJ005").returncode == 2
     assert shouwen(url, "replay", "case-00000", "--as-of", "2026-11-02").returncode == 2
+    year_1 = shouwen(url, "replay", "case-00000", "--as-of", "0001-01-01T00:00:00+14:00")
+    assert year_1.returncode == 2 and "between 2000 and 2100" in year_1.stderr  # no audit row
     assert shouwen(url, "replay", "case-00000", "--format", "pdf").returncode == 2
     rows = audit(url)
     assert rows[0] == ("staff:ZX005", "replay", "cli", "case-00000", None, True)
