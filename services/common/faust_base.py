@@ -192,7 +192,10 @@ def worker_for(app: faust.App, loglevel: str = "INFO") -> faust.Worker:
     the root logger stays at ``loglevel``."""
     from services.common.logs import dict_config
 
-    # faust (mode) sets up logging itself: with our config, its records look like everyone's
-    worker = faust.Worker(app, loglevel=loglevel, logging_config=dict_config())
+    # faust (mode) sets up logging itself: with our config, its records look like everyone's.
+    # It would also replace sys.stdout/sys.stderr with proxies that log what is written; our
+    # handler writes to sys.stderr, so the records would go into that proxy and be lost.
+    worker = faust.Worker(app, loglevel=loglevel, logging_config=dict_config(),
+                          redirect_stdouts=False)
     worker.spinner = None
     return worker
