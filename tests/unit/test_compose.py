@@ -23,7 +23,7 @@ SCHEMA = ROOT / "tests" / "data" / "compose-spec.schema.json"
 REQUIRED = {"SHOUWEN_PG_PASSWORD": "pw", "SHOUWEN_JWKS_URL": "https://sso.example/certs",
             "SHOUWEN_JWT_ISSUER": "https://sso.example", "SHOUWEN_CHECKPOINT_KEY_FILE": "./k.pem",
             "SHOUWEN_NOTIFY_SMS_GATEWAY_URL": "https://sms.example/send",
-            "SHOUWEN_NOTIFY_SMS_API_KEY": "key"}
+            "SHOUWEN_NOTIFY_SMS_API_KEY": "key", "SHOUWEN_PII_KEK_FILE": "./kek"}
 # on purpose: one broker on a private network, plaintext; the database is compose's own
 DIFFERENT = {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SHOUWEN_TOPIC_REPLICATION_FACTOR",
              "SHOUWEN_KAFKA_SECURITY_PROTOCOL", "SHOUWEN_KAFKA_SASL_MECHANISM",

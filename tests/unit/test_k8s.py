@@ -30,6 +30,7 @@ from typer.testing import CliRunner
 
 from services.calendar.settings import CalendarSettings
 from services.cli import app
+from services.common.kek import PiiSettings
 from services.common.ledger_settings import LedgerSettings
 from services.common.settings import Settings
 from services.dashboard.config import DashboardSettings
@@ -42,7 +43,7 @@ K8S = ROOT / "k8s"
 IMAGE = "shouwen:0.1.0"
 SETTINGS: list[type[BaseSettings]] = [Settings, CalendarSettings, DashboardSettings,
                                       DeadlineSettings, LedgerSettings, NotifySettings,
-                                      ProofSettings]
+                                      ProofSettings, PiiSettings]
 # Read by a library, not by Shouwen: the name and the file that reads it.
 THIRD_PARTY = {"FORWARDED_ALLOW_IPS": "uvicorn.config"}
 # container -> the settings field whose default is its port (None: it serves nothing)
@@ -83,7 +84,9 @@ def of_kind(kind: str, docs: list[dict[str, Any]] | None = None) -> list[dict[st
 
 def pods() -> list[tuple[str, dict[str, Any]]]:
     return [(d["metadata"]["name"], d["spec"]["template"]["spec"])
-            for d in every_manifest() if d["kind"] in ("Deployment", "Job")]
+            for d in every_manifest() if d["kind"] in ("Deployment", "Job")] + \
+           [(d["metadata"]["name"], d["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+            for d in every_manifest() if d["kind"] == "CronJob"]
 
 
 def containers() -> list[dict[str, Any]]:
@@ -138,7 +141,7 @@ def test_every_container_runs_a_shouwen_subcommand_the_cli_parses():
         used.add(" ".join(path))
     assert {"intake", "ledger", "ledger-worker", "routing", "relay", "deadline-watch",
             "notification", "checkpoint", "dashboard exporter", "migrate", "directory load",
-            "calendar load"} == used
+            "calendar load", "retention run"} == used
     assert "mail-server" not in used  # the development mail server and SMS gateway
 
 
@@ -383,3 +386,25 @@ def test_package_data_covers_every_file_the_code_reads_beside_itself():
             if path.is_file() and path.suffix not in (".py", ".pyc") \
                     and "__pycache__" not in path.parts:
                 assert path in packaged, f"{path.relative_to(ROOT)}: not in package-data"
+
+
+def test_the_personal_data_key_is_a_mounted_secret_in_every_workload_that_seals_or_opens():
+    pii = {"intake", "ledger", "ledger-worker", "notification", "retention"}
+    seen = set()
+    for _, pod in pods():
+        for c in pod["containers"]:
+            env = {e["name"]: e for e in c.get("env", [])}
+            assert "SHOUWEN_PII_KEK" not in env, c["name"]  # never a literal key
+            if c["name"] not in pii:
+                continue
+            seen.add(c["name"])
+            assert env["SHOUWEN_PII_ENCRYPTION"]["value"] == "true", c["name"]
+            path = Path(env["SHOUWEN_PII_KEK_PATH"]["value"])
+            mount = next(m for m in c["volumeMounts"] if m["mountPath"] == str(path.parent))
+            volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+            assert volume["secret"]["secretName"] == "shouwen-pii-kek", c["name"]
+            assert volume["secret"]["items"] == [{"key": "kek", "path": path.name}]
+            assert pod["securityContext"]["fsGroup"] == 10001, c["name"]  # reads it (0440)
+    assert seen == pii
+    retention = next(d for d in of_kind("CronJob") if d["metadata"]["name"] == "shouwen-retention")
+    assert retention["spec"]["concurrencyPolicy"] == "Forbid"

@@ -458,6 +458,11 @@ def test_network_policies_deny_by_default_and_allow_only_what_each_pod_needs() -
     assert not allowed(("ingress-nginx", {}), pod("relay"), 9101)
     assert allowed(("monitoring", {}), pod("relay"), 9101)
     assert not allowed(pod("intake"), INTERNET, 443, address="10.0.0.5")  # not in-cluster
+    retention: Peer = ("shouwen", one("CronJob")["spec"]["jobTemplate"]["spec"]["template"][
+        "metadata"]["labels"])  # the retention CronJob: PostgreSQL (and DNS) only
+    assert allowed(retention, PG, 5432) and allowed(retention, DNS, 53, protocol="UDP")
+    assert not allowed(retention, KAFKA, 9092)
+    assert not allowed(retention, INTERNET, 443, address="1.1.1.1")
 
 
 def test_multi_replica_deployments_spread_over_zones_and_nodes() -> None:
