@@ -103,9 +103,9 @@ class BatchHandling:
                 connection() as conn, conn.transaction():
             problems = screen.verify(conn, [raw for raw, _ in decoded.values()])
             ok: list[tuple[int, CloudEvent]] = []
-            for i, (raw, event) in decoded.items():
-                if raw.id in problems:
-                    letters[i] = (problems[raw.id].reason, problems[raw.id])
+            for (i, (_, event)), problem in zip(decoded.items(), problems, strict=True):
+                if problem is not None:
+                    letters[i] = (problem.reason, problem)
                 else:
                     ok.append((i, event))
             try:

@@ -117,7 +117,7 @@ class InboxHandling:
         record_position: PositionWriter | None,
     ) -> bool:
         with tracing.handling(self.name, event), connection() as conn, conn.transaction():
-            problem = screen.verify(conn, [raw]).get(raw.id)
+            problem = screen.verify(conn, [raw])[0]
             if problem is not None:
                 raise problem
             fresh = inbox.record(conn, self.name, event.id)

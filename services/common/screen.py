@@ -8,7 +8,7 @@
             its name is known under another version ─▶ Rejected "unknown-version"
             not at all                               ─▶ Rejected "unknown-type"
         an upcaster raised            ─▶ Rejected "upcast-failed"
-    verify(conn, raws)  ─▶ {event id: Rejected}   ONE query for a whole batch
+    verify(conn, raws)  ─▶ [Rejected | None]       ONE query for a whole batch, by position
         no event with that id in the store             "not-in-store"
         stored under another stream or version          "chain-mismatch"
         sha256(stored prev_hash || canonical bytes of the message) != stored hash
@@ -26,7 +26,6 @@ handler, never recorded in the inbox, and so never moves a projection's version 
 from __future__ import annotations
 
 import hashlib
-from uuid import UUID
 
 import psycopg
 
@@ -73,17 +72,14 @@ def _unknown(event_type: str) -> Rejected:
     return Rejected("unknown-type", f"unknown event type {event_type!r}")
 
 
-def verify(conn: psycopg.Connection, raws: list[CloudEvent]) -> dict[UUID, Rejected]:
-    """The messages among ``raws`` that are not exactly an event of the store."""
+def verify(conn: psycopg.Connection, raws: list[CloudEvent]) -> list[Rejected | None]:
+    """For each message of ``raws``, in order: why it is not exactly an event of the store,
+    or None. By position, not by id: a forged copy of a stored event carries that event's
+    id, and the real one beside it in the same batch must still pass."""
     if not raws:
-        return {}
+        return []
     stored = stored_hashes(conn, [e.id for e in raws])
-    found: dict[UUID, Rejected] = {}
-    for event in raws:
-        problem = _check(event, stored.get(event.id))
-        if problem is not None:
-            found[event.id] = problem
-    return found
+    return [_check(event, stored.get(event.id)) for event in raws]
 
 
 def _check(event: CloudEvent, row: tuple[str, int, bytes, bytes] | None) -> Rejected | None:

@@ -41,7 +41,8 @@ class EraseIn(_Strict):
 
 
 @router.post("/v1/public/copy", dependencies=[Depends(rate_limited("public"))],
-             responses={404: {"description": NOT_FOUND}, 200: {"content": {"text/html": {}}}})
+             responses={**responses(429, 503), 404: {"description": NOT_FOUND},
+                        200: {"content": {"text/html": {}}}})
 def copy_of_my_data(body: CopyIn, repo: RepoDep, wiring: WiringDep) -> Any:
     with repo.pool.connection() as conn:
         case = _open(repo, conn, body, "copy", wiring.settings)
