@@ -7,38 +7,22 @@ in the same tick. Admins see it (`shouwen deadline-watch failed`), the metric co
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import pytest
 from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
-from events import new_event
-from events.case import CaseAccepted, CaseReceived, ExtensionGranted, TimeLimit
-from events.fields import Channel, LeaderRef, LeaderRole, StaffMember
+from events.case import CaseAccepted, ExtensionGranted, TimeLimit
+from events.fields import LeaderRef, LeaderRole
 from events.registry import EventPayload
 from services.calendar.store import load_packaged_if_empty
 from services.cli import app
 from services.common.settings import get_settings
-from services.deadline_watch.calendar_port import CIVIL_TIME
 from services.deadline_watch.metrics import deadline_metrics
 from services.deadline_watch.service import build
 from services.deadline_watch.watch import DeadlineWatch
-from services.domain.case import CaseState
-
-HANDLER = StaffMember(id="ZX005", name="李娜", duty="窗口受理", contact="0935-8100105")
-
-
-def civil(y: int, m: int, d: int, h: int = 10, minute: int = 0) -> datetime:
-    return datetime(y, m, d, h, minute, tzinfo=CIVIL_TIME).astimezone(UTC)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
+from tests.integration.deadline_helpers import HANDLER, Clock, civil, received, stored
 
 
 @pytest.fixture
@@ -62,23 +46,14 @@ def watch(database_url, demo_directory, clock, registry) -> Iterator[DeadlineWat
 
 def store(w: DeadlineWatch, case_id: str, at: datetime, payload: EventPayload,
           consume: bool = True) -> None:
-    event = new_event(payload, subject=case_id, actor="staff:ZX005", time=at)
-    with w.repo.pool.connection() as conn, conn.transaction():
-        try:
-            state = w.repo.load(case_id, conn)
-        except LookupError:
-            state = CaseState(case_id=case_id)
-        w.repo.append(state, [event], conn)
-        if consume:
+    event = stored(w, case_id, at, payload)
+    if consume:
+        with w.repo.pool.connection() as conn, conn.transaction():
             w.handle(conn, event)
 
 
 def receive(w: DeadlineWatch, case_id: str, at: datetime) -> None:
-    store(w, case_id, at, CaseReceived(
-        channel=Channel.phone, receipt_number=f"R-{case_id}", unit_id="ZWFWZX",
-        matter="补办社保卡", inquirer_name="张三", first_responder_id="ZX005",
-        first_responder_name="李娜", first_responder_duty="窗口受理",
-        first_responder_contact="0935-8100105"))
+    store(w, case_id, at, received(case_id))
 
 
 def kinds_written(w: DeadlineWatch, case_id: str) -> list[str]:

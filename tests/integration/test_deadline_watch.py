@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from events import CloudEvent, new_event
 from events.case import (
     CaseAccepted,
-    CaseReceived,
     ExtensionGranted,
     MaterialsSupplied,
     MissingMaterial,
@@ -22,30 +21,17 @@ from events.case import (
     TimeLimit,
 )
 from events.case_outcome import CaseCompleted, Outcome
-from events.fields import Channel, LeaderRef, LeaderRole, StaffMember
+from events.fields import Channel, LeaderRef, LeaderRole
 from events.registry import EventPayload
 from services.calendar.store import load_packaged_if_empty
-from services.deadline_watch.calendar_port import CIVIL_TIME, end_of_day
+from services.deadline_watch.calendar_port import end_of_day
 from services.deadline_watch.service import build, rebuild
 from services.deadline_watch.watch import DeadlineWatch
-from services.domain.case import CaseState
+from tests.integration.deadline_helpers import HANDLER, Clock, civil, received, stored
 
-HANDLER = StaffMember(id="ZX005", name="李娜", duty="窗口受理", contact="0935-8100105")
 LEADER = LeaderRef(id="ZX002", role=LeaderRole.supervising_leader)
 TIMER_ROW = ("SELECT case_id, obligation, kind, fire_at, due_at, event_id, state, responsible_id"
              " FROM deadline_timers WHERE state <> 'cancelled' ORDER BY 1, 2, 3")
-
-
-def civil(y: int, m: int, d: int, h: int = 10, minute: int = 0) -> datetime:
-    return datetime(y, m, d, h, minute, tzinfo=CIVIL_TIME).astimezone(UTC)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture
@@ -70,13 +56,7 @@ def replica(database_url: str, clock: Clock, batch_size: int) -> DeadlineWatch:
 def append(w: DeadlineWatch, case_id: str, at: datetime, payload: EventPayload,
            actor: str = "staff:ZX005") -> CloudEvent:
     """A staff action on the case, then deadline-watch's consumer on it."""
-    event = new_event(payload, subject=case_id, actor=actor, time=at)
-    with w.repo.pool.connection() as conn, conn.transaction():
-        try:
-            state = w.repo.load(case_id, conn)
-        except LookupError:
-            state = CaseState(case_id=case_id)
-        w.repo.append(state, [event], conn)
+    event = stored(w, case_id, at, payload, actor)
     with w.repo.pool.connection() as conn, conn.transaction():
         w.handle(conn, event)
     return event
@@ -84,10 +64,7 @@ def append(w: DeadlineWatch, case_id: str, at: datetime, payload: EventPayload,
 
 def receive(w: DeadlineWatch, case_id: str, at: datetime,
             channel: Channel = Channel.phone) -> CloudEvent:
-    return append(w, case_id, at, CaseReceived(
-        channel=channel, receipt_number=f"R-{case_id}", unit_id="ZWFWZX", matter="补办社保卡",
-        inquirer_name="张三", first_responder_id="ZX005", first_responder_name="李娜",
-        first_responder_duty="窗口受理", first_responder_contact="0935-8100105"))
+    return append(w, case_id, at, received(case_id, channel))
 
 
 def written(w: DeadlineWatch, case_id: str, *names: str) -> list[CloudEvent]:

@@ -7,31 +7,27 @@ handler called as its transaction would, with the whole lifecycle already in the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from functools import reduce
 
 import pytest
 
-from events import CloudEvent, new_event
+from events import CloudEvent
 from events.case import (
     CaseAccepted,
-    CaseReceived,
     MaterialsSupplied,
     MissingMaterial,
     OneTimeNoticeGiven,
     TimeLimit,
 )
 from events.case_outcome import CaseCompleted, CaseReplied, Outcome
-from events.fields import Channel, StaffMember
+from events.fields import Channel
 from events.registry import EventPayload
 from services.calendar.store import load_packaged_if_empty
 from services.deadline_watch.service import build
 from services.deadline_watch.watch import DeadlineWatch
-from services.domain.case import CaseState
 from services.record.projection import project
-from tests.integration.test_deadline_watch import Clock, civil
-
-HANDLER = StaffMember(id="ZX005", name="李娜", duty="窗口受理", contact="0935-8100105")
+from tests.integration.deadline_helpers import HANDLER, Clock, civil, received, stored
 
 
 @pytest.fixture
@@ -42,20 +38,10 @@ def watch(database_url, demo_directory) -> Iterator[DeadlineWatch]:
         yield w
 
 
-def store(w: DeadlineWatch, case_id: str, steps: list[tuple[object, EventPayload]]
+def store(w: DeadlineWatch, case_id: str, steps: list[tuple[datetime, EventPayload]]
           ) -> list[CloudEvent]:
     """Staff actions appended to the store, none of them consumed yet."""
-    out = []
-    for at, payload in steps:
-        event = new_event(payload, subject=case_id, actor="staff:ZX005", time=at)
-        with w.repo.pool.connection() as conn, conn.transaction():
-            try:
-                state = w.repo.load(case_id, conn)
-            except LookupError:
-                state = CaseState(case_id=case_id)
-            w.repo.append(state, [event], conn)
-        out.append(event)
-    return out
+    return [stored(w, case_id, at, payload) for at, payload in steps]
 
 
 def consume(w: DeadlineWatch, events: list[CloudEvent]) -> None:
@@ -80,14 +66,10 @@ def deadlines(w: DeadlineWatch, case_id: str) -> dict[str, dict[str, object]]:
     return view.deadlines
 
 
-def lifecycle(case_id: str, late: bool) -> list[tuple[object, EventPayload]]:
+def lifecycle(case_id: str, late: bool) -> list[tuple[datetime, EventPayload]]:
     done = civil(2026, 11, 11 if late else 4, 15)  # due Thursday 5 November
     return [
-        (civil(2026, 11, 2), CaseReceived(
-            channel=Channel.letter, receipt_number=f"R-{case_id}", unit_id="ZWFWZX",
-            matter="补办社保卡", inquirer_name="张三", first_responder_id="ZX005",
-            first_responder_name="李娜", first_responder_duty="窗口受理",
-            first_responder_contact="0935-8100105")),
+        (civil(2026, 11, 2), received(case_id, Channel.letter)),
         (civil(2026, 11, 2, 11), CaseAccepted(
             handler=HANDLER, time_limit=TimeLimit(working_days=3, due_date=date(2026, 11, 5)))),
         (done, CaseReplied(answer="已答复", channel=Channel.letter)),
