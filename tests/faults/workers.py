@@ -3,7 +3,6 @@ environment, output in a log file; and a relay thread that publishes the store."
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
@@ -13,28 +12,16 @@ from pathlib import Path
 
 from services.common.settings import Settings
 from services.relay.relay import run as run_relay
+from tests.processes import LoggedProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 SHOUWEN = str(Path(sys.executable).parent / "shouwen")
 
 
-class Service:
+class Service(LoggedProcess):
+    """``shouwen <command>`` with the test's environment, output in a log file."""
+
     def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen([SHOUWEN, *args], cwd=ROOT, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-    def stop(self) -> int:
-        self.proc.terminate()
-        try:
-            return self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
+        super().__init__([SHOUWEN, *args], env, log_path)
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -25,34 +24,17 @@ from tests.integration.faust_app_fixture import (
     received,
     stored,
 )
+from tests.processes import LoggedProcess
 
 NAME = "test-notifier"
-ROOT = Path(__file__).resolve().parents[2]
 
 
-class Worker:
+class Worker(LoggedProcess):
     """A faust worker process running the fixture app, its output in a log file."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.integration.faust_app_fixture"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-
-    def log(self) -> str:
-        text = self.log_path.read_text(errors="replace")
-        alive = self.proc.poll() is None
-        return text if alive else f"{text}\n[worker exited: {self.proc.returncode}]"
-
-    def stop(self) -> int:
-        self.proc.terminate()
-        try:
-            return self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
+        super().__init__([sys.executable, "-m", "tests.integration.faust_app_fixture"], env,
+                         log_path, tail=10**9)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ them; the tests read the outcome back from the event store.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
@@ -31,32 +30,18 @@ from services.intake.register import Inquiry, register_inquiry
 from services.relay.relay import run as run_relay
 from tests.integration.faust_app_fixture import inbox_ids
 from tests.integration.scrape import scrape
+from tests.processes import LoggedProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 HANDLER = StaffMember(id="ZX005", name="李娜", duty="窗口受理", contact="0935-8100105")
 LIMIT = TimeLimit(working_days=10, due_date=date(2026, 12, 15))
 StoredEvent = tuple[str, str, Any, Any, dict[str, Any]]  # type, actor, causation, corr., data
 
 
-class Routing:
+class Routing(LoggedProcess):
     """``python -m services.routing`` with this test's environment, output in a log file."""
 
     def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "services.routing", *args],
-                                         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def stop(self) -> int:
-        self.proc.terminate()
-        try:
-            return self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
+        super().__init__([sys.executable, "-m", "services.routing", *args], env, log_path, 4000)
 
 
 @pytest.fixture
