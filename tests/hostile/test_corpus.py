@@ -101,22 +101,6 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-@pytest.fixture
-def intake_app(db_settings, demo_directory):
-    from services.intake.app import create_app
-
-    with TestClient(create_app(db_settings), raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def ledger_app(db_settings, demo_directory):
-    from services.apps import ledger as create_app  # as served: the dashboard mounted
-
-    with TestClient(create_app(db_settings), raise_server_exceptions=False) as client:
-        yield client
-
-
 def test_every_intake_operation_open311_and_console_form_refuses_hostile_input(
         intake_app: TestClient, token_for, db_settings) -> None:
     client, url = intake_app, str(db_settings.database_url)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from services.common.text import TextRefused, clean
 from tests.hostile.test_corpus import count, csrf_of
@@ -25,14 +24,6 @@ HOSTILE_NAMES = {
 }
 
 
-@pytest.fixture
-def client(db_settings, demo_directory):
-    from services.intake.app import create_app
-
-    with TestClient(create_app(db_settings), raise_server_exceptions=False) as c:
-        yield c
-
-
 def test_the_rules_per_kind_of_field() -> None:
     assert clean("e\u0301", "matter") == "\u00e9"  # NFC
     assert clean("第一行\n第二行", "answer") == "第一行\n第二行"  # free text: lines allowed
@@ -45,31 +36,31 @@ def test_the_rules_per_kind_of_field() -> None:
 
 
 @pytest.mark.parametrize("what", sorted(HOSTILE_NAMES))
-def test_the_api_open311_and_the_console_refuse_the_same_names(client, token_for,
+def test_the_api_open311_and_the_console_refuse_the_same_names(intake_app, token_for,
                                                                db_settings, what: str):
     url, name = str(db_settings.database_url), HOSTILE_NAMES[what]
     before = count(url)
-    r = client.post("/v1/cases", json={**WALK_IN, "inquirer_name": name},
+    r = intake_app.post("/v1/cases", json={**WALK_IN, "inquirer_name": name},
                     headers=token_for("ZX005"))
     assert r.status_code == 422 and "inquirer_name" in r.json()["detail"], r.text
-    r = client.post("/open311/v2/requests.json", data={
+    r = intake_app.post("/open311/v2/requests.json", data={
         "service_code": "RSJ-SBK-01", "description": "补办社保卡", "first_name": name,
         "phone": "13912345678"})
     assert r.status_code == 400 and "first_name" in r.json()["detail"], r.text
-    page = client.get("/console/sign-in")
-    client.post("/console/sign-in", data={"csrf": csrf_of(page.text), "staff_id": "ZX005",
+    page = intake_app.get("/console/sign-in")
+    intake_app.post("/console/sign-in", data={"csrf": csrf_of(page.text), "staff_id": "ZX005",
                                           "next": ""})
-    csrf = csrf_of(client.get("/console/register").text)
-    r = client.post("/console/register", data={"csrf": csrf, **WALK_IN, "inquirer_name": name})
+    csrf = csrf_of(intake_app.get("/console/register").text)
+    r = intake_app.post("/console/register", data={"csrf": csrf, **WALK_IN, "inquirer_name": name})
     assert r.status_code == 422 and "inquirer_name" in r.text, r.text[:300]
     assert count(url) == before
 
 
-def test_a_name_is_stored_nfc_normalised(client, token_for, db_settings):
-    r = client.post("/v1/cases", json={**WALK_IN, "inquirer_name": "Jose\u0301"},
+def test_a_name_is_stored_nfc_normalised(intake_app, token_for, db_settings):
+    r = intake_app.post("/v1/cases", json={**WALK_IN, "inquirer_name": "Jose\u0301"},
                     headers=token_for("ZX005"))
     assert r.status_code == 201
-    detail = client.get(f"/v1/cases/{r.json()['case_id']}", headers=token_for("ZX005")).json()
+    detail = intake_app.get(f"/v1/cases/{r.json()['case_id']}", headers=token_for("ZX005")).json()
     assert "José" in str(detail) and "Jose\u0301" not in str(detail)
 
 
