@@ -17,18 +17,11 @@ import base64
 import orjson
 import typer
 
+from services.common.clitools import require_db as _db
 from services.common.settings import get_settings
 
 dead_letters_app = typer.Typer(help="Dead letters: messages a consumer could not apply, "
                                "with the reason; list, show, replay after a fix, discard.")
-
-
-def _db() -> str:
-    url = get_settings().database_url
-    if not url:
-        typer.echo("error: DATABASE_URL is not set", err=True)
-        raise typer.Exit(2)
-    return url
 
 
 @dead_letters_app.command("list")

@@ -14,17 +14,10 @@ from pathlib import Path
 
 import typer
 
+from services.common.clitools import require_db as _db
 from services.common.settings import get_settings
 
 deadline_app = typer.Typer(help="Time limits: warnings, breaches, the escalation ladder.")
-
-
-def _db() -> str:
-    url = get_settings().database_url
-    if not url:
-        typer.echo("error: DATABASE_URL is not set", err=True)
-        raise typer.Exit(2)
-    return url
 
 
 @deadline_app.callback(invoke_without_command=True)

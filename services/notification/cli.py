@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from services.common.clitools import require_db as _db
+
 notification_app = typer.Typer(help="Messages to inquirers, staff and leaders; the "
                                 "delivery records an operator looks after.")
 
@@ -51,16 +53,6 @@ def mail_server(
             typer.echo(f"error: {name} must be a port number (0-65535), not {value}", err=True)
             raise typer.Exit(2)
     serve(mail_dir, port or s.mail_port, (mail_dir.parent / "sms") if sms else None, sms)
-
-
-def _db() -> str:
-    from services.common.settings import get_settings
-
-    url = get_settings().database_url
-    if not url:
-        typer.echo("error: DATABASE_URL is not set", err=True)
-        raise typer.Exit(2)
-    return url
 
 
 def deliveries(
