@@ -61,6 +61,8 @@ GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CL
 PLACE_AT = 0.6  # or the suggestions handled where the best one is share this between them
 ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
 TOP = 3
+RERANK = 6  # the best matters the sibling rerank looks at
+MISFIT = 0.6  # a sibling whose action the inquiry does not ask for keeps this much of its score
 
 
 def _words(text: str) -> frozenset[str]:
@@ -218,6 +220,77 @@ def build_index(directory: DirectoryIndex, learned: tuple[tuple[str, str], ...] 
     return Index(matters, postings, holders)
 
 
+# What the inquirer wants done with a paper or card: siblings of one section differ in this
+# (申领 / 挂失 / 补换, 结婚登记 / 补领, 首次登记 / 遗失补发) and BM25 cannot see a word missing.
+LOSS = re.compile(
+    r"丢|掉了|遗失|找不[到着见]|不见了|被[偷盗扒抢]|偷了|扒了|弄没|搞没|挂失|停掉|停用|冻结"
+    r"|\b(?:lost|lose|stolen|missing|block|freeze|suspend)\b")
+REDO = re.compile(
+    r"补(?![贴助偿差缴交税充习课])|换|重新|重办|重做|再[办做领补开弄]|升级"
+    r"|坏|烂|破|损|磨|断了|裂|折了|消磁|读不|刷不|旧了|过期|到期|泡水|洗了"
+    r"|\b(?:replace|replacement|reissue|renew|broken|damaged|expired|again|another)\b")
+
+
+@dataclass(frozen=True)
+class Wants:
+    loss: bool  # it was lost or stolen (report it, or replace it)
+    redo: bool  # a new one for an old, damaged, expired or lost one
+
+
+def wants(text: str) -> Wants:
+    said = normalise_spaced(text)
+    return Wants(bool(LOSS.search(said)), bool(REDO.search(said)))
+
+
+@lru_cache(maxsize=256)
+def action(name: str) -> str:
+    """What a matter's name says it does with its paper or card: "report" (挂失), "replace"
+    (补换, 补领, 补发, 换发, 遗失), "issue" (申领, 首次, a bare "… 登记"), or "" (anything else,
+    or issue and replace at once as 申领、换领和补领)."""
+    name = re.sub(r"（.*?）", "", name)
+    replace = bool(re.search(r"补[换领发办]|换[发领卡]|遗失", name))
+    issue = bool(re.search(r"申领|首次|登记$|登记申请", name)) and not re.search(
+        r"转移|抵押|变更|更正|注销|查询|核定", name)
+    if "挂失" in name:
+        return "report"
+    if replace and not issue:
+        return "replace"
+    if issue and not replace:
+        return "issue"
+    return ""
+
+
+def _fits(kind: str, want: Wants, reported: bool) -> bool:
+    """``reported``: a sibling is the "report" one (挂失), so a loss alone is its."""
+    if kind == "report":
+        return want.loss and not want.redo  # lost and to be replaced: the replacement's
+    if kind == "replace":
+        return want.redo or want.loss and not reported
+    if kind == "issue":
+        return not (want.loss or want.redo)
+    return True
+
+
+def rerank(index: Index, totals: list[float], want: Wants) -> None:
+    """Among the best RERANK matters, siblings of one section (or outside body) whose action
+    the inquiry does not ask for keep MISFIT of their score when a sibling's action fits."""
+    best = heapq.nlargest(RERANK, range(len(totals)), key=lambda i: totals[i])
+    groups: dict[tuple[str | None, ...], list[int]] = {}
+    for i in best:
+        if totals[i] > 0:
+            groups.setdefault(destination(index.matters[i]), []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        kinds = {i: action(index.matters[i].name) for i in members}
+        reported = "report" in kinds.values()
+        fit = {i: _fits(kinds[i], want, reported) for i in members}
+        if any(fit.values()) and not all(fit.values()):
+            for i in members:
+                if not fit[i]:
+                    totals[i] *= MISFIT
+
+
 def scores(index: Index, query: Query) -> tuple[list[float], float]:
     """Each matter's BM25 score for the weighted query, and the query's total weight."""
     totals = [0.0] * len(index.matters)
@@ -242,6 +315,7 @@ def classify_text(
     index = build_index(directory, learned)
     query = features(text)
     totals, mass = scores(index, query)
+    rerank(index, totals, wants(text))
     ranked = [i for i in heapq.nsmallest(TOP, range(len(totals)), key=lambda i: (-totals[i], i))
               if totals[i] > 0]
     if not ranked:
