@@ -268,27 +268,30 @@ def _fits(kind: str, want: Wants, reported: bool) -> bool:
         return want.redo or want.loss and not reported
     if kind == "issue":
         return not (want.loss or want.redo)
-    return True
+    return True  # pragma: no cover - "" kinds are not reranked
 
 
 def rerank(index: Index, totals: list[float], want: Wants) -> None:
-    """Among the best RERANK matters, siblings of one section (or outside body) whose action
-    the inquiry does not ask for keep MISFIT of their score when a sibling's action fits."""
-    best = heapq.nlargest(RERANK, range(len(totals)), key=lambda i: totals[i])
+    """Among the best RERANK matters, siblings of one section (or outside body) are put in
+    the order of their scores with MISFIT applied to those whose action the inquiry does not
+    ask for (when a sibling's fits). Only their order changes: they keep the scores of the
+    places they held, so no matter outside the group moves and no confidence grows."""
+    best = heapq.nlargest(RERANK, range(len(totals)), key=lambda i: (totals[i], -i))
     groups: dict[tuple[str | None, ...], list[int]] = {}
     for i in best:
         if totals[i] > 0:
             groups.setdefault(destination(index.matters[i]), []).append(i)
-    for members in groups.values():
-        if len(members) < 2:
-            continue
-        kinds = {i: action(index.matters[i].name) for i in members}
+    for group in groups.values():
+        kinds = {i: action(index.matters[i].name) for i in group}
+        members = [i for i in group if kinds[i]]  # a matter of no such action keeps its place
         reported = "report" in kinds.values()
         fit = {i: _fits(kinds[i], want, reported) for i in members}
-        if any(fit.values()) and not all(fit.values()):
-            for i in members:
-                if not fit[i]:
-                    totals[i] *= MISFIT
+        if len(members) < 2 or all(fit.values()) or not any(fit.values()):
+            continue
+        places = sorted((totals[i] for i in members), reverse=True)
+        order = sorted(members, key=lambda i: (-totals[i] * (1.0 if fit[i] else MISFIT), i))
+        for i, score in zip(order, places, strict=True):
+            totals[i] = score
 
 
 def scores(index: Index, query: Query) -> tuple[list[float], float]:
