@@ -126,9 +126,10 @@ class Query:
     specific: frozenset[str]  # the features that are not generic words (or their bigram)
     sounds: tuple[tuple[str, str, float], ...] = ()  # (bigram, its pinyin, weight) pairs
     spoken: frozenset[str] = frozenset()  # specific features the person wrote themselves
+    table: bool = False  # the colloquial table added words
 
 
-def features(text: str) -> Query:
+def features(text: str, table: bool = True) -> Query:
     """The weighted features of a text (see the module docstring)."""
     tokenizer = _tokenizer()
     out: dict[str, float] = {}
@@ -147,7 +148,8 @@ def features(text: str) -> Query:
 
     said = normalise_spaced(text)
     runs = [(run, 1.0) for run in _RUNS.findall(said)]
-    runs += [(run, COLLOQUIAL) for run in _RUNS.findall(expand(said))]
+    if table:
+        runs += [(run, COLLOQUIAL) for run in _RUNS.findall(expand(said))]
     for run, factor in runs:
         scale = factor
         if run[0].isascii():
@@ -166,7 +168,8 @@ def features(text: str) -> Query:
                 add("b:" + pair, BIGRAM, generic)
                 add(sound, PINYIN, generic)
                 sounds.append(("b:" + pair, sound, BIGRAM * (GENERIC if generic else 1.0)))
-    return Query(out, frozenset(specific), tuple(sounds), frozenset(spoken))
+    return Query(out, frozenset(specific), tuple(sounds), frozenset(spoken),
+                 any(factor != 1.0 for _, factor in runs))
 
 
 def normalise_spaced(text: str) -> str:
@@ -271,12 +274,15 @@ def _fits(kind: str, want: Wants, reported: bool) -> bool:
     return True  # pragma: no cover - "" kinds are not reranked
 
 
-def rerank(index: Index, totals: list[float], want: Wants) -> None:
+def rerank(index: Index, totals: list[float], want: Wants) -> bool:
     """Among the best RERANK matters, siblings of one section (or outside body) are put in
     the order of their scores with MISFIT applied to those whose action the inquiry does not
     ask for (when a sibling's fits). Only their order changes: they keep the scores of the
-    places they held, so no matter outside the group moves and no confidence grows."""
+    places they held, so no matter outside the group moves and no confidence grows. True when
+    the best matter changed (the action words decided it: never near-certainty)."""
     best = heapq.nlargest(RERANK, range(len(totals)), key=lambda i: (totals[i], -i))
+    if not best:
+        return False
     groups: dict[tuple[str | None, ...], list[int]] = {}
     for i in best:
         if totals[i] > 0:
@@ -292,6 +298,7 @@ def rerank(index: Index, totals: list[float], want: Wants) -> None:
         order = sorted(members, key=lambda i: (-totals[i] * (1.0 if fit[i] else MISFIT), i))
         for i, score in zip(order, places, strict=True):
             totals[i] = score
+    return max(best, key=lambda i: (totals[i], -i)) != best[0]
 
 
 def scores(index: Index, query: Query) -> tuple[list[float], float]:
@@ -318,7 +325,11 @@ def classify_text(
     index = build_index(directory, learned)
     query = features(text)
     totals, mass = scores(index, query)
-    rerank(index, totals, wants(text))
+    reranked = rerank(index, totals, wants(text))
+    # the table's words are a guess at what was meant: a best match they alone put first is
+    # never near-certainty (as a choice the action words made between siblings)
+    decided = reranked or query.table and _best(scores(index, features(text, table=False))[0]) \
+        != _best(totals)
     ranked = [i for i in heapq.nsmallest(TOP, range(len(totals)), key=lambda i: (-totals[i], i))
               if totals[i] > 0]
     if not ranked:
@@ -327,8 +338,9 @@ def classify_text(
     evidence = _specific_match(index, query, ranked[0])
     if not evidence:  # generic words alone never decide
         shares[0] = min(shares[0], GENERIC_ONLY)
-    elif sum(f[0] in "we" and f in query.spoken for f in evidence) < 2:
-        # one word of the person's own is never near-certainty (the table's words add none)
+    elif decided or sum(f[0] in "we" and f in query.spoken for f in evidence) < 2:
+        # one word of the person's own is never near-certainty (the table's words add none),
+        # nor is a choice between siblings made by the action words
         shares[0] = min(shares[0], ONE_WORD)
     suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
                         for i, s in zip(ranked, shares, strict=True))
@@ -342,6 +354,10 @@ def classify_text(
         return Classification(best.matter, best.score, matched, suggestions=suggestions)
     return Classification(None, best.score, matched, tuple(s.code for s in suggestions),
                           suggestions=suggestions)
+
+
+def _best(totals: list[float]) -> int:
+    return max(range(len(totals)), key=lambda i: (totals[i], -i))
 
 
 def _shares(top: list[float], mass: float) -> list[float]:
