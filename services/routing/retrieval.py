@@ -126,10 +126,11 @@ class Query:
     specific: frozenset[str]  # the features that are not generic words (or their bigram)
     sounds: tuple[tuple[str, str, float], ...] = ()  # (bigram, its pinyin, weight) pairs
     spoken: frozenset[str] = frozenset()  # specific features the person wrote themselves
-    table: bool = False  # the colloquial table added words
+    own: tuple[dict[str, float], tuple[tuple[str, str, float], ...]] | None = None
+    # ^ when the colloquial table added words: the weights and sounds of the person's alone
 
 
-def features(text: str, table: bool = True) -> Query:
+def features(text: str) -> Query:
     """The weighted features of a text (see the module docstring)."""
     tokenizer = _tokenizer()
     out: dict[str, float] = {}
@@ -148,9 +149,11 @@ def features(text: str, table: bool = True) -> Query:
 
     said = normalise_spaced(text)
     runs = [(run, 1.0) for run in _RUNS.findall(said)]
-    if table:
-        runs += [(run, COLLOQUIAL) for run in _RUNS.findall(expand(said))]
+    runs += [(run, COLLOQUIAL) for run in _RUNS.findall(expand(said))]
+    own = None
     for run, factor in runs:
+        if factor != 1.0 and own is None:  # the person's words are all in: keep them apart
+            own = (dict(out), tuple(sounds))
         scale = factor
         if run[0].isascii():
             if run not in FUNCTION_WORDS:
@@ -168,8 +171,7 @@ def features(text: str, table: bool = True) -> Query:
                 add("b:" + pair, BIGRAM, generic)
                 add(sound, PINYIN, generic)
                 sounds.append(("b:" + pair, sound, BIGRAM * (GENERIC if generic else 1.0)))
-    return Query(out, frozenset(specific), tuple(sounds), frozenset(spoken),
-                 any(factor != 1.0 for _, factor in runs))
+    return Query(out, frozenset(specific), tuple(sounds), frozenset(spoken), own)
 
 
 def normalise_spaced(text: str) -> str:
@@ -280,7 +282,7 @@ def rerank(index: Index, totals: list[float], want: Wants) -> bool:
     ask for (when a sibling's fits). Only their order changes: they keep the scores of the
     places they held, so no matter outside the group moves and no confidence grows. True when
     the best matter changed (the action words decided it: never near-certainty)."""
-    best = heapq.nlargest(RERANK, range(len(totals)), key=lambda i: (totals[i], -i))
+    best = heapq.nlargest(RERANK, range(len(totals)), key=totals.__getitem__)  # ties: lower i
     if not best:
         return False
     groups: dict[tuple[str | None, ...], list[int]] = {}
@@ -298,7 +300,7 @@ def rerank(index: Index, totals: list[float], want: Wants) -> bool:
         order = sorted(members, key=lambda i: (-totals[i] * (1.0 if fit[i] else MISFIT), i))
         for i, score in zip(order, places, strict=True):
             totals[i] = score
-    return max(best, key=lambda i: (totals[i], -i)) != best[0]
+    return _best(totals, best) != best[0]
 
 
 def scores(index: Index, query: Query) -> tuple[list[float], float]:
@@ -326,21 +328,19 @@ def classify_text(
     query = features(text)
     totals, mass = scores(index, query)
     reranked = rerank(index, totals, wants(text))
-    # the table's words are a guess at what was meant: a best match they alone put first is
-    # never near-certainty (as a choice the action words made between siblings)
-    decided = reranked or query.table and _best(scores(index, features(text, table=False))[0]) \
-        != _best(totals)
-    ranked = [i for i in heapq.nsmallest(TOP, range(len(totals)), key=lambda i: (-totals[i], i))
-              if totals[i] > 0]
+    ranked = [i for i in heapq.nlargest(TOP, range(len(totals)), key=totals.__getitem__)
+              if totals[i] > 0]  # ties: the lower index first, as nlargest keeps order
     if not ranked:
         return Classification(None, 0.0)
     shares = _shares([totals[i] for i in ranked], mass)
     evidence = _specific_match(index, query, ranked[0])
     if not evidence:  # generic words alone never decide
         shares[0] = min(shares[0], GENERIC_ONLY)
-    elif decided or sum(f[0] in "we" and f in query.spoken for f in evidence) < 2:
+    elif shares[0] > ONE_WORD and (
+            sum(f[0] in "we" and f in query.spoken for f in evidence) < 2 or reranked
+            or _table_decided(index, query, ranked[0])):
         # one word of the person's own is never near-certainty (the table's words add none),
-        # nor is a choice between siblings made by the action words
+        # nor is a best match the action words or the table's words alone put first
         shares[0] = min(shares[0], ONE_WORD)
     suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
                         for i, s in zip(ranked, shares, strict=True))
@@ -356,8 +356,18 @@ def classify_text(
                           suggestions=suggestions)
 
 
-def _best(totals: list[float]) -> int:
-    return max(range(len(totals)), key=lambda i: (totals[i], -i))
+def _table_decided(index: Index, query: Query, best: int) -> bool:
+    """The colloquial table's words are a guess at what was meant: did they alone put the
+    best matter first? (Scored again without them, only for a would-be near-certainty.)"""
+    if query.own is None:
+        return False
+    weights, sounds = query.own
+    return _best(scores(index, Query(weights, query.specific, sounds))[0]) != best
+
+
+def _best(totals: list[float], among: list[int] | None = None) -> int:
+    """The index of the highest total (the lowest index of equals)."""
+    return max(range(len(totals)) if among is None else sorted(among), key=totals.__getitem__)
 
 
 def _shares(top: list[float], mass: float) -> list[float]:
