@@ -61,6 +61,8 @@ GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CL
 PLACE_AT = 0.6  # or the suggestions handled where the best one is share this between them
 ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
 TOP = 3
+RERANK = 6  # the best matters the sibling rerank looks at
+MISFIT = 0.6  # a sibling whose action the inquiry does not ask for keeps this much of its score
 
 
 def _words(text: str) -> frozenset[str]:
@@ -124,6 +126,8 @@ class Query:
     specific: frozenset[str]  # the features that are not generic words (or their bigram)
     sounds: tuple[tuple[str, str, float], ...] = ()  # (bigram, its pinyin, weight) pairs
     spoken: frozenset[str] = frozenset()  # specific features the person wrote themselves
+    own: tuple[dict[str, float], tuple[tuple[str, str, float], ...]] | None = None
+    # ^ when the colloquial table added words: the weights and sounds of the person's alone
 
 
 def features(text: str) -> Query:
@@ -146,7 +150,10 @@ def features(text: str) -> Query:
     said = normalise_spaced(text)
     runs = [(run, 1.0) for run in _RUNS.findall(said)]
     runs += [(run, COLLOQUIAL) for run in _RUNS.findall(expand(said))]
+    own = None
     for run, factor in runs:
+        if factor != 1.0 and own is None:  # the person's words are all in: keep them apart
+            own = (dict(out), tuple(sounds))
         scale = factor
         if run[0].isascii():
             if run not in FUNCTION_WORDS:
@@ -164,7 +171,7 @@ def features(text: str) -> Query:
                 add("b:" + pair, BIGRAM, generic)
                 add(sound, PINYIN, generic)
                 sounds.append(("b:" + pair, sound, BIGRAM * (GENERIC if generic else 1.0)))
-    return Query(out, frozenset(specific), tuple(sounds), frozenset(spoken))
+    return Query(out, frozenset(specific), tuple(sounds), frozenset(spoken), own)
 
 
 def normalise_spaced(text: str) -> str:
@@ -218,6 +225,84 @@ def build_index(directory: DirectoryIndex, learned: tuple[tuple[str, str], ...] 
     return Index(matters, postings, holders)
 
 
+# What the inquirer wants done with a paper or card: siblings of one section differ in this
+# (申领 / 挂失 / 补换, 结婚登记 / 补领, 首次登记 / 遗失补发) and BM25 cannot see a word missing.
+LOSS = re.compile(
+    r"丢|掉了|遗失|找不[到着见]|不见了|被[偷盗扒抢]|偷了|扒了|弄没|搞没|挂失|停掉|停用|冻结"
+    r"|\b(?:lost|lose|stolen|missing|block|freeze|suspend)\b")
+REDO = re.compile(
+    r"补(?![贴助偿差缴交税充习课])|换|重新|重办|重做|再[办做领补开弄]|升级"
+    r"|坏|烂|破|损|磨|断了|裂|折了|消磁|读不|刷不|旧了|过期|到期|泡水|洗了"
+    r"|\b(?:replace|replacement|reissue|renew|broken|damaged|expired|again|another)\b")
+
+
+@dataclass(frozen=True)
+class Wants:
+    loss: bool  # it was lost or stolen (report it, or replace it)
+    redo: bool  # a new one for an old, damaged, expired or lost one
+
+
+def wants(text: str) -> Wants:
+    said = normalise_spaced(text)
+    return Wants(bool(LOSS.search(said)), bool(REDO.search(said)))
+
+
+@lru_cache(maxsize=256)
+def action(name: str) -> str:
+    """What a matter's name says it does with its paper or card: "report" (挂失), "replace"
+    (补换, 补领, 补发, 换发, 遗失), "issue" (申领, 首次, a bare "… 登记"), or "" (anything else,
+    or issue and replace at once as 申领、换领和补领)."""
+    name = re.sub(r"（.*?）", "", name)
+    replace = bool(re.search(r"补[换领发办]|换[发领卡]|遗失", name))
+    issue = bool(re.search(r"申领|首次|登记$|登记申请", name)) and not re.search(
+        r"转移|抵押|变更|更正|注销|查询|核定", name)
+    if "挂失" in name:
+        return "report"
+    if replace and not issue:
+        return "replace"
+    if issue and not replace:
+        return "issue"
+    return ""
+
+
+def _fits(kind: str, want: Wants, reported: bool) -> bool:
+    """``reported``: a sibling is the "report" one (挂失), so a loss alone is its."""
+    if kind == "report":
+        return want.loss and not want.redo  # lost and to be replaced: the replacement's
+    if kind == "replace":
+        return want.redo or want.loss and not reported
+    if kind == "issue":
+        return not (want.loss or want.redo)
+    return True  # pragma: no cover - "" kinds are not reranked
+
+
+def rerank(index: Index, totals: list[float], want: Wants) -> bool:
+    """Among the best RERANK matters, siblings of one section (or outside body) are put in
+    the order of their scores with MISFIT applied to those whose action the inquiry does not
+    ask for (when a sibling's fits). Only their order changes: they keep the scores of the
+    places they held, so no matter outside the group moves and no confidence grows. True when
+    the best matter changed (the action words decided it: never near-certainty)."""
+    best = heapq.nlargest(RERANK, range(len(totals)), key=totals.__getitem__)  # ties: lower i
+    if not best:
+        return False
+    groups: dict[tuple[str | None, ...], list[int]] = {}
+    for i in best:
+        if totals[i] > 0:
+            groups.setdefault(destination(index.matters[i]), []).append(i)
+    for group in groups.values():
+        kinds = {i: action(index.matters[i].name) for i in group}
+        members = [i for i in group if kinds[i]]  # a matter of no such action keeps its place
+        reported = "report" in kinds.values()
+        fit = {i: _fits(kinds[i], want, reported) for i in members}
+        if len(members) < 2 or all(fit.values()) or not any(fit.values()):
+            continue
+        places = sorted((totals[i] for i in members), reverse=True)
+        order = sorted(members, key=lambda i: (-totals[i] * (1.0 if fit[i] else MISFIT), i))
+        for i, score in zip(order, places, strict=True):
+            totals[i] = score
+    return _best(totals, best) != best[0]
+
+
 def scores(index: Index, query: Query) -> tuple[list[float], float]:
     """Each matter's BM25 score for the weighted query, and the query's total weight."""
     totals = [0.0] * len(index.matters)
@@ -242,16 +327,20 @@ def classify_text(
     index = build_index(directory, learned)
     query = features(text)
     totals, mass = scores(index, query)
-    ranked = [i for i in heapq.nsmallest(TOP, range(len(totals)), key=lambda i: (-totals[i], i))
-              if totals[i] > 0]
+    reranked = rerank(index, totals, wants(text))
+    ranked = [i for i in heapq.nlargest(TOP, range(len(totals)), key=totals.__getitem__)
+              if totals[i] > 0]  # ties: the lower index first, as nlargest keeps order
     if not ranked:
         return Classification(None, 0.0)
     shares = _shares([totals[i] for i in ranked], mass)
     evidence = _specific_match(index, query, ranked[0])
     if not evidence:  # generic words alone never decide
         shares[0] = min(shares[0], GENERIC_ONLY)
-    elif sum(f[0] in "we" and f in query.spoken for f in evidence) < 2:
-        # one word of the person's own is never near-certainty (the table's words add none)
+    elif shares[0] > ONE_WORD and (
+            sum(f[0] in "we" and f in query.spoken for f in evidence) < 2 or reranked
+            or _table_decided(index, query, ranked[0])):
+        # one word of the person's own is never near-certainty (the table's words add none),
+        # nor is a best match the action words or the table's words alone put first
         shares[0] = min(shares[0], ONE_WORD)
     suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
                         for i, s in zip(ranked, shares, strict=True))
@@ -265,6 +354,20 @@ def classify_text(
         return Classification(best.matter, best.score, matched, suggestions=suggestions)
     return Classification(None, best.score, matched, tuple(s.code for s in suggestions),
                           suggestions=suggestions)
+
+
+def _table_decided(index: Index, query: Query, best: int) -> bool:
+    """The colloquial table's words are a guess at what was meant: did they alone put the
+    best matter first? (Scored again without them, only for a would-be near-certainty.)"""
+    if query.own is None:
+        return False
+    weights, sounds = query.own
+    return _best(scores(index, Query(weights, query.specific, sounds))[0]) != best
+
+
+def _best(totals: list[float], among: list[int] | None = None) -> int:
+    """The index of the highest total (the lowest index of equals)."""
+    return max(range(len(totals)) if among is None else sorted(among), key=totals.__getitem__)
 
 
 def _shares(top: list[float], mass: float) -> list[float]:

@@ -10,6 +10,7 @@ import pytest
 from bench.routing_accuracy_bench import evaluate, load_items
 from services.directory.index import DirectoryIndex
 from services.directory.loader import load_directory, parse_directory
+from services.routing import retrieval
 from services.routing.classify import classify
 from services.routing.keywords import classify_keywords
 
@@ -103,3 +104,37 @@ def test_the_labelled_set_meets_its_floor_and_beats_the_keywords(city):
     assert new.top1 >= 85 and new.top3 >= 95 and new.ooc_rejected >= 80
     assert new.overconfident == 0 < old.overconfident
     assert new.top1 > 2 * old.top1
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("房产证怎么办理", "ZRJ-01"),  # no loss, no replacement asked for: the first issue
+    ("房产证丢了怎么办", "ZRJ-05"),
+    ("结婚证怎么办", "MZJ-03"),
+    ("结婚证丢了", "MZJ-05"),
+    ("社保卡被偷了", "RSJ-SBK-02"),  # lost alone: report it (挂失)
+    ("社保卡坏了要换", "RSJ-SBK-03"),
+    ("社保卡丢了想补一张", "RSJ-SBK-03"),  # lost and to be replaced: the replacement
+])
+def test_siblings_are_told_apart_by_what_the_inquirer_wants_done(city, text, code):
+    assert classify(text, city).suggestions[0].code == code
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("社会保障卡挂失", "report"), ("社会保障卡补换卡", "replace"), ("补领婚姻登记证", "replace"),
+    ("不动产权证书遗失补发", "replace"), ("社会保障卡申领", "issue"), ("结婚登记", "issue"),
+    ("不动产首次登记（房屋）", "issue"), ("不动产转移登记（二手房买卖）", ""),
+    ("居民身份证申领、换领和补领", ""), ("对窗口工作人员推诿、拖办、服务态度等问题的投诉", ""),
+])
+def test_a_matters_action_is_read_from_its_name(name, kind):
+    assert retrieval.action(name) == kind
+
+
+def test_the_rerank_changes_only_the_order_of_the_siblings(city):
+    index = retrieval.build_index(city)
+    at = {m.code: i for i, m in enumerate(index.matters)}
+    totals = [0.0] * len(index.matters)
+    totals[at["RSJ-SBK-01"]], totals[at["GAJ-06"]], totals[at["RSJ-SBK-03"]] = 10.0, 8.0, 7.0
+    assert retrieval.rerank(index, totals, retrieval.wants("卡丢了要补"))
+    assert (totals[at["RSJ-SBK-03"]], totals[at["GAJ-06"]], totals[at["RSJ-SBK-01"]]) == (
+        10.0, 8.0, 7.0)  # the outsider keeps its place and score; no score grows
+    assert not retrieval.rerank(index, totals, retrieval.wants("卡丢了要补"))  # settled
