@@ -144,22 +144,34 @@ def _finish_alone(conn: psycopg.Connection, repo: CaseRepository, res: Result,
 
 def _finish(conn: psycopg.Connection, repo: CaseRepository, results: Sequence[Result],
             s: NotifySettings) -> list[GivenUp]:
-    given_up: list[GivenUp] = []
-    by_case: dict[str, list[CloudEvent]] = defaultdict(list)
+    """The marks of every record in ONE statement (store.finish_all), the in-app rows in
+    one, then each case's events appended at once."""
+    todo: list[store.Finish] = []
     for res in results:
         r = res.record
         if res.error is None:
-            if store.finish(conn, r, "sent", provider_id=res.provider_id):
-                if r.channel is NotifyChannel.in_app and res.rendered is not None:
-                    store.put_in_inbox(conn, r, res.rendered.subject, res.rendered.body)
-                by_case[r.case_id].append(sent_event(res))
+            todo.append(store.Finish(r, "sent", provider_id=res.provider_id))
         elif gives_up(r.attempts, s.max_attempts):
-            if store.finish(conn, r, "failed", error=res.error):
-                by_case[r.case_id].append(failed_event(res))
-                given_up.append(GivenUp(r, "notification-failed", res.error))
+            todo.append(store.Finish(r, "failed", error=res.error))
         else:
-            store.finish(conn, r, "pending", error=res.error,
-                         retry_in=retry_delay(r.attempts, s.retry_first_delay, s.retry_max_delay))
+            todo.append(store.Finish(r, "pending", error=res.error, retry_in=retry_delay(
+                r.attempts, s.retry_first_delay, s.retry_max_delay)))
+    ours = store.finish_all(conn, todo)
+    given_up: list[GivenUp] = []
+    inbox: list[tuple[store.Record, str, str]] = []
+    by_case: dict[str, list[CloudEvent]] = defaultdict(list)
+    for res in results:  # in the round's order: each case's events as before
+        r = res.record
+        if r.key not in ours:
+            continue  # taken over by another sender: its outcome is that sender's
+        if res.error is None:
+            if r.channel is NotifyChannel.in_app and res.rendered is not None:
+                inbox.append((r, res.rendered.subject, res.rendered.body))
+            by_case[r.case_id].append(sent_event(res))
+        elif gives_up(r.attempts, s.max_attempts):
+            by_case[r.case_id].append(failed_event(res))
+            given_up.append(GivenUp(r, "notification-failed", res.error))
+    store.put_all_in_inbox(conn, inbox)
     append(conn, repo, by_case)
     return given_up
 
