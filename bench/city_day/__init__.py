@@ -64,7 +64,7 @@ ALONE = [("deadline-watch", "deadline-watch"), ("notification", "notification"),
 
 def run(pg_url: str, quick: bool = False) -> list[dict[str, Any]]:
     """The bench runner's entry: the suite brings its own PostgreSQL (``pg_url`` unused)."""
-    n = 100 if quick else int(os.environ.get("SHOUWEN_CITY_DAY_N", "2000"))
+    n = 100 if quick else int(os.environ.get("SHOUWEN_CITY_DAY_N", "10000"))
     figures: list[dict[str, Any]] = city_day(n)["figures"]
     return figures
 
