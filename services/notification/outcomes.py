@@ -13,7 +13,8 @@ deliveries given up; their ``dead_letters`` rows are written in this same transa
 Each event's id is derived from the delivery key (uuid5), so it can never be appended
 twice; a record whose lease ended and that another sender took over is left alone (the
 'sending' + attempts check in store.finish). Cases that someone else appended to meanwhile
-are re-read and appended again (the store's optimistic concurrency).
+are appended again at their new head (the store's optimistic concurrency); nothing is
+read or folded for it (CaseRepository.append_bookkeeping).
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ from services.cases.repository import CaseRepository
 from services.common import deadletter_store
 from services.common.backoff import TRANSIENT_DB
 from services.common.deadletter import Delivery, describe_error
-from services.common.eventstore import read_streams
-from services.domain.case import fold
 from services.notification import store
 from services.notification.limits import gives_up, retry_delay
 from services.notification.settings import NotifySettings
@@ -178,14 +177,12 @@ def _finish(conn: psycopg.Connection, repo: CaseRepository, results: Sequence[Re
 
 def append(conn: psycopg.Connection, repo: CaseRepository,
            by_case: dict[str, list[CloudEvent]]) -> None:
-    """Append each case's events at its current version; re-read the ones that moved."""
+    """Append each case's events at its stream's head (NotificationSent / NotificationFailed
+    change no case state: nothing is read or folded); again for the ones that moved."""
     todo = dict(by_case)
     for _ in range(APPEND_TRIES):
         if not todo:
             return
-        streams = read_streams(conn, list(todo))
-        items = [(fold(case_id, [e.event for e in streams.get(case_id, [])]), events)
-                 for case_id, events in sorted(todo.items())]
-        result = repo.append_many(items, conn)
-        todo = {c: todo[c] for c in result.conflicts}
+        conflicts = repo.append_bookkeeping(todo, conn)
+        todo = {c: todo[c] for c in conflicts}
     raise RuntimeError(f"cases {sorted(todo)} kept moving; the round is redone")
