@@ -132,21 +132,23 @@ def reset_statements(s: Suite) -> None:
 
 
 def statements_report(s: Suite, cases: int, top: int = 40) -> str:
-    """The statements PostgreSQL spent most time on since the reset: calls and time per
-    case (whole suite, every database user)."""
+    """The statements PostgreSQL spent most time on since the reset, then the most frequent
+    ones (BEGIN, COMMIT and SAVEPOINT among them): calls and time per case (whole suite,
+    every database user). Execution time includes waiting for locks."""
     with psycopg.connect(s.database_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT calls, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g')"
-            " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT %s",
-            (top,)).fetchall()
         calls, ms = conn.execute(
             "SELECT sum(calls), sum(total_exec_time) FROM pg_stat_statements").fetchone() or (0, 0)
-    lines = [f"# pg_stat_statements: {cases} cases; {int(calls or 0) / cases:.1f} statements"
-             f" and {float(ms or 0) / cases:.2f} ms of execution per case", "",
-             "| calls/case | exec ms/case | rows/call | statement |", "|---|---|---|---|"]
-    for n, total, nrows, query in rows:
-        lines.append(f"| {n / cases:.2f} | {total / cases:.3f} | {nrows / max(n, 1):.1f} |"
-                     f" `{query[:220]}` |")
+        lines = [f"# pg_stat_statements: {cases} cases; {int(calls or 0) / cases:.1f}"
+                 f" statements and {float(ms or 0) / cases:.2f} ms of execution per case"]
+        for title, order in (("most time", "total_exec_time"), ("most calls", "calls")):
+            rows = conn.execute(
+                "SELECT calls, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g')"
+                f" FROM pg_stat_statements ORDER BY {order} DESC LIMIT %s", (top,)).fetchall()
+            lines += ["", f"## {title}", "",
+                      "| calls/case | exec ms/case | rows/call | statement |", "|---|---|---|---|"]
+            for n, total, nrows, query in rows:
+                lines.append(f"| {n / cases:.2f} | {total / cases:.3f} |"
+                             f" {nrows / max(n, 1):.1f} | `{query[:220]}` |")
     return "\n".join(lines) + "\n"
 
 
