@@ -155,3 +155,23 @@ def test_bookkeeping_refuses_state_changes_and_unknown_cases(pool):
         repo.append_bookkeeping({"C-X": [received("C-X", "RX")]}, conn)
     with pool.connection() as conn, pytest.raises(CaseNotFound):
         repo.append_bookkeeping({"C-none": [sent("C-none", 9)]}, conn)
+
+
+def test_one_event_and_its_index_row_go_in_together_or_not_at_all(pool, database_url):
+    """CaseRepository.append's one-statement path (EventStore.append_one_and): the event,
+    chained, and the index row at its version; a stale state writes neither and raises."""
+    from services.common.integrity import verify_store
+
+    repo = CaseRepository(pool)
+    with pool.connection() as conn:
+        opened = repo.open_case(received("C-O1", "RO1"), "ABCD234567", conn)
+    with pool.connection() as conn, conn.transaction():
+        after = repo.append(opened, [sent("C-O1", 1)], conn)
+    assert after.version == 2
+    with pool.connection() as conn, conn.transaction(), pytest.raises(WrongExpectedVersion):
+        repo.append(opened, [sent("C-O1", 2)], conn)  # still at version 1: stale
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT version FROM case_index WHERE case_id = 'C-O1'").fetchone()
+        events = conn.execute("SELECT count(*) FROM events WHERE stream_id = 'C-O1'").fetchone()
+    assert (row, events) == ((2,), (2,))
+    assert verify_store(database_url, "C-O1").ok
