@@ -14,7 +14,8 @@ feel it (``python -m bench.city_day --n 59000``; ``python -m bench --only city_d
 
 Figures go to bench-results/city_day.json (and .md); the bench runner's rows are the
 headline ones. ``--profile``: py-spy flame graphs of every service through phase 1,
-in bench-results/city_day-profile/.
+in bench-results/city_day-profile/, and PostgreSQL with pg_stat_statements: calls and
+execution time per case of the statements it spent most on (``pg_stat_statements.md``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from bench.city_day.suite import (
     cpu_between,
     processes,
     quiet,
+    reset_statements,
     start_consumer,
+    statements_report,
     stop,
     suite,
 )
@@ -61,7 +64,7 @@ ALONE = [("deadline-watch", "deadline-watch"), ("notification", "notification"),
 
 def run(pg_url: str, quick: bool = False) -> list[dict[str, Any]]:
     """The bench runner's entry: the suite brings its own PostgreSQL (``pg_url`` unused)."""
-    n = 100 if quick else int(os.environ.get("SHOUWEN_CITY_DAY_N", "2000"))
+    n = 100 if quick else int(os.environ.get("SHOUWEN_CITY_DAY_N", "10000"))
     figures: list[dict[str, Any]] = city_day(n)["figures"]
     return figures
 
@@ -114,12 +117,14 @@ def _warm_up(s: Suite, m: Monitor) -> int:
 
 def _whole_suite(data_dir: Path, n: int, concurrency: int, intake_workers: int,
                  profile: bool, extra: list[str]) -> dict[str, Any]:
-    with suite(data_dir, intake_workers=intake_workers) as s:
+    with suite(data_dir, intake_workers=intake_workers, statements=profile) as s:
         members = [start_consumer(s, name, data_dir / f"{name}-{i}.log")
                    for i, name in enumerate(extra)]  # the group splits the six partitions
         m = Monitor(s, extra_pids=[p.pid for p in members]).start()
         warm = _warm_up(s, m)
         spies = _py_spy(s) if profile else []
+        if profile:
+            reset_statements(s)
         began, cpu0 = time.monotonic(), m.cpu_snapshot()
         tally, http_wall, driver_cpu = _drive(s, n, concurrency)
         http_end, cpu_http = time.monotonic(), m.cpu_snapshot()
@@ -135,6 +140,9 @@ def _whole_suite(data_dir: Path, n: int, concurrency: int, intake_workers: int,
         m.close()
         for member in members:
             stop(member)
+        if profile:
+            (RESULTS / "city_day-profile" / "pg_stat_statements.md").write_text(
+                statements_report(s, n), encoding="utf-8")
         recon = _reconcile(s, tally, warm)
     end = quiet_at if quiet_at is not None else time.monotonic()
     return {"http": _http(tally, http_wall, driver_cpu),

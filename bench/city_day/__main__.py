@@ -13,7 +13,8 @@ from bench.common import print_table
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.city_day",
                                      description="A city's day through the whole suite.")
-    parser.add_argument("--n", type=int, default=2000, help="cases (a day of Beijing: 59000)")
+    parser.add_argument("--n", type=int, default=10000,
+                        help="cases (default a scaled day, 10000; a day of Beijing: 59000)")
     parser.add_argument("--concurrency", type=int, default=48,
                         help="lifecycles in flight at once")
     parser.add_argument("--intake-workers", type=int, default=1,

@@ -66,9 +66,19 @@ class Suite:
 
 @contextmanager
 def suite(data_dir: Path, *, only: list[str] | None = None, intake_workers: int = 1,
-          extra_env: dict[str, str] | None = None) -> Iterator[Suite]:
+          extra_env: dict[str, str] | None = None, statements: bool = False
+          ) -> Iterator[Suite]:
+    """``statements``: PostgreSQL loads pg_stat_statements (one restart before up starts)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     url = embedded.start_postgres(data_dir / "pg")
+    if statements:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
+        embedded.stop_postgres(data_dir / "pg")
+        url = embedded.start_postgres(data_dir / "pg")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     ports = {var: embedded.free_port() for var in PORTS}
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env.update({k: str(v) for k, v in ports.items()})
@@ -114,6 +124,32 @@ def _wait_ready(intake: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.5)
     raise RuntimeError("intake was not ready within 180 s:\n"
                        + log.read_text(errors="replace")[-3000:])
+
+
+def reset_statements(s: Suite) -> None:
+    with psycopg.connect(s.database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def statements_report(s: Suite, cases: int, top: int = 40) -> str:
+    """The statements PostgreSQL spent most time on since the reset, then the most frequent
+    ones (BEGIN, COMMIT and SAVEPOINT among them): calls and time per case (whole suite,
+    every database user). Execution time includes waiting for locks."""
+    with psycopg.connect(s.database_url, autocommit=True) as conn:
+        calls, ms = conn.execute(
+            "SELECT sum(calls), sum(total_exec_time) FROM pg_stat_statements").fetchone() or (0, 0)
+        lines = [f"# pg_stat_statements: {cases} cases; {int(calls or 0) / cases:.1f}"
+                 f" statements and {float(ms or 0) / cases:.2f} ms of execution per case"]
+        for title, order in (("most time", "total_exec_time"), ("most calls", "calls")):
+            rows = conn.execute(
+                "SELECT calls, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g')"
+                f" FROM pg_stat_statements ORDER BY {order} DESC LIMIT %s", (top,)).fetchall()
+            lines += ["", f"## {title}", "",
+                      "| calls/case | exec ms/case | rows/call | statement |", "|---|---|---|---|"]
+            for n, total, nrows, query in rows:
+                lines.append(f"| {n / cases:.2f} | {total / cases:.3f} |"
+                             f" {nrows / max(n, 1):.1f} | `{query[:220]}` |")
+    return "\n".join(lines) + "\n"
 
 
 def start_consumer(s: Suite, name: str, log: Path) -> subprocess.Popen[bytes]:

@@ -6,6 +6,9 @@
                                         -> CasesAppended: new states, and the cases that
                                            changed meanwhile (nothing written for those);
                                            one INSERT for all events, one index upsert batch
+    append_bookkeeping({case: events}, conn)
+                                        events that change no state (notification_sent):
+                                           at each stream's head, nothing read or folded
     open_case(received_event, access_code, conn)    the first event, the index row and
     await open_case_async(received_event, ...)      the citizen's hashed access code: ONE
                                                     statement, so atomic on its own (an
@@ -28,6 +31,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool
 
@@ -39,10 +43,11 @@ from services.common.eventstore import (
     WrongExpectedVersion,
     hashed,
     stored_data,
+    stream_heads,
     validate,
 )
 from services.common.pii import SealKey, personal_data, sealed
-from services.domain.case import CaseState, apply, fold
+from services.domain.case import CaseState, apply, changes_state, fold
 
 ACCESS_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
 RECEIPT_BLOCK = 20
@@ -130,7 +135,18 @@ class CaseRepository:
         self, state: CaseState, events: Sequence[CloudEvent], conn: psycopg.Connection
     ) -> CaseState:
         """Append ``events`` if the case is still at ``state.version``; raises
-        WrongExpectedVersion if someone else acted on it meanwhile."""
+        WrongExpectedVersion if someone else acted on it meanwhile. The common case, one
+        event in the caller's transaction (a staff action), writes the event and the index
+        row in ONE statement."""
+        if len(events) == 1 and conn.info.transaction_status == TransactionStatus.INTRANS:
+            event = events[0]
+            new = apply(state, event.with_sequence(state.version + 1))
+            index = _index_params(new, event.time)
+            one = self.store.append_one_and(
+                state.case_id, event, state.version, _INDEX_AFTER_INSERT,
+                [index[c] for c in _INDEX_ORDER], conn=conn)
+            if one is not None:
+                return new
         recorded = self.store.append(state.case_id, events, state.version, conn=conn)
         new = state
         for r in recorded:
@@ -162,6 +178,37 @@ class CaseRepository:
             rows.sort(key=lambda r: str(r["case_id"]))
             conn.execute(_UPSERT_INDEX_MANY, (Json(rows, dumps=_json),))
         return CasesAppended(states, result.conflicts)
+
+    def append_bookkeeping(
+        self, by_case: dict[str, list[CloudEvent]], conn: psycopg.Connection
+    ) -> dict[str, WrongExpectedVersion]:
+        """Append events that change nothing in a case's state but its version (e.g.
+        notification_sent; ``changes_state`` says which) at each stream's head, read now in
+        ONE query: no stream is read or folded. The index rows move to the new version in
+        one statement. Returns the cases someone appended to meanwhile (nothing written for
+        them: call again); a case with no stream raises CaseNotFound."""
+        for events in by_case.values():
+            for event in events:
+                if changes_state(event.type) or event.actor.startswith("staff:"):
+                    raise ValueError(f"{event.type} by {event.actor} changes the case's state:"
+                                     " append it through append_many")
+        heads = stream_heads(conn, list(by_case))
+        missing = sorted(set(by_case) - set(heads))
+        if missing:
+            raise CaseNotFound(", ".join(missing))
+        result = self.store.append_many(
+            [(case_id, events, heads[case_id][0]) for case_id, events in sorted(by_case.items())],
+            conn=conn)
+        moved = sorted((case_id, recorded[-1].event.sequence or 0, recorded[-1].event.time)
+                       for case_id, recorded in result.recorded.items() if recorded)
+        if moved:  # in case order, as the events went in: no waiting in a circle
+            conn.execute(
+                "UPDATE case_index c SET version = GREATEST(c.version, m.version),"
+                " updated_at = GREATEST(c.updated_at, m.at)"
+                " FROM unnest(%s::text[], %s::int[], %s::timestamptz[]) AS m(case_id, version, at)"
+                " WHERE c.case_id = m.case_id",
+                ([m[0] for m in moved], [m[1] for m in moved], [m[2] for m in moved]))
+        return result.conflicts
 
     def find_by_receipt(
         self, conn: psycopg.Connection, receipt_number: str, access_code: str
@@ -199,6 +246,18 @@ _UPSERT_INDEX = _INDEX_INTO + """
         %(awaiting_handoff_to)s, %(matter_type_code)s, %(due_date)s, %(transfer_pending)s,
         %(extension_pending)s, %(escalated_to)s, %(units)s, %(participants)s, %(version)s,
         %(when)s, %(when)s)""" + _INDEX_ON_CONFLICT
+# The index row of a case whose event went in, in the same statement as that event's INSERT
+# (EventStore.append_one_and: ``ins`` is the inserted row; none, nothing indexed).
+_INDEX_ORDER = ("case_id", "receipt_number", "unit_id", "status", "channel",
+                "first_responder_id", "responsible_id", "handler_id", "section_id",
+                "awaiting_handoff_to", "matter_type_code", "due_date", "transfer_pending",
+                "extension_pending", "escalated_to", "units", "participants", "version",
+                "when", "when")
+_INDEX_AFTER_INSERT = _INDEX_INTO + """
+    SELECT %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text, %s::text,
+        %s::text, %s::text, %s::text, %s::date, %s::boolean, %s::boolean, %s::text[],
+        %s::text[], %s::text[], %s::integer, %s::timestamptz, %s::timestamptz
+    FROM ins""" + _INDEX_ON_CONFLICT
 # Many cases in one statement: the same rows as one JSON array (text[] columns from arrays),
 # read as json, not jsonb: the rows are only taken apart, and json skips building the jsonb
 # tree first (measured: about a quarter less server time a row).

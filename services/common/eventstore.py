@@ -295,6 +295,43 @@ class EventStore:
                         raise
             raise AssertionError("unreachable")
 
+    def append_one_and(
+        self,
+        stream_id: str,
+        event: CloudEvent,
+        expected_version: int,
+        then: str,
+        then_params: Sequence[Any],
+        *,
+        conn: psycopg.Connection,
+    ) -> RecordedEvent | None:
+        """One event at ``expected_version`` + 1 and ``then`` in ONE statement, inside the
+        caller's open transaction: ``then`` is a data-modifying statement (e.g. the writers'
+        index row) written as a CTE that may read ``ins``, the inserted row, so it does
+        something only if the event went in. None when the event did not go in (the stream
+        moved, or the event was appended before): nothing was written, and the caller takes
+        the general path (``append``), which says why. Validated, sealed and hashed exactly
+        as ``append`` does: the same chained INSERT."""
+        if event.subject != stream_id:
+            raise EventValidationError(
+                f"field 'subject': event {event.id} is for {event.subject!r}, not {stream_id!r}"
+            )
+        validate(event)
+        if conn.info.transaction_status != TransactionStatus.INTRANS:
+            raise EventStoreError("append_one_and needs the caller's open transaction")
+        event = _sealed(conn, [(stream_id, [event])]).get(stream_id, [event])[0]
+        event = event.with_sequence(expected_version + 1)
+        row = conn.execute(
+            f"WITH ins AS ({_INSERT_CHAINED} ON CONFLICT DO NOTHING"
+            " RETURNING position, prev_hash, hash, recorded_at),"
+            f" then_ AS ({then}) SELECT position, prev_hash, hash, recorded_at FROM ins",
+            (canonical_bytes(event), *then_params)).fetchone()
+        if row is None:
+            return None
+        if tracing.enabled():
+            tracing.record(conn, [event.id], [event.causationid])
+        return RecordedEvent(event, row[0], bytes(row[2]), bytes(row[1]), row[3])
+
     def _append(
         self,
         c: psycopg.Connection,

@@ -149,7 +149,12 @@ def handling(consumer: str, event: Any) -> Iterator[None]:
 @contextmanager
 def handling_batch(consumer: str, events: Sequence[Any]) -> Iterator[None]:
     """Events handled together in one transaction: a span each (none of them current), and
-    what the handler appends for one of them is recorded under that one's span."""
+    what the handler appends for one of them is recorded under that one's span. Tracing
+    off: nothing to do (no span is made current here, and nothing is recorded), so none of
+    the per-event context extraction and injection is done."""
+    if _installed is None:
+        yield
+        return
     with ExitStack() as stack:
         traces: dict[UUID, tuple[str, str | None]] = {}
         for event in events:

@@ -142,6 +142,12 @@ def apply(state: CaseState, event: CloudEvent) -> CaseState:
     return _evolve(state, changes)
 
 
+def changes_state(event_type: str) -> bool:
+    """Whether an event of this type changes a case's state beyond its version and history
+    (a bookkeeping event such as notification_sent does not: appending one needs no fold)."""
+    return event_type.split(".")[2] in _HANDLERS
+
+
 def _evolve(state: CaseState, changes: dict[str, Any]) -> CaseState:
     """``dataclasses.replace`` without its per-call introspection (a fold's hot spot): the
     same fields, every one given or kept; CaseState has no __post_init__ to run."""

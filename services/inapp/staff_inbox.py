@@ -3,6 +3,7 @@
     put(conn, staff_id=, source_event_id=, recipient=, case_id=, subject=, body=)
                                               notification's sender: one row per in-app
                                               message, once (ON CONFLICT DO NOTHING)
+    put_many(conn, rows)                      the same for a round's messages, one statement
     unread_count(conn, staff_id)              the number in the console's navigation
     inbox(conn, staff_id, unread_only, limit) newest first, with the case's receipt number
     owns_message(conn, staff_id, id)          whether the message is the reader's own
@@ -28,6 +29,22 @@ def put(conn: psycopg.Connection, *, staff_id: str | None, source_event_id: UUID
         "INSERT INTO staff_inbox (staff_id, source_event_id, recipient, case_id, subject, body)"
         " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
         (staff_id, source_event_id, recipient, case_id, subject, body))
+
+
+def put_many(conn: psycopg.Connection,
+             rows: Sequence[tuple[str | None, UUID | str, str, str | None, str, str]]) -> None:
+    """``put`` for many (staff_id, source_event_id, recipient, case_id, subject, body) rows:
+    one statement, each row once."""
+    if not rows:
+        return
+    rows = sorted(rows, key=lambda r: (str(r[1]), r[2]))
+    staff, events, recipients, cases, subjects, bodies = (list(c) for c in zip(*rows,
+                                                                                strict=True))
+    conn.execute(
+        "INSERT INTO staff_inbox (staff_id, source_event_id, recipient, case_id, subject, body)"
+        " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[], %s::text[],"
+        " %s::text[]) ON CONFLICT DO NOTHING",
+        (staff, [str(e) for e in events], recipients, cases, subjects, bodies))
 
 
 def unread_count(conn: psycopg.Connection, staff_id: str) -> int:

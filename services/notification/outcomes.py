@@ -13,7 +13,8 @@ deliveries given up; their ``dead_letters`` rows are written in this same transa
 Each event's id is derived from the delivery key (uuid5), so it can never be appended
 twice; a record whose lease ended and that another sender took over is left alone (the
 'sending' + attempts check in store.finish). Cases that someone else appended to meanwhile
-are re-read and appended again (the store's optimistic concurrency).
+are appended again at their new head (the store's optimistic concurrency); nothing is
+read or folded for it (CaseRepository.append_bookkeeping).
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ from services.cases.repository import CaseRepository
 from services.common import deadletter_store
 from services.common.backoff import TRANSIENT_DB
 from services.common.deadletter import Delivery, describe_error
-from services.common.eventstore import read_streams
-from services.domain.case import fold
 from services.notification import store
 from services.notification.limits import gives_up, retry_delay
 from services.notification.settings import NotifySettings
@@ -144,36 +143,46 @@ def _finish_alone(conn: psycopg.Connection, repo: CaseRepository, res: Result,
 
 def _finish(conn: psycopg.Connection, repo: CaseRepository, results: Sequence[Result],
             s: NotifySettings) -> list[GivenUp]:
-    given_up: list[GivenUp] = []
-    by_case: dict[str, list[CloudEvent]] = defaultdict(list)
+    """The marks of every record in ONE statement (store.finish_all), the in-app rows in
+    one, then each case's events appended at once."""
+    todo: list[store.Finish] = []
     for res in results:
         r = res.record
         if res.error is None:
-            if store.finish(conn, r, "sent", provider_id=res.provider_id):
-                if r.channel is NotifyChannel.in_app and res.rendered is not None:
-                    store.put_in_inbox(conn, r, res.rendered.subject, res.rendered.body)
-                by_case[r.case_id].append(sent_event(res))
+            todo.append(store.Finish(r, "sent", provider_id=res.provider_id))
         elif gives_up(r.attempts, s.max_attempts):
-            if store.finish(conn, r, "failed", error=res.error):
-                by_case[r.case_id].append(failed_event(res))
-                given_up.append(GivenUp(r, "notification-failed", res.error))
+            todo.append(store.Finish(r, "failed", error=res.error))
         else:
-            store.finish(conn, r, "pending", error=res.error,
-                         retry_in=retry_delay(r.attempts, s.retry_first_delay, s.retry_max_delay))
+            todo.append(store.Finish(r, "pending", error=res.error, retry_in=retry_delay(
+                r.attempts, s.retry_first_delay, s.retry_max_delay)))
+    ours = store.finish_all(conn, todo)
+    given_up: list[GivenUp] = []
+    inbox: list[tuple[store.Record, str, str]] = []
+    by_case: dict[str, list[CloudEvent]] = defaultdict(list)
+    for res in results:  # in the round's order: each case's events as before
+        r = res.record
+        if r.key not in ours:
+            continue  # taken over by another sender: its outcome is that sender's
+        if res.error is None:
+            if r.channel is NotifyChannel.in_app and res.rendered is not None:
+                inbox.append((r, res.rendered.subject, res.rendered.body))
+            by_case[r.case_id].append(sent_event(res))
+        elif gives_up(r.attempts, s.max_attempts):
+            by_case[r.case_id].append(failed_event(res))
+            given_up.append(GivenUp(r, "notification-failed", res.error))
+    store.put_all_in_inbox(conn, inbox)
     append(conn, repo, by_case)
     return given_up
 
 
 def append(conn: psycopg.Connection, repo: CaseRepository,
            by_case: dict[str, list[CloudEvent]]) -> None:
-    """Append each case's events at its current version; re-read the ones that moved."""
+    """Append each case's events at its stream's head (NotificationSent / NotificationFailed
+    change no case state: nothing is read or folded); again for the ones that moved."""
     todo = dict(by_case)
     for _ in range(APPEND_TRIES):
         if not todo:
             return
-        streams = read_streams(conn, list(todo))
-        items = [(fold(case_id, [e.event for e in streams.get(case_id, [])]), events)
-                 for case_id, events in sorted(todo.items())]
-        result = repo.append_many(items, conn)
-        todo = {c: todo[c] for c in result.conflicts}
+        conflicts = repo.append_bookkeeping(todo, conn)
+        todo = {c: todo[c] for c in conflicts}
     raise RuntimeError(f"cases {sorted(todo)} kept moving; the round is redone")

@@ -3,7 +3,8 @@ the same transaction as the inbox row (services.common.faust_base / routing's ba
 
     handle_batch(conn, events)
         events that trigger messages (rules.triggers) ─▶ their cases' received events
-        (one query; a received event is its own) ─▶ rules.plan ─▶ store.record_intents
+        (one query; a received event is its own) ─▶ rules.plan ─▶ store.record_all
+        (ONE insert for the whole batch)
     A case with no received event in the store raises: the event is dead-lettered.
     Events migrated by `shouwen import` (source rules.IMPORT_SOURCE) cause no messages.
 """
@@ -46,13 +47,15 @@ class Planner:
         missing = [e.subject for e in todo if e.subject not in facts]
         if missing:
             facts.update(store.case_facts(conn, missing))
+        planned: list[store.Planned] = []
         for event in todo:
             if event.subject not in facts:
                 raise LookupError(f"case {event.subject} has no received event in the store")
             received_id, case = facts[event.subject]
             data = decode_payload(event).model_dump(mode="json")
             intents = rules.plan(event.type, data, case, self._options(event, data, case))
-            store.record_intents(conn, event.id, event.subject, received_id, intents)
+            planned.append((event.id, event.subject, received_id, intents))
+        store.record_all(conn, planned)  # one statement for the batch
 
     def _options(self, event: CloudEvent, data: dict[str, object], case: CaseFacts) -> Options:
         if not rules.needs_principal_leader(event.type, data):

@@ -2,24 +2,29 @@
 
     before sending k:  ONE UPDATE  delivered_at of k-1 (if it went out) + started_at of k
     after the round:   delivered_at of the last one
+    SMS and webhook (an Idempotency-Key the gateway deduplicates on): the round's whole
+    group started in ONE UPDATE before the first is sent, delivered in ONE after the last
 
 The 'started' mark only lands while the record is still this round's (same attempts):
 when another sender took it over meanwhile, ``starting`` says so and it is not sent. It
-also renews the record's lease, so the lease bounds one send, not the whole round.
+also renews the record's lease, so the lease bounds one send (a group: lease + one
+transport timeout per message of it), not the whole round.
 
-Why: a crash then leaves at most ONE record started and not delivered: the single message
-whose fate is unknown. Delivered ones are only marked after a restart, never sent again;
-never-started ones are sent as if nothing happened. Holding k-1's mark back until k starts
-halves the round trips; if the worker dies in between, k-1 simply counts as the one in
-flight. The connection commits asynchronously (no WAL flush wait): a killed worker cannot
-lose a mark the server has, a crashed database can lose its last fraction of a second of
-marks (those messages then go again, flagged uncertain).
+Why: a crash then leaves at most ONE e-mail started and not delivered: the single message
+whose fate is unknown (SMS and webhook: the group's, sent again with the same key, which
+the gateway drops; never flagged uncertain). Delivered ones are only marked after a
+restart, never sent again; never-started ones are sent as if nothing happened. Holding
+k-1's mark back until k starts halves the round trips; if the worker dies in between,
+k-1 simply counts as the one in flight. The connection commits asynchronously (no WAL
+flush wait): a killed worker cannot lose a mark the server has, a crashed database can
+lose its last fraction of a second of marks (those messages then go again, e-mail flagged
+uncertain).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal, overload
 
 from services.common.backoff import TRANSIENT_DB
 from services.common.consumer import ConnectionSource
@@ -39,7 +44,7 @@ _MARK = """
          AS p(kind, source_event_id, recipient, channel, attempts, provider_id)
     WHERE d.source_event_id = p.source_event_id AND d.recipient = p.recipient
       AND d.channel = p.channel AND d.attempts = p.attempts AND d.state = 'sending'
-    RETURNING p.kind
+    RETURNING p.kind, p.source_event_id, p.recipient, p.channel
 """
 
 
@@ -66,6 +71,33 @@ class Marks:
             self.flush()
         self._held = (r, provider_id)
 
+    def starting_all(self, records: list[Record], per_send: float) -> set[str]:
+        """The 'started' marks of a group sent one after the other, in ONE statement (the
+        channels with an idempotency key: SMS, webhook); carries the held delivered mark.
+        The lease covers the whole group (``per_send`` seconds each). Returns the keys
+        still ours; the others were taken over: do not send them."""
+        if not records:
+            return set()
+        held, self._held = self._held, None
+        rows = [("delivered", held[0], held[1])] if held else []
+        try:
+            started = self._write([*rows, *(("started", r, None) for r in records)],
+                                  self.lease + per_send * len(records), keys=True)
+        except Exception:
+            self._held = held
+            raise
+        return {key for kind, key in started if kind == "started"}
+
+    def delivered_all(self, sent: list[tuple[Record, str | None]]) -> None:
+        """The group's delivered marks in ONE statement, after its last send."""
+        if not sent:
+            return
+        try:
+            self._write([("delivered", r, provider_id) for r, provider_id in sent])
+        except TRANSIENT_DB as exc:  # they went out: the round's finish still marks them sent
+            log.warning("notification: could not mark %d messages delivered (%s)", len(sent),
+                        type(exc).__name__)
+
     def flush(self) -> None:
         held, self._held = self._held, None
         if held is None:
@@ -76,11 +108,23 @@ class Marks:
             log.warning("notification: could not mark %s delivered (%s)", held[0].key,
                         type(exc).__name__)
 
-    def _write(self, rows: list[tuple[str, Record, str | None]]) -> list[str]:
-        params: list[Any] = [self.lease, [k for k, _, _ in rows],
+    @overload
+    def _write(self, rows: list[tuple[str, Record, str | None]], lease: float | None = None,
+               keys: Literal[False] = False) -> list[str]: ...
+
+    @overload
+    def _write(self, rows: list[tuple[str, Record, str | None]], lease: float | None,
+               keys: Literal[True]) -> list[tuple[str, str]]: ...
+
+    def _write(self, rows: list[tuple[str, Record, str | None]], lease: float | None = None,
+               keys: bool = False) -> list[str] | list[tuple[str, str]]:
+        params: list[Any] = [self.lease if lease is None else lease, [k for k, _, _ in rows],
                              [r.source_event_id for _, r, _ in rows],
                              [r.recipient for _, r, _ in rows],
                              [r.channel.value for _, r, _ in rows],
                              [r.attempts for _, r, _ in rows], [p for _, _, p in rows]]
         with self.connection() as conn:
-            return [row[0] for row in conn.execute(_MARK, params)]
+            found = conn.execute(_MARK, params).fetchall()
+        if keys:
+            return [(row[0], f"{row[1]}/{row[2]}/{row[3]}") for row in found]
+        return [row[0] for row in found]

@@ -5,7 +5,9 @@
                                  anything is sent), on its SenderSession's connection
       2. per claimed record      render (StrictUndefined); mark started, send, mark
                                  delivered (services.notification.progress: one statement
-                                 per message, asynchronous commit); in-app sends nothing yet
+                                 per e-mail, asynchronous commit; SMS and webhook, which
+                                 carry an Idempotency-Key: one statement for the round's
+                                 group before, one after); in-app sends nothing yet
       3. ONE transaction         mark sent / failed / pending-with-backoff, in-app inbox rows,
                                  NotificationSent / NotificationFailed on the case streams
                                  (services.notification.outcomes): the round in a savepoint,
@@ -108,7 +110,10 @@ class Sender:
         for record in batch.deferred:
             self.metrics.outcomes.labels(record.channel.value, "deferred").inc()
         marks = Marks(self.progress, self.s.lease_seconds)
-        results = [self._send(c, marks) for c in batch.claimed if c.covered_by is None]
+        todo = [c for c in batch.claimed if c.covered_by is None]
+        keyed = [c for c in todo if _keyed(c)]
+        done = self._send_keyed(keyed, marks)
+        results = [done[c.record.key] if _keyed(c) else self._send(c, marks) for c in todo]
         marks.flush()
         results += _told_in_digests(batch.claimed, results)
         results = [res for res in results if not res.taken_over]
@@ -137,24 +142,11 @@ class Sender:
 
     def _send(self, c: claim.Claimed, marks: Marks) -> Result:
         r = c.record
-        if c.resumed:
-            self.metrics.resumed.labels(r.channel.value).inc()
-            log.warning("notification: %s was claimed when its sender stopped; %s", r.key,
-                        "it was delivered: marking it" if c.delivered else
-                        "it may have gone out: sending it again, uncertain" if r.uncertain else
-                        "sending it again (same idempotency key)")
-        if r.uncertain and c.resumed and not c.delivered:
-            self.metrics.uncertain.labels(r.channel.value).inc()
+        self._note_resumed(c)
         try:
             if c.problem is not None:
                 return Result(c, error=c.problem)
-            context = {**r.context, "recipient": {"name": c.recipient_name or "",
-                                                  "id": r.recipient_id}}
-            template = r.template
-            if c.digest:  # a leader's pending SMS, told in one message
-                template = DIGEST
-                context["items"] = [{**m.context, "template": m.template} for m in c.digest]
-            rendered = self.renderer.render(template, r.language, context)
+            rendered = self._render(c)
             if r.channel is NotifyChannel.in_app:
                 return Result(c, rendered)  # written with the 'sent' mark
             if c.delivered:
@@ -172,6 +164,75 @@ class Sender:
             return self._failed(c, exc)
         marks.delivered(r, provider_id)
         return Result(c, rendered, provider_id=provider_id)
+
+    def _send_keyed(self, group: list[claim.Claimed], marks: Marks) -> dict[str, Result]:
+        """The round's SMS and webhook messages: each carries an Idempotency-Key that the
+        gateway deduplicates on, so the group is marked started in ONE statement before the
+        first goes and delivered in ONE after the last (a crash in between: the group is
+        sent again with the same keys, and the gateway drops the repeats)."""
+        done: dict[str, Result] = {}
+        ready: list[tuple[claim.Claimed, Rendered, Channel]] = []
+        for c in group:
+            r = c.record
+            self._note_resumed(c)
+            try:
+                if c.problem is not None:
+                    done[r.key] = Result(c, error=c.problem)
+                    continue
+                rendered = self._render(c)
+                channel = self.channels.get(r.channel)
+                if c.delivered:
+                    done[r.key] = Result(c, rendered, provider_id=r.provider_id)
+                elif channel is None:
+                    done[r.key] = Result(c, rendered,
+                                         error=f"channel {r.channel.value} is not configured")
+                else:
+                    ready.append((c, rendered, channel))
+            except Exception as exc:
+                done[r.key] = self._failed(c, exc)
+        try:
+            ours = marks.starting_all([c.record for c, _, _ in ready], self.s.http_timeout)
+        except Exception as exc:
+            return {**done, **{c.record.key: self._failed(c, exc) for c, _, _ in ready}}
+        sent: list[tuple[store.Record, str | None]] = []
+        for c, rendered, channel in ready:
+            r = c.record
+            if r.key not in ours:
+                log.warning("notification: %s was taken over by another sender; not sending it",
+                            r.key)
+                done[r.key] = Result(c, rendered, taken_over=True)
+                continue
+            try:
+                provider_id = channel.send(Outgoing(r.key, r.address or "", rendered.subject,
+                                                    rendered.body))
+            except Exception as exc:
+                done[r.key] = self._failed(c, exc)
+                continue
+            sent.append((r, provider_id))
+            done[r.key] = Result(c, rendered, provider_id=provider_id)
+        marks.delivered_all(sent)
+        return done
+
+    def _note_resumed(self, c: claim.Claimed) -> None:
+        r = c.record
+        if c.resumed:
+            self.metrics.resumed.labels(r.channel.value).inc()
+            log.warning("notification: %s was claimed when its sender stopped; %s", r.key,
+                        "it was delivered: marking it" if c.delivered else
+                        "it may have gone out: sending it again, uncertain" if r.uncertain else
+                        "sending it again (same idempotency key)")
+        if r.uncertain and c.resumed and not c.delivered:
+            self.metrics.uncertain.labels(r.channel.value).inc()
+
+    def _render(self, c: claim.Claimed) -> Rendered:
+        r = c.record
+        context = {**r.context, "recipient": {"name": c.recipient_name or "",
+                                              "id": r.recipient_id}}
+        template = r.template
+        if c.digest:  # a leader's pending SMS, told in one message
+            template = DIGEST
+            context["items"] = [{**m.context, "template": m.template} for m in c.digest]
+        return self.renderer.render(template, r.language, context)
 
     def _failed(self, c: claim.Claimed, exc: Exception) -> Result:
         r = c.record
@@ -202,6 +263,11 @@ class Sender:
             outcome = "sent" if res.error is None else (
                 "failed" if gives_up(r.attempts, self.s.max_attempts) else "retry")
             self.metrics.outcomes.labels(r.channel.value, outcome).inc()
+
+
+def _keyed(c: claim.Claimed) -> bool:
+    """Sent with an Idempotency-Key the gateway deduplicates on (SMS, webhook)."""
+    return c.record.channel in (NotifyChannel.sms, NotifyChannel.webhook)
 
 
 def _told_in_digests(claimed: list[claim.Claimed], sent: list[Result]) -> list[Result]:

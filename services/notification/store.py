@@ -93,17 +93,28 @@ _ADDRESSES = ("inquirer_email", "inquirer_phone")
 def record_intents(conn: psycopg.Connection, source_event_id: UUID, case_id: str,
                    correlation_id: UUID | None, intents: Sequence[Intent]) -> None:
     """Write the pending records (a redelivered event finds them there: nothing changes)."""
-    if not intents:
+    record_all(conn, [(source_event_id, case_id, correlation_id, intents)])
+
+
+Planned = tuple[UUID, str, UUID | None, Sequence[Intent]]  # event, case, correlation, intents
+
+
+def record_all(conn: psycopg.Connection, planned: Sequence[Planned]) -> None:
+    """``record_intents`` for a whole batch of events: ONE statement (rows in key order)."""
+    rows = sorted(((event_id, i.recipient, i.channel.value, case_id, correlation_id,
+                    i.recipient_kind.value, i.recipient_id, i.template, i.language,
+                    _json(i.context), i.address)
+                   for event_id, case_id, correlation_id, intents in planned for i in intents),
+                  key=lambda row: (str(row[0]), row[1], row[2]))
+    if not rows:
         return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO notification_deliveries (source_event_id, recipient, channel, case_id,"
-            " correlation_id, recipient_kind, recipient_id, template, language, context, address)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(source_event_id, i.recipient, i.channel.value, case_id, correlation_id,
-              i.recipient_kind.value, i.recipient_id, i.template, i.language,
-              Jsonb(i.context, dumps=_json), i.address) for i in intents],
-        )
+    columns = list(zip(*rows, strict=True))
+    conn.execute(
+        "INSERT INTO notification_deliveries (source_event_id, recipient, channel, case_id,"
+        " correlation_id, recipient_kind, recipient_id, template, language, context, address)"
+        " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::uuid[],"
+        " %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[])"
+        " ON CONFLICT DO NOTHING", [list(c) for c in columns])
 
 
 def due(conn: psycopg.Connection, limit: int) -> list[Record]:
@@ -237,6 +248,52 @@ def put_in_inbox(conn: psycopg.Connection, r: Record, subject: str, body: str) -
     staff_inbox.put(conn, staff_id=r.recipient_id, source_event_id=r.source_event_id,
                     recipient=r.recipient, case_id=r.case_id, subject=subject, body=body)
 
+
+@dataclass(frozen=True)
+class Finish:
+    """One claimed record's end of round (``finish``'s arguments)."""
+
+    record: Record
+    state: str  # sent | failed | pending
+    provider_id: str | None = None
+    error: str | None = None
+    retry_in: float | None = None
+    keep_delivered: bool = False
+
+
+def finish_all(conn: psycopg.Connection, todo: Sequence[Finish]) -> set[str]:
+    """``finish`` for a round's records in ONE statement; returns the keys still ours (the
+    others were taken over by another sender: left alone)."""
+    if not todo:
+        return set()
+    todo = sorted(todo, key=lambda f: f.record.key)  # one lock order for every sender
+    clear = [f.state == "pending" and not f.keep_delivered for f in todo]
+    rows = conn.execute(
+        "UPDATE notification_deliveries d SET state = p.state,"
+        " provider_id = coalesce(p.provider_id, d.provider_id), last_error = p.error,"
+        " finished_at = CASE WHEN p.state IN ('sent', 'failed') THEN now() END,"
+        " started_at = CASE WHEN p.clear THEN NULL ELSE d.started_at END,"
+        " delivered_at = CASE WHEN p.clear THEN NULL ELSE d.delivered_at END,"
+        " next_attempt_at = now() + make_interval(secs => p.retry_in)"
+        " FROM (SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[],"
+        " %s::text[], %s::text[], %s::text[], %s::float8[], %s::bool[]))"
+        " AS p(source_event_id, recipient, channel, attempts, state, provider_id, error,"
+        " retry_in, clear)"
+        " WHERE d.source_event_id = p.source_event_id AND d.recipient = p.recipient"
+        " AND d.channel = p.channel AND d.state = 'sending' AND d.attempts = p.attempts"
+        " RETURNING d.source_event_id, d.recipient, d.channel",
+        ([f.record.source_event_id for f in todo], [f.record.recipient for f in todo],
+         [f.record.channel.value for f in todo], [f.record.attempts for f in todo],
+         [f.state for f in todo], [f.provider_id for f in todo], [f.error for f in todo],
+         [f.retry_in or 0.0 for f in todo], clear)).fetchall()
+    return {f"{r[0]}/{r[1]}/{r[2]}" for r in rows}
+
+
+def put_all_in_inbox(conn: psycopg.Connection,
+                     messages: Sequence[tuple[Record, str, str]]) -> None:
+    """``put_in_inbox`` for many (record, subject, body): one statement."""
+    staff_inbox.put_many(conn, [(r.recipient_id, r.source_event_id, r.recipient, r.case_id,
+                                 subject, body) for r, subject, body in messages])
 
 
 def scrub_erased_events(conn: psycopg.Connection, erased: Sequence[CloudEvent]) -> int:

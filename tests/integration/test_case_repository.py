@@ -113,3 +113,65 @@ def test_receipt_numbers_are_unique_across_sync_and_async_takers(pool, database_
     numbers += asyncio.run(take(45))  # the sync block's last 5, then two blocks of its own
 
     assert len(set(numbers)) == 60
+
+
+def sent(case_id: str, n: int):
+    from events.notification import NotificationSent, NotifyChannel, RecipientKind
+
+    payload = NotificationSent(source_event_id=f"E{n}", recipient_kind=RecipientKind.inquirer,
+                               channel=NotifyChannel.sms, address="13800000000",
+                               template="inquirer/receipt", language="zh-CN", attempts=1,
+                               message="您好")
+    return new_event(payload, subject=case_id, actor="service:notification")
+
+
+def test_bookkeeping_events_go_on_at_each_head_chained_and_indexed(pool, database_url):
+    """append_bookkeeping reads no stream: each case's head, one INSERT, the index's version
+    moves; a case someone moved meanwhile is a conflict (nothing of it written)."""
+    from services.common.integrity import verify_store
+
+    repo = CaseRepository(pool)
+    with pool.connection() as conn:
+        for i in (1, 2):
+            repo.open_case(received(f"C-B{i}", f"RB{i}"), "ABCD234567", conn)
+    with pool.connection() as conn, conn.transaction():
+        conflicts = repo.append_bookkeeping({"C-B1": [sent("C-B1", 1), sent("C-B1", 2)],
+                                             "C-B2": [sent("C-B2", 3)]}, conn)
+    assert conflicts == {}
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT case_id, version FROM case_index WHERE case_id LIKE 'C-B%'"
+                            " ORDER BY 1").fetchall()
+        heads = conn.execute("SELECT stream_id, max(version) FROM events"
+                             " WHERE stream_id LIKE 'C-B%' GROUP BY 1 ORDER BY 1").fetchall()
+    assert rows == [("C-B1", 3), ("C-B2", 2)] == heads
+    assert verify_store(database_url, "C-B1").ok
+
+
+def test_bookkeeping_refuses_state_changes_and_unknown_cases(pool):
+    from services.cases.repository import CaseNotFound
+
+    repo = CaseRepository(pool)
+    with pool.connection() as conn, pytest.raises(ValueError):
+        repo.append_bookkeeping({"C-X": [received("C-X", "RX")]}, conn)
+    with pool.connection() as conn, pytest.raises(CaseNotFound):
+        repo.append_bookkeeping({"C-none": [sent("C-none", 9)]}, conn)
+
+
+def test_one_event_and_its_index_row_go_in_together_or_not_at_all(pool, database_url):
+    """CaseRepository.append's one-statement path (EventStore.append_one_and): the event,
+    chained, and the index row at its version; a stale state writes neither and raises."""
+    from services.common.integrity import verify_store
+
+    repo = CaseRepository(pool)
+    with pool.connection() as conn:
+        opened = repo.open_case(received("C-O1", "RO1"), "ABCD234567", conn)
+    with pool.connection() as conn, conn.transaction():
+        after = repo.append(opened, [sent("C-O1", 1)], conn)
+    assert after.version == 2
+    with pool.connection() as conn, conn.transaction(), pytest.raises(WrongExpectedVersion):
+        repo.append(opened, [sent("C-O1", 2)], conn)  # still at version 1: stale
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT version FROM case_index WHERE case_id = 'C-O1'").fetchone()
+        events = conn.execute("SELECT count(*) FROM events WHERE stream_id = 'C-O1'").fetchone()
+    assert (row, events) == ((2,), (2,))
+    assert verify_store(database_url, "C-O1").ok
