@@ -378,10 +378,7 @@ class EventStore:
         stream or an event id given twice, ids of a stream only partly appended before."""
         _check_many(batches)
         with self._conn(conn) as c, c.transaction():
-            sealed = _sealed(c, [(s, e) for s, e, _ in batches])
-            if sealed:
-                batches = [(s, sealed.get(s, e), v) for s, e, v in batches]
-            return _append_many(c, batches)
+            return _append_many(c, batches, _sealed_data(c, [(s, e) for s, e, _ in batches]))
 
     # -- reading -------------------------------------------------------------------------
     def read_streams(
@@ -467,6 +464,12 @@ def _sealed(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEv
     return personal_data().seal_streams(c, batches)
 
 
+def _sealed_data(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEvent]]]
+                 ) -> dict[str, list[dict[str, Any]]]:
+    """``_sealed``'s data alone: the event is copied once, when its version is stamped."""
+    return personal_data().sealed_data(c, batches)
+
+
 # -- append_many ---------------------------------------------------------------------------
 # (event with its version, prev hash, hash, its canonical bytes: hashed, then stored)
 _Planned = list[tuple[CloudEvent, bytes, bytes, bytes]]
@@ -491,7 +494,10 @@ def _check_many(batches: Sequence[StreamBatch]) -> None:
             validate(event)
 
 
-def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch]) -> AppendedMany:
+def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch],
+                 sealed: dict[str, list[dict[str, Any]]]) -> AppendedMany:
+    """``sealed``: the data each stream's events are stored with, when their personal
+    fields were sealed (``_sealed_data``); a stream not in it is stored as given."""
     result = AppendedMany()
     todo = [b for b in batches if b[1]]
     result.recorded.update((b[0], []) for b in batches if not b[1])
@@ -508,7 +514,7 @@ def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch]) -> Appen
         if expected is not None and expected != version:
             result.conflicts[stream_id] = WrongExpectedVersion(stream_id, expected, version)
             continue
-        planned[stream_id] = _chained(events, version, prev)
+        planned[stream_id] = _chained(events, version, prev, sealed.get(stream_id))
     stored, lost = _insert_streams(c, planned)
     for stream_id, rows in planned.items():
         if stream_id not in lost:
@@ -566,11 +572,15 @@ def _already_appended(stream_id: str, events: Sequence[CloudEvent], known: _Know
     return True
 
 
-def _chained(events: Sequence[CloudEvent], version: int, prev: bytes) -> _Planned:
+def _chained(events: Sequence[CloudEvent], version: int, prev: bytes,
+             datas: Sequence[dict[str, Any]] | None = None) -> _Planned:
+    """The events stamped with their versions (and, given ``datas``, each with its data:
+    sealed), each hashed over the one before."""
     rows = []
-    for event in events:
+    for i, event in enumerate(events):
         version += 1
-        event = event.with_sequence(version)
+        event = event.with_sequence(version) if datas is None \
+            else event.with_sequence_and_data(version, datas[i])
         canonical = canonical_bytes(event)
         digest = hashlib.sha256(prev + canonical).digest()
         rows.append((event, prev, digest, canonical))
