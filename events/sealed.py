@@ -21,7 +21,7 @@ import binascii
 import os
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from functools import cache, lru_cache
 from typing import Any, Protocol
 from uuid import UUID
@@ -116,11 +116,11 @@ def seal_data(event_type: str, event_id: UUID | str, data: dict[str, Any], kid: 
 Sealing = tuple[str, UUID | str, dict[str, Any], str, bytes]  # type, id, data, kid, key
 
 
-def seal_many(items: Collection[Sealing]) -> list[dict[str, Any]]:
+def seal_many(items: Iterable[Sealing]) -> list[dict[str, Any]]:
     """``seal_data`` of each (event type, event id, data, kid, key), the batch's nonces taken
-    under one lock. The same tokens as one at a time: each field has its own nonce, its
-    key's cipher and the associated data "<event id>/<field path>"."""
-    nonces = _Batch(len(items))
+    in blocks under one lock. The same tokens as one at a time: each field has its own
+    nonce, its key's cipher and the associated data "<event id>/<field path>"."""
+    nonces = _Batch()
     out: list[dict[str, Any]] = []
     for event_type, event_id, data, kid, key in items:
         flat = _flat_fields(event_type)
@@ -163,14 +163,15 @@ def _aad_prefix(event_id: UUID | str) -> bytes:
 class _Batch:
     """A batch's nonces: blocks taken from _NONCES under its lock, handed out in order."""
 
-    def __init__(self, events: int) -> None:
-        self._block = max(8, min(2 * events, 4096))  # two personal fields an event, mostly
+    BLOCK = 256  # a batch of 100 events of two personal fields: one lock, or two
+
+    def __init__(self) -> None:
         self._prefix, self._next, self._end = b"", 0, 0
 
     def seal(self, aead: AESGCM, head: str, aad: bytes, plain: str) -> str:
         if self._next == self._end:
-            self._prefix, self._next = _NONCES.take(self._block)
-            self._end = self._next + self._block
+            self._prefix, self._next = _NONCES.take(self.BLOCK)
+            self._end = self._next + self.BLOCK
         nonce = self._prefix + self._next.to_bytes(4, "big")
         self._next += 1
         return head + _b64url(nonce + aead.encrypt(nonce, plain.encode(), aad))

@@ -378,7 +378,7 @@ class EventStore:
         stream or an event id given twice, ids of a stream only partly appended before."""
         _check_many(batches)
         with self._conn(conn) as c, c.transaction():
-            return _append_many(c, batches, _sealed_data(c, [(s, e) for s, e, _ in batches]))
+            return _append_many(c, batches, _sealed_data(c, [e for _, e, _ in batches]))
 
     # -- reading -------------------------------------------------------------------------
     def read_streams(
@@ -464,10 +464,11 @@ def _sealed(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEv
     return personal_data().seal_streams(c, batches)
 
 
-def _sealed_data(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEvent]]]
-                 ) -> dict[str, list[dict[str, Any]]]:
-    """``_sealed``'s data alone: the event is copied once, when its version is stamped."""
-    return personal_data().sealed_data(c, batches)
+def _sealed_data(c: psycopg.Connection, streams: Sequence[Sequence[CloudEvent]]
+                 ) -> dict[UUID, dict[str, Any]]:
+    """``_sealed``'s data alone, by event id: the event is copied once, when its version is
+    stamped (``_chained``)."""
+    return personal_data().sealed_data(c, streams)
 
 
 # -- append_many ---------------------------------------------------------------------------
@@ -495,9 +496,9 @@ def _check_many(batches: Sequence[StreamBatch]) -> None:
 
 
 def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch],
-                 sealed: dict[str, list[dict[str, Any]]]) -> AppendedMany:
-    """``sealed``: the data each stream's events are stored with, when their personal
-    fields were sealed (``_sealed_data``); a stream not in it is stored as given."""
+                 sealed: dict[UUID, dict[str, Any]]) -> AppendedMany:
+    """``sealed``: the data an event is stored with, by id, when its personal fields were
+    sealed (``_sealed_data``); an event not in it is stored as given."""
     result = AppendedMany()
     todo = [b for b in batches if b[1]]
     result.recorded.update((b[0], []) for b in batches if not b[1])
@@ -514,7 +515,7 @@ def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch],
         if expected is not None and expected != version:
             result.conflicts[stream_id] = WrongExpectedVersion(stream_id, expected, version)
             continue
-        planned[stream_id] = _chained(events, version, prev, sealed.get(stream_id))
+        planned[stream_id] = _chained(events, version, prev, sealed)
     stored, lost = _insert_streams(c, planned)
     for stream_id, rows in planned.items():
         if stream_id not in lost:
@@ -573,14 +574,15 @@ def _already_appended(stream_id: str, events: Sequence[CloudEvent], known: _Know
 
 
 def _chained(events: Sequence[CloudEvent], version: int, prev: bytes,
-             datas: Sequence[dict[str, Any]] | None = None) -> _Planned:
-    """The events stamped with their versions (and, given ``datas``, each with its data:
-    sealed), each hashed over the one before."""
+             sealed: dict[UUID, dict[str, Any]] | None = None) -> _Planned:
+    """The events stamped with their versions (and those in ``sealed`` with that data:
+    their personal fields sealed), each hashed over the one before."""
     rows = []
-    for i, event in enumerate(events):
+    for event in events:
         version += 1
-        event = event.with_sequence(version) if datas is None \
-            else event.with_sequence_and_data(version, datas[i])
+        data = sealed.get(event.id) if sealed else None
+        event = event.with_sequence(version) if data is None \
+            else event.with_sequence_and_data(version, data)
         canonical = canonical_bytes(event)
         digest = hashlib.sha256(prev + canonical).digest()
         rows.append((event, prev, digest, canonical))

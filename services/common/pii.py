@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from prometheus_client import CollectorRegistry
@@ -224,30 +225,31 @@ class PersonalData:
                      ) -> dict[str, list[CloudEvent]]:
         """The events of each stream with their personal fields sealed (only the streams
         that have any: the others are left out of the result)."""
-        datas = self.sealed_data(conn, batches)
-        return {s: [_with(e, d) for e, d in zip(evs, datas[s], strict=True)]
-                for s, evs in batches if s in datas}
+        sealed = self.sealed_data(conn, [evs for _, evs in batches])
+        return {s: [_with(e, sealed.get(e.id, e.data)) for e in evs]
+                for s, evs in batches if any(e.id in sealed for e in evs)}
 
     def sealed_data(self, conn: psycopg.Connection,
-                    batches: Sequence[tuple[str, Sequence[CloudEvent]]]
-                    ) -> dict[str, list[dict[str, Any]]]:
-        """``seal_streams``'s data alone, event by event (an event with nothing to seal:
-        its very ``data``), for a writer that copies each event once anyway (the event
-        store, stamping its version): one copy of the event, not two."""
-        todo = []
-        for s, evs in batches:
+                    streams: Sequence[Sequence[CloudEvent]]) -> dict[UUID, dict[str, Any]]:
+        """The data of each event of ``streams`` (each the events of one case: their
+        subject) whose personal fields were sealed now, by event id; {} when none were.
+        For a writer that copies each event once anyway (the event store, stamping its
+        version): one copy of the event, not two, and no list per stream (a batch's
+        objects kept alive at once are what sets the garbage collector off)."""
+        wanted: list[str] = []
+        for evs in streams:
             for e in evs:
                 if has_personal_fields(e.type):
-                    todo.append((s, evs))
+                    wanted.append(e.subject)
                     break
-        if not todo or not self.sealing(conn):
+        if not wanted or not self.sealing(conn):
             return {}
-        keys = self.keys_for_streams(conn, [s for s, _ in todo])
-        # every field of the batch in one pass (one nonce reservation; each key's cipher
-        # made once, aead_for)
-        datas = iter(seal_many([(e.type, e.id, e.data, *keys[s]) for s, evs in todo
-                                for e in evs]))
-        return {s: [next(datas) for _ in evs] for s, evs in todo}
+        keys = self.keys_for_streams(conn, wanted)
+        events = [e for evs in streams if evs and evs[0].subject in keys for e in evs]
+        # every field of the batch in one pass (its nonces taken in blocks; each key's
+        # cipher made once, aead_for)
+        sealed = seal_many((e.type, e.id, e.data, *keys[e.subject]) for e in events)
+        return {e.id: d for e, d in zip(events, sealed, strict=True) if d is not e.data}
 
     def forget_ref(self, ref: str) -> None:
         self.decryptor.forget(ref)

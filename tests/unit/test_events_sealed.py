@@ -132,7 +132,7 @@ def test_a_batch_never_takes_a_nonce_another_caller_got() -> None:
     from events.sealed import _NONCES, _Batch
 
     prefix, first = _NONCES.take(5)
-    batch = _Batch(3)
+    batch = _Batch()
     token = batch.seal(seal_aead(), "enc:v1:inq-1:", b"x", "y")
     after_prefix, after = _NONCES.take(1)
     raw = _raw(token)
