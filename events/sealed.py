@@ -76,11 +76,6 @@ class _Nonces:
 _NONCES = _Nonces()
 
 
-def seal_value(aead: AESGCM, kid: str, aad: bytes, plain: str) -> str:
-    nonce = _NONCES.next()
-    return f"{PREFIX}{kid}:{_b64url(nonce + aead.encrypt(nonce, plain.encode(), aad))}"
-
-
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
@@ -163,7 +158,7 @@ def _aad_prefix(event_id: UUID | str) -> bytes:
 class _Batch:
     """A batch's nonces: blocks taken from _NONCES under its lock, handed out in order."""
 
-    BLOCK = 256  # a batch of 100 events of two personal fields: one lock, or two
+    BLOCK = 256  # nonces a lock: a batch of 100 events of two personal fields takes one
 
     def __init__(self) -> None:
         self._prefix, self._next, self._end = b"", 0, 0
