@@ -82,6 +82,15 @@ class CloudEvent(BaseModel):
             self.__pydantic_private__,
         )
 
+    def with_sequence_and_data(self, sequence: int, data: dict[str, Any]) -> CloudEvent:
+        """``with_sequence(sequence)`` of ``with_data(data)``, in one copy (the store stamps
+        events whose personal fields it has just sealed); ``data`` the event's own: just
+        ``with_sequence``."""
+        if data is self.data:
+            return self.with_sequence(sequence)
+        return _built({**self.__dict__, "sequence": sequence, "data": data},
+                      self.__pydantic_fields_set__ | _SEQUENCE, None)
+
     def with_data(self, data: dict[str, Any]) -> CloudEvent:
         """A copy with other data (its personal fields sealed or opened), as cheaply as
         ``with_sequence``; it carries no note that the data was validated."""

@@ -415,10 +415,7 @@ class EventStore:
         stream or an event id given twice, ids of a stream only partly appended before."""
         _check_many(batches)
         with self._conn(conn) as c, c.transaction():
-            sealed = _sealed(c, [(s, e) for s, e, _ in batches])
-            if sealed:
-                batches = [(s, sealed.get(s, e), v) for s, e, v in batches]
-            return _append_many(c, batches)
+            return _append_many(c, batches, _sealed_data(c, [e for _, e, _ in batches]))
 
     # -- reading -------------------------------------------------------------------------
     def read_streams(
@@ -504,6 +501,13 @@ def _sealed(c: psycopg.Connection, batches: Sequence[tuple[str, Sequence[CloudEv
     return personal_data().seal_streams(c, batches)
 
 
+def _sealed_data(c: psycopg.Connection, streams: Sequence[Sequence[CloudEvent]]
+                 ) -> dict[UUID, dict[str, Any]]:
+    """``_sealed``'s data alone, by event id: the event is copied once, when its version is
+    stamped (``_chained``)."""
+    return personal_data().sealed_data(c, streams)
+
+
 # -- append_many ---------------------------------------------------------------------------
 # (event with its version, prev hash, hash, its canonical bytes: hashed, then stored)
 _Planned = list[tuple[CloudEvent, bytes, bytes, bytes]]
@@ -528,7 +532,10 @@ def _check_many(batches: Sequence[StreamBatch]) -> None:
             validate(event)
 
 
-def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch]) -> AppendedMany:
+def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch],
+                 sealed: dict[UUID, dict[str, Any]]) -> AppendedMany:
+    """``sealed``: the data an event is stored with, by id, when its personal fields were
+    sealed (``_sealed_data``); an event not in it is stored as given."""
     result = AppendedMany()
     todo = [b for b in batches if b[1]]
     result.recorded.update((b[0], []) for b in batches if not b[1])
@@ -545,7 +552,7 @@ def _append_many(c: psycopg.Connection, batches: Sequence[StreamBatch]) -> Appen
         if expected is not None and expected != version:
             result.conflicts[stream_id] = WrongExpectedVersion(stream_id, expected, version)
             continue
-        planned[stream_id] = _chained(events, version, prev)
+        planned[stream_id] = _chained(events, version, prev, sealed)
     stored, lost = _insert_streams(c, planned)
     for stream_id, rows in planned.items():
         if stream_id not in lost:
@@ -603,11 +610,16 @@ def _already_appended(stream_id: str, events: Sequence[CloudEvent], known: _Know
     return True
 
 
-def _chained(events: Sequence[CloudEvent], version: int, prev: bytes) -> _Planned:
+def _chained(events: Sequence[CloudEvent], version: int, prev: bytes,
+             sealed: dict[UUID, dict[str, Any]] | None = None) -> _Planned:
+    """The events stamped with their versions (and those in ``sealed`` with that data:
+    their personal fields sealed), each hashed over the one before."""
     rows = []
     for event in events:
         version += 1
-        event = event.with_sequence(version)
+        data = sealed.get(event.id) if sealed else None
+        event = event.with_sequence(version) if data is None \
+            else event.with_sequence_and_data(version, data)
         canonical = canonical_bytes(event)
         digest = hashlib.sha256(prev + canonical).digest()
         rows.append((event, prev, digest, canonical))

@@ -62,6 +62,18 @@ def test_with_sequence_is_model_copy_with_the_sequence():
     assert event.sequence is None and stamped.sequence == 7
 
 
+def test_with_sequence_and_data_is_model_copy_with_both_and_carries_no_note():
+    event = new_event(PAYLOAD, subject="C-1", actor="service:routing")
+    data = {**event.data, "matter_type_name": "enc:v1:inq-1:AAAA"}
+    stamped = event.with_sequence_and_data(7, data)
+    assert stamped == event.model_copy(update={"sequence": 7, "data": data})
+    assert stamped.model_fields_set == event.model_fields_set | {"sequence"}
+    assert stamped.data is data and event.data is not data and event.sequence is None
+    assert not stamped.payload_checked(CaseClassified)  # other data: validated again
+    same = event.with_sequence_and_data(7, event.data)  # its own data: with_sequence
+    assert same == event.with_sequence(7) and same.payload_checked(CaseClassified)
+
+
 def test_evolve_is_dataclasses_replace():
     state = CaseState(case_id="C-1", version=2, units=("U-1",))
     changes = {"status": Status.in_handling, "handler_id": "S-9", "version": 3}
