@@ -41,7 +41,6 @@ import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pydantic import (
     BaseModel,
@@ -56,6 +55,7 @@ from starlette.exceptions import HTTPException
 from events.fields import PRINTABLE, Channel
 from services.calendar import CIVIL_TIME
 from services.calendar.cache import CalendarCache
+from services.cases import index as case_index
 from services.common.problems import Problem, problem
 from services.common.text import clean_tree
 from services.directory.index import DirectoryIndex, Person
@@ -450,17 +450,9 @@ def first_responder(conn: psycopg.Connection, index: DirectoryIndex,
         on_duty = [p for p in index.staff_of_section(section_id) if p.staff.on_duty]
         front = [p for p in on_duty if Role.staff in p.roles] or on_duty
         if front:
-            load = _open_cases(conn, [p.staff.id for p in front])
+            load = case_index.open_handled(conn, [p.staff.id for p in front])
             return min(front, key=lambda p: (load.get(p.staff.id, 0), p.staff.id))
     return None
-
-
-def _open_cases(conn: psycopg.Connection, staff_ids: list[str]) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT handler_id, count(*) FROM case_index WHERE handler_id = ANY(%s)"
-        " AND status <> 'closed' GROUP BY handler_id", (staff_ids,),
-    )
-    return {str(r[0]): int(r[1]) for r in rows}
 
 
 # -- tracking requests ------------------------------------------------------------------------
@@ -482,25 +474,6 @@ class ServiceRequest(BaseModel):
     address: str | None
     lat: float | None
     long: float | None
-
-
-_LIST = """
-SELECT * FROM (
-  SELECT ci.receipt_number, ci.status, ci.unit_id, ci.section_id, ci.due_date, ci.opened_at,
-         ci.updated_at, coalesce(ci.matter_type_code,
-           substring(e.data->>'matter' from '^\\[([A-Za-z0-9._-]+)\\]')) AS service_code,
-         e.data->>'matter' AS matter, e.data->'problem_location' AS location
-  FROM case_index ci JOIN events e ON e.stream_id = ci.case_id AND e.version = 1
-  WHERE e.source = %(source)s
-) r
-WHERE (%(ids)s::text[] IS NULL OR r.receipt_number = ANY(%(ids)s))
-  AND (%(codes)s::text[] IS NULL OR r.service_code = ANY(%(codes)s))
-  AND (%(statuses)s::text[] IS NULL OR (CASE WHEN r.status = 'closed' THEN 'closed'
-                                        ELSE 'open' END) = ANY(%(statuses)s))
-  AND (%(start)s::timestamptz IS NULL OR r.opened_at >= %(start)s)
-  AND (%(end)s::timestamptz IS NULL OR r.opened_at <= %(end)s)
-ORDER BY r.opened_at DESC LIMIT %(limit)s
-"""
 
 
 def _csv(value: str | None, field: str, allowed: set[str] | None = None) -> list[str] | None:
@@ -598,9 +571,8 @@ def get_request_xml(service_request_id: Annotated[str, Path(max_length=64)], rep
 
 def _requests(pool: ConnectionPool, index: DirectoryIndex, params: dict[str, Any],
               calendars: CalendarCache) -> list[ServiceRequest]:
-    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_LIST, params)
-        rows = cur.fetchall()
+    with pool.connection() as conn:
+        rows = case_index.public_requests(conn, **params)
         book = calendars.get(conn) if rows else None
     return [_public(index, row, book) for row in rows]
 
