@@ -496,18 +496,16 @@ def _rfc3339(value: Any) -> Any:
 DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
-@router.get("/requests.json", response_model=list[ServiceRequest])
-def list_requests(
-    repo: RepoDep,
-    directory: DirectoryDep,
-    w: WiringDep,
+def _list_filters(
     service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
     service_code: Annotated[str | None, Query(max_length=2000)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     start_date: DateTime | None = None,
     end_date: DateTime | None = None,
     jurisdiction_id: Annotated[str | None, Query(max_length=200)] = None,
-) -> list[ServiceRequest]:
+) -> dict[str, Any]:
+    """The list's query parameters (both formats'), as ``cases.index.public_requests``'s
+    filters."""
     ids = _csv(service_request_id, "service_request_id")
     params: dict[str, Any] = {"source": SOURCE, "ids": ids, "limit": MAX_REQUESTS,
                               "codes": None, "statuses": None, "start": None, "end": None}
@@ -515,23 +513,22 @@ def list_requests(
         start, end = _window(start_date, end_date)
         params.update(codes=_csv(service_code, "service_code"), start=start, end=end,
                       statuses=_csv(status, "status", {"open", "closed"}))
-    return _requests(repo.pool, directory, params, w.calendars)
+    return params
+
+
+ListFilters = Annotated[dict[str, Any], Depends(_list_filters)]
+
+
+@router.get("/requests.json", response_model=list[ServiceRequest])
+def list_requests(repo: RepoDep, directory: DirectoryDep, w: WiringDep,
+                  filters: ListFilters) -> list[ServiceRequest]:
+    return _requests(repo.pool, directory, filters, w.calendars)
 
 
 @router.get("/requests.xml", include_in_schema=False)
-def list_requests_xml(
-    repo: RepoDep,
-    directory: DirectoryDep,
-    w: WiringDep,
-    service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
-    service_code: Annotated[str | None, Query(max_length=2000)] = None,
-    status: Annotated[str | None, Query(max_length=20)] = None,
-    start_date: DateTime | None = None,
-    end_date: DateTime | None = None,
-    jurisdiction_id: Annotated[str | None, Query(max_length=200)] = None,
-) -> Response:
-    found = list_requests(repo, directory, w, service_request_id, service_code, status,
-                          start_date, end_date, jurisdiction_id)
+def list_requests_xml(repo: RepoDep, directory: DirectoryDep, w: WiringDep,
+                      filters: ListFilters) -> Response:
+    found = _requests(repo.pool, directory, filters, w.calendars)
     return as_xml("service_requests", "request", found)
 
 
