@@ -4,7 +4,8 @@
                                               notification's sender: one row per in-app
                                               message, once (ON CONFLICT DO NOTHING)
     unread_count(conn, staff_id)              the number in the console's navigation
-    inbox(conn, staff_id, unread_only, limit) newest first, with the case's receipt number
+    inbox(conn, staff_id, unread_only, limit) newest first (the case id; its receipt number is
+                                              services/cases/index.receipts_of's)
     owns_message(conn, staff_id, id)          whether the message is the reader's own
     mark_read(conn, staff_id, ids | None)     None: all of them; only the reader's own rows
 

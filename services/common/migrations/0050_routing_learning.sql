@@ -1,7 +1,7 @@
 -- Routing's read model of its own results and what people made of them (services/routing/
 -- learning.py): one row per routed case, written in routing's inbox transaction; the routing
 -- report and the exporter's accuracy proxy group it by matter and unit.
--- Owner: services/routing (learning.py); the exporter reads it through routing.learning.outcome_figures.
+-- Owner: services/routing (learning.py); the exporter's own SQL reads it (not yet through it).
 CREATE TABLE IF NOT EXISTS routing_outcomes (
     case_id           text PRIMARY KEY,
     routed_at         timestamptz NOT NULL DEFAULT now(),
