@@ -19,6 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from services.accountability.procedure import ProcedureState, Stage
+from services.cases import index as case_index
 
 _LOCK = "shouwen.accountability.person:"
 
@@ -51,12 +52,14 @@ def list_procedures(conn: psycopg.Connection, *, open_only: bool = True,
                     limit: int = 200) -> list[dict[str, Any]]:
     where = "WHERE p.stage <> 'closed'" if open_only else ""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            "SELECT p.procedure_id, p.case_id, c.receipt_number, p.stage, p.against_staff_ids,"
+        rows = cur.execute(
+            "SELECT p.procedure_id, p.case_id, p.stage, p.against_staff_ids,"
             " p.against_unit_id, p.due_date, p.opened_at, p.updated_at"
-            " FROM accountability_procedures p LEFT JOIN case_index c USING (case_id)"
+            " FROM accountability_procedures p"
             f" {where} ORDER BY p.due_date ASC NULLS LAST, p.opened_at LIMIT %s",
             (limit,)).fetchall()
+    receipts = case_index.receipts_of(conn, [r["case_id"] for r in rows])
+    return [{**r, "receipt_number": receipts.get(r["case_id"])} for r in rows]
 
 
 def prior_violations(conn: psycopg.Connection, staff_ids: list[str], procedure_id: str,

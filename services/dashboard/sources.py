@@ -2,7 +2,7 @@
 
     events_appended(conn, after, limit)  {type: count} of commit_log rows after seq ``after``,
                                          and the last seq read (bounded: at most ``limit`` rows)
-    case_figures(conn, today)            {unit: (open, overdue, escalated)} from case_index
+    case_figures(conn, today)            {unit: (open, overdue, escalated)} (cases.index)
     routing_figures(conn)                {unit: (routed, unclear, corrected)} (routing_outcomes)
     stored_offsets(conn)                 kafka-python consumers' positions (consumer_offsets)
     notifications_pending(conn)          delivery records not sent yet (pending or sending)
@@ -24,6 +24,7 @@ from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaTP
 
 from services.calendar.cache import CalendarCache
+from services.cases import index as case_index
 from services.common import bus
 from services.common.topics import topic_ends
 from services.dashboard.lag import TopicPartition, tally_dead_letters
@@ -32,12 +33,6 @@ RUNNING = ("received", "awaiting_materials", "awaiting_handoff", "in_handling")
 _APPENDED = """
 SELECT e.type, count(*), max(l.seq) FROM commit_log l JOIN events e ON e.position = l.position
 WHERE l.seq > %s AND l.seq <= %s GROUP BY e.type
-"""
-_CASES = """
-SELECT unit_id, count(*),
-       count(*) FILTER (WHERE status = ANY(%s) AND due_date < %s),
-       count(*) FILTER (WHERE cardinality(escalated_to) > 0)
-FROM case_index WHERE status <> 'closed' GROUP BY unit_id
 """
 
 
@@ -54,8 +49,7 @@ def events_appended(conn: psycopg.Connection, after: int, limit: int = 100_000
 
 
 def case_figures(conn: psycopg.Connection, today: date) -> dict[str, tuple[int, int, int]]:
-    rows = conn.execute(_CASES, (list(RUNNING), today)).fetchall()
-    return {unit: (int(o), int(d), int(e)) for unit, o, d, e in rows}
+    return case_index.unit_figures(conn, RUNNING, today)
 
 
 def notifications_pending(conn: psycopg.Connection) -> int:

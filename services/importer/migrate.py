@@ -31,6 +31,7 @@ from events.fields import StaffMember
 from events.registry import EventPayload
 from services.calendar import WorkingCalendar
 from services.calendar.store import load_book
+from services.cases import index as case_index
 from services.cases.repository import CaseRepository, new_access_code
 from services.directory.index import DirectoryIndex
 from services.importer.ledger_file import LedgerRow
@@ -135,9 +136,7 @@ def import_rows(url: str, rows: list[LedgerRow], directory: DirectoryIndex, orig
         repo = CaseRepository(pool)
         book = load_book(conn)
         ids = {r.receipt_number: case_id_of(r.receipt_number) for r in rows}
-        found: dict[str, str] = dict(conn.execute(
-            "SELECT receipt_number, case_id FROM case_index WHERE receipt_number = ANY(%s)",
-            (list(ids),)).fetchall())
+        found = case_index.cases_of_receipts(conn, ids)
         taken = [(r.row, r.receipt_number) for r in rows
                  if r.receipt_number in found and found[r.receipt_number] != ids[r.receipt_number]]
         if taken:

@@ -5,7 +5,8 @@
                                               message, once (ON CONFLICT DO NOTHING)
     put_many(conn, rows)                      the same for a round's messages, one statement
     unread_count(conn, staff_id)              the number in the console's navigation
-    inbox(conn, staff_id, unread_only, limit) newest first, with the case's receipt number
+    inbox(conn, staff_id, unread_only, limit) newest first (the case id; its receipt number is
+                                              services/cases/index.receipts_of's)
     owns_message(conn, staff_id, id)          whether the message is the reader's own
     mark_read(conn, staff_id, ids | None)     None: all of them; only the reader's own rows
 
@@ -57,10 +58,9 @@ def inbox(conn: psycopg.Connection, staff_id: str, *, unread_only: bool = False,
           limit: int = 200) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT m.id, m.case_id, m.subject, m.body, m.created_at, m.read_at,"
-            " c.receipt_number FROM staff_inbox m LEFT JOIN case_index c USING (case_id)"
-            " WHERE m.staff_id = %s" + (" AND m.read_at IS NULL" if unread_only else "") +
-            " ORDER BY m.created_at DESC, m.id DESC LIMIT %s", (staff_id, limit)).fetchall()
+            "SELECT id, case_id, subject, body, created_at, read_at FROM staff_inbox"
+            " WHERE staff_id = %s" + (" AND read_at IS NULL" if unread_only else "") +
+            " ORDER BY created_at DESC, id DESC LIMIT %s", (staff_id, limit)).fetchall()
 
 
 def mark_read(conn: psycopg.Connection, staff_id: str, ids: Sequence[int] | None) -> int:

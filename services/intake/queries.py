@@ -1,6 +1,6 @@
 """The staff read side: the cases a caller may see, and one case with its history.
 
-    list_cases(conn, directory, person, ...)  -> CasePage    from case_index, scoped in SQL
+    list_cases(conn, directory, person, ...)  -> CasePage    cases.index.visible_page
     case_detail(repo, conn, directory, person, case_id) -> CaseDetail   from the stream
     summary(state, directory)                 -> CaseSummary the answer to every command
 
@@ -16,12 +16,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg.rows import dict_row
 from pydantic import BaseModel
 
 from events.case_matter import MatterSuggestion
 from events.personal import mask_event_data
 from services.cases import access
+from services.cases import index as case_index
 from services.cases.access import load_visible
 from services.cases.repository import CaseRepository
 from services.common.pii import open_events
@@ -127,33 +127,12 @@ def case_detail(repo: CaseRepository, conn: psycopg.Connection, directory: Direc
         matter_suggestions=[MatterSuggestion.model_validate(s) for s in suggestions(loaded)])
 
 
-_COLUMNS = ("case_id, receipt_number, unit_id, status, channel, handler_id, responsible_id,"
-            " awaiting_handoff_to, section_id, matter_type_code, due_date, transfer_pending,"
-            " extension_pending, version, opened_at, updated_at")
-
-
 def list_cases(conn: psycopg.Connection, directory: DirectoryIndex, person: Person, *,
                status: Status | None = None, mine: bool = False, limit: int = 50,
                offset: int = 0) -> CasePage:
     """Newest first. ``mine``: the caller handles it, is responsible, or it awaits them."""
-    scope, params = access.scope_filter(person, directory)
-    where = [scope]
-    if status is not None:
-        where.append("status = %(status)s")
-        params["status"] = status.value
-    if mine:
-        where.append("(handler_id = %(me)s OR responsible_id = %(me)s"
-                     " OR awaiting_handoff_to = %(me)s)")
-        params["me"] = person.staff.id
-    cond = " AND ".join(where)
-    with conn.cursor(row_factory=dict_row) as cur:
-        total = cur.execute(f"SELECT count(*) AS n FROM case_index WHERE {cond}",
-                            params).fetchone()
-        rows = cur.execute(
-            f"SELECT {_COLUMNS} FROM case_index WHERE {cond}"
-            " ORDER BY opened_at DESC, case_id DESC LIMIT %(limit)s OFFSET %(offset)s",
-            {**params, "limit": limit, "offset": offset},
-        ).fetchall()
+    total, rows = case_index.visible_page(
+        conn, directory, person, status=status.value if status is not None else None,
+        mine=mine, limit=limit, offset=offset)
     items = [CaseListItem(**r, handler_name=_name(directory, r["handler_id"])) for r in rows]
-    return CasePage(items=items, total=int(total["n"]) if total else 0, limit=limit,
-                    offset=offset)
+    return CasePage(items=items, total=total, limit=limit, offset=offset)

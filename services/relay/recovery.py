@@ -42,17 +42,24 @@ def try_lock(conn: psycopg.Connection) -> bool:
     return bool(row and row[0])
 
 
+def _broker_behind(settings: Settings, published: int) -> tuple[bool, int | None]:
+    """Whether the broker holds fewer messages of the case topic than ``published`` (an
+    unknown count counts as fewer), and how many it holds (None: unknown)."""
+    if published == 0:
+        return False, None
+    _, bootstrap = endpoints(settings)
+    total = topic_end_total(bootstrap, settings.case_events_topic)
+    return (total is None or total < published), total
+
+
 def backfill_if_behind(
     conn: psycopg.Connection, settings: Settings, published: int,
 ) -> int:
     """The running relay's recovery: when the broker holds fewer messages than
     ``published``, return ``published`` (the history seq 1..published to back-fill behind
     new events), having forgotten the consumers' stored offsets of the old log; else 0."""
-    if published == 0:
-        return 0
-    _, bootstrap = endpoints(settings)
-    total = topic_end_total(bootstrap, settings.case_events_topic)
-    if total is not None and total >= published:
+    behind, total = _broker_behind(settings, published)
+    if not behind:
         return 0
     log.warning(
         "broker holds %s message(s) of %d published event(s) (restarted empty?): new events "
@@ -80,11 +87,8 @@ def republish_if_behind(
     metrics: RelayMetrics | None = None,
 ) -> int:
     """Re-publish seq 1..published when the broker holds fewer messages than that."""
-    if published == 0:
-        return 0
-    _, bootstrap = endpoints(settings)
-    total = topic_end_total(bootstrap, settings.case_events_topic)
-    if total is not None and total >= published:
+    behind, total = _broker_behind(settings, published)
+    if not behind:
         return 0
     log.warning(
         "broker holds %s message(s) of %d published event(s) (restarted empty?): "

@@ -31,6 +31,8 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from events import CloudEvent
+from events.case import CaseReceived
+from services.common.eventstore import kind_of, read_kinds
 
 if TYPE_CHECKING:
     from services.directory.index import DirectoryIndex
@@ -115,10 +117,9 @@ def record_acceptance(conn: psycopg.Connection, accepted: CloudEvent,
 
 
 def propose(conn: psycopg.Connection, chosen: CloudEvent) -> None:
-    found = conn.execute(
-        "SELECT data->>'matter' FROM events WHERE stream_id = %s AND version = 1",
-        (chosen.subject,)).fetchone()
-    phrase = phrase_of(found[0] if found else "")
+    received = read_kinds(conn, [chosen.subject], {kind_of(CaseReceived.event_type)})
+    first = received.get(chosen.subject)
+    phrase = phrase_of(first[0].data.get("matter") if first else "")
     if phrase:
         conn.execute(
             "INSERT INTO routing_examples (matter_type_code, phrase, case_id, event_id,"

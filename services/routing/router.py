@@ -40,6 +40,7 @@ import psycopg
 from events import CloudEvent, new_event
 from events.case import CaseReceived
 from events.registry import EventPayload
+from services.cases import index as case_index
 from services.cases.repository import CaseNotFound, CaseRepository
 from services.common.eventstore import (
     RecordedEvent,
@@ -75,17 +76,8 @@ DECISIONS = uuid.UUID("5e0a7c1e-0000-4000-8000-000000000003")
 ATTEMPTS = 5
 # A case is someone's open work while they handle it or it waits for them to accept the
 # handoff, until it is completed (then only delivery and closing remain) or referred out.
-# Two index look-ups (handler, handoff; migration 0005), never a scan of every case.
+# services/cases/index.open_load: two index look-ups, never a scan of every case.
 OPEN_WORK = ["received", "awaiting_materials", "awaiting_handoff", "in_handling", "replied"]
-_OPEN_LOAD = """
-SELECT who, count(*) FROM (
-    SELECT handler_id AS who FROM case_index
-    WHERE handler_id = ANY(%(ids)s) AND status = ANY(%(open)s) AND awaiting_handoff_to IS NULL
-    UNION ALL
-    SELECT awaiting_handoff_to FROM case_index
-    WHERE awaiting_handoff_to = ANY(%(ids)s) AND status = ANY(%(open)s)) AS work
-GROUP BY who
-"""
 
 
 class NoDirectory(RuntimeError):
@@ -130,8 +122,7 @@ class OpenCounts:
         wanted = set(staff_ids)
         missing = sorted(wanted - self.known)
         if missing:
-            for who, n in self.conn.execute(_OPEN_LOAD, {"ids": missing, "open": OPEN_WORK}):
-                self.counts[who] = int(n)
+            self.counts.update(case_index.open_load(self.conn, missing, OPEN_WORK))
             self.known.update(missing)
         return {s: self.counts.get(s, 0) for s in wanted}
 

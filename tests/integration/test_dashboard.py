@@ -218,6 +218,7 @@ def test_the_attention_list_walks_the_open_cases_by_due_date(database_url):
     from datetime import date, timedelta
 
     from services.dashboard import queries
+    from services.record import board  # the owner of case_summary: the query's text
 
     today = date(2026, 11, 27)
     with psycopg.connect(database_url) as conn:
@@ -238,7 +239,7 @@ def test_the_attention_list_walks_the_open_cases_by_due_date(database_url):
             "SELECT case_id, due_date, overdue, escalated, replied_at IS NULL, received_at"
             " FROM case_summary WHERE status <> 'closed'").fetchall()
         plan = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN " + queries._ATTENTION,
+            "EXPLAIN " + board._ATTENTION,
             {**queries.Scope(None).params(), "today": today, "limit": 50}))
     late = [(due or date.max, received, case_id) for case_id, due, overdue, escalated,
             unanswered, received in rows

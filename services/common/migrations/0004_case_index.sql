@@ -1,6 +1,6 @@
 -- The writers' own view of each case, kept in the same transaction as every append to its
 -- stream (services/cases/repository.py). Derived from the events: rebuildable, mutable.
--- Owner: services/cases (repository.py, written with every append; index.py and access.py read it).
+-- Owner: services/cases (repository.py, written with every append; others read it through index.py).
 CREATE TABLE IF NOT EXISTS case_index (
     case_id            text        PRIMARY KEY,
     receipt_number     text        NOT NULL UNIQUE,

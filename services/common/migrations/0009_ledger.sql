@@ -11,7 +11,7 @@
 -- Projection rows are derived facts (mutable, truncated by a rebuild); the audit is not.
 -- Column names are a contract with the accountability and dashboard code: keep them.
 
--- Owner: services/record (tables.py writes it, run by the ledger's worker and rebuild; queries.py reads it); the dashboard's queries.py reads it too.
+-- Owner: services/record (tables.py writes it, run by the ledger's worker and rebuild; queries.py and, for the dashboard, board.py read it).
 CREATE TABLE IF NOT EXISTS case_summary (
     case_id              text        PRIMARY KEY,
     unit_id              text        NOT NULL,

@@ -1,4 +1,4 @@
--- The dashboard's "needing attention" list (services/dashboard/queries.py, _ATTENTION): open
+-- The dashboard's "needing attention" list (services/record/board.py, _ATTENTION): open
 -- cases overdue or escalated, oldest due date first, the first 50. Walking the open cases in
 -- that order stops at the 50th match, where a scan of every case ranked them all (measured
 -- over 200,000 cases: 43 ms -> 0.4 ms). Overdue depends on today, so it cannot be the index's

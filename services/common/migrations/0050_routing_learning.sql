@@ -1,6 +1,7 @@
 -- Routing's read model of its own results and what people made of them (services/routing/
 -- learning.py): one row per routed case, written in routing's inbox transaction; the routing
 -- report and the exporter's accuracy proxy group it by matter and unit.
+-- Owner: services/routing (learning.py); the exporter's own SQL reads it (not yet through it).
 CREATE TABLE IF NOT EXISTS routing_outcomes (
     case_id           text PRIMARY KEY,
     routed_at         timestamptz NOT NULL DEFAULT now(),
@@ -16,6 +17,7 @@ CREATE INDEX IF NOT EXISTS routing_outcomes_routed_at_idx ON routing_outcomes (r
 
 -- Example phrasings proposed from people's choices (catalogues that opt in), reviewed by an
 -- admin; the approved ones are read by the classifier beside the catalogue's own examples.
+-- Owner: services/routing (learning.py).
 CREATE TABLE IF NOT EXISTS routing_examples (
     id                bigserial PRIMARY KEY,
     matter_type_code  text NOT NULL,

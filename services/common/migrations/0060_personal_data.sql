@@ -11,6 +11,7 @@
 --   pii_unit_policy  per unit: erase personal data N years after a case closed (retention),
 --                 and the roles whose ledger exports show phones and ID numbers unmasked
 --   pii_holds     legal holds: a case under accountability or in dispute is never erased
+-- Owner: services/common (pii.py).
 CREATE TABLE IF NOT EXISTS pii_keys (
     ref          text        PRIMARY KEY,
     blind_index  bytea,
@@ -25,12 +26,14 @@ CREATE TABLE IF NOT EXISTS pii_keys (
 CREATE UNIQUE INDEX IF NOT EXISTS pii_keys_blind_idx ON pii_keys (blind_index)
     WHERE blind_index IS NOT NULL;
 
+-- Owner: services/common (pii.py).
 CREATE TABLE IF NOT EXISTS pii_cases (
     case_id      text PRIMARY KEY,
     inquirer_ref text NOT NULL REFERENCES pii_keys (ref)
 );
 CREATE INDEX IF NOT EXISTS pii_cases_ref_idx ON pii_cases (inquirer_ref);
 
+-- Owner: services/common (pii.py).
 CREATE TABLE IF NOT EXISTS pii_cutover (
     id        integer     PRIMARY KEY CHECK (id = 1),
     position  bigint      NOT NULL,
@@ -38,6 +41,7 @@ CREATE TABLE IF NOT EXISTS pii_cutover (
     kek_id    text        NOT NULL
 );
 
+-- Owner: services/personal (policy.py).
 CREATE TABLE IF NOT EXISTS pii_unit_policy (
     unit_id      text        PRIMARY KEY,
     years        integer     CHECK (years BETWEEN 1 AND 100),  -- NULL: kept
@@ -46,6 +50,7 @@ CREATE TABLE IF NOT EXISTS pii_unit_policy (
     set_at       timestamptz NOT NULL DEFAULT now()
 );
 
+-- Owner: services/personal (erase.py, retention.py).
 CREATE TABLE IF NOT EXISTS pii_holds (
     case_id     text        NOT NULL,
     reason      text        NOT NULL,

@@ -27,6 +27,7 @@ from services.accountability.payloads import LEADER_ROLES, MODELS
 from services.accountability.procedure import StepNotAllowed
 from services.accountability.views import view_of
 from services.calendar.builtin import today
+from services.cases import index as case_index
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.model import Role
 from services.domain.errors import CommandRefused, NotPermitted
@@ -84,15 +85,14 @@ def open_procedure(request: Request, form: PostedDep, w: WiringDep) -> Response:
     session, v = form.session, form.values
     try:
         with w.pool.connection() as conn:
-            row = conn.execute("SELECT case_id FROM case_index WHERE receipt_number = %s",
-                               (v.get("receipt_number", "").upper(),)).fetchone()
-            if row is None:
+            case_id = case_index.case_of_receipt(conn, v.get("receipt_number", "").upper())
+            if case_id is None:
                 raise CommandRefused("receipt_number: no case with this receipt number")
             against = v.get("against_staff_ids", "").replace(",", " ").split()
             body = Open.model_validate({"summary": v.get("summary", ""),
                                         **({"against_staff_ids": against} if against else {})})
             state = commands.open_procedure(w.repo, conn, session.directory, session.person,
-                                            str(row[0]), body)
+                                            case_id, body)
     except REFUSED as exc:
         code, text = _refused(exc)
         return _list(request, session, w, error=f"立案 Open: {text}", values=v,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from services.cases import index as case_index
 from services.inapp import staff_inbox
 from services.intake.routes.console import PREFIX, PostedDep, SessionDep, _message, _render
 from services.web.deps import WiringDep
@@ -27,6 +28,9 @@ def inbox_page(request: Request, session: SessionDep, w: WiringDep, unread: bool
                done: int | None = None) -> HTMLResponse:
     with w.pool.connection() as conn:
         messages = staff_inbox.inbox(conn, session.me, unread_only=unread)
+        receipts = case_index.receipts_of(conn, [m["case_id"] for m in messages if m["case_id"]])
+    for m in messages:
+        m["receipt_number"] = receipts.get(m["case_id"])
     flash = None if done is None else f"已标记为已读 Marked read: {done}"
     return _render(request, "inbox.html", {"messages": messages, "unread_only": unread,
                                            "flash": flash}, session=session)

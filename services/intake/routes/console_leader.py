@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from services.cases import access
+from services.cases import index as case_index
 from services.cases.access import Loaded
 from services.intake import commands
 from services.intake.routes import console_deadlines
@@ -35,31 +34,20 @@ from services.web.deps import WiringDep
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
-_QUEUE = ("status <> 'closed' AND (%(me)s = ANY(escalated_to) OR transfer_pending"
-          " OR extension_pending)")
-
-
 @router.get("/leader", response_class=HTMLResponse)
 def leader_queue(request: Request, session: SessionDep, w: WiringDep) -> HTMLResponse:
     if not session.is_leader:
         return _message(request, 403, "领导待办 Leader queue",
                         "仅限领导。For section chiefs and leaders only.", session)
-    scope, params = access.scope_filter(session.person, session.directory)
     queue: dict[str, list[dict[str, Any]]] = {"escalations": [], "transfers": [],
                                               "extensions": []}
     with w.pool.connection() as conn:
-        for case_id in _queued(conn, scope, {**params, "me": session.me}):
+        for case_id in case_index.leader_queue(conn, session.directory, session.person):
             loaded = commands.load_visible(w.repo, conn, session.directory, session.person,
                                            case_id)
             _enqueue(queue, session, loaded)
     return _render(request, "leader.html", {"queue": queue, "name": lambda s:
                                             _name(session.directory, s)}, session=session)
-
-
-def _queued(conn: psycopg.Connection, scope: str, params: dict[str, Any]) -> list[str]:
-    rows = conn.execute(f"SELECT case_id FROM case_index WHERE {scope} AND {_QUEUE}"
-                        " ORDER BY updated_at LIMIT 200", params).fetchall()
-    return [r[0] for r in rows]
 
 
 # queue -> (the flag on the case, the request event, the decision it awaits)

@@ -12,10 +12,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from psycopg.rows import dict_row
 
 from services.calendar.builtin import today
-from services.cases import access
+from services.cases import index as case_index
 from services.domain.case import Status
 from services.intake.routes import console_deadlines, console_queries
 from services.intake.routes.console import (
@@ -31,22 +30,11 @@ from services.web.deps import WiringDep
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
-_MINE = ("(handler_id = %(me)s OR responsible_id = %(me)s OR awaiting_handoff_to = %(me)s"
-         " OR first_responder_id = %(me)s)")
-
-
 @router.get("/cases", response_class=HTMLResponse)
 def my_cases(request: Request, session: SessionDep, w: WiringDep,
              closed: bool = False) -> HTMLResponse:
-    scope, params = access.scope_filter(session.person, session.directory)
-    where = f"{scope} AND {_MINE}" + ("" if closed else " AND status <> 'closed'")
-    with w.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT case_id, receipt_number, status, channel, handler_id, first_responder_id,"
-            " responsible_id, awaiting_handoff_to, due_date, opened_at FROM case_index"
-            f" WHERE {where} ORDER BY awaiting_handoff_to = %(me)s DESC NULLS LAST,"
-            " due_date ASC NULLS LAST, opened_at DESC LIMIT 200",
-            {**params, "me": session.me}).fetchall()
+    with w.pool.connection() as conn:
+        rows = case_index.my_cases_of(conn, session.directory, session.person, closed=closed)
         facts = console_queries.deadline_facts(conn, [r["case_id"] for r in rows])
     now = datetime.now(UTC)
     return _render(request, "cases.html", {

@@ -41,7 +41,6 @@ import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pydantic import (
     BaseModel,
@@ -56,6 +55,7 @@ from starlette.exceptions import HTTPException
 from events.fields import PRINTABLE, Channel
 from services.calendar import CIVIL_TIME
 from services.calendar.cache import CalendarCache
+from services.cases import index as case_index
 from services.common.problems import Problem, problem
 from services.common.text import clean_tree
 from services.directory.index import DirectoryIndex, Person
@@ -450,17 +450,9 @@ def first_responder(conn: psycopg.Connection, index: DirectoryIndex,
         on_duty = [p for p in index.staff_of_section(section_id) if p.staff.on_duty]
         front = [p for p in on_duty if Role.staff in p.roles] or on_duty
         if front:
-            load = _open_cases(conn, [p.staff.id for p in front])
+            load = case_index.open_handled(conn, [p.staff.id for p in front])
             return min(front, key=lambda p: (load.get(p.staff.id, 0), p.staff.id))
     return None
-
-
-def _open_cases(conn: psycopg.Connection, staff_ids: list[str]) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT handler_id, count(*) FROM case_index WHERE handler_id = ANY(%s)"
-        " AND status <> 'closed' GROUP BY handler_id", (staff_ids,),
-    )
-    return {str(r[0]): int(r[1]) for r in rows}
 
 
 # -- tracking requests ------------------------------------------------------------------------
@@ -484,25 +476,6 @@ class ServiceRequest(BaseModel):
     long: float | None
 
 
-_LIST = """
-SELECT * FROM (
-  SELECT ci.receipt_number, ci.status, ci.unit_id, ci.section_id, ci.due_date, ci.opened_at,
-         ci.updated_at, coalesce(ci.matter_type_code,
-           substring(e.data->>'matter' from '^\\[([A-Za-z0-9._-]+)\\]')) AS service_code,
-         e.data->>'matter' AS matter, e.data->'problem_location' AS location
-  FROM case_index ci JOIN events e ON e.stream_id = ci.case_id AND e.version = 1
-  WHERE e.source = %(source)s
-) r
-WHERE (%(ids)s::text[] IS NULL OR r.receipt_number = ANY(%(ids)s))
-  AND (%(codes)s::text[] IS NULL OR r.service_code = ANY(%(codes)s))
-  AND (%(statuses)s::text[] IS NULL OR (CASE WHEN r.status = 'closed' THEN 'closed'
-                                        ELSE 'open' END) = ANY(%(statuses)s))
-  AND (%(start)s::timestamptz IS NULL OR r.opened_at >= %(start)s)
-  AND (%(end)s::timestamptz IS NULL OR r.opened_at <= %(end)s)
-ORDER BY r.opened_at DESC LIMIT %(limit)s
-"""
-
-
 def _csv(value: str | None, field: str, allowed: set[str] | None = None) -> list[str] | None:
     items = [v.strip() for v in (value or "").split(",") if v.strip()]
     bad = [v for v in items if allowed is not None and v not in allowed]
@@ -523,18 +496,16 @@ def _rfc3339(value: Any) -> Any:
 DateTime = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
-@router.get("/requests.json", response_model=list[ServiceRequest])
-def list_requests(
-    repo: RepoDep,
-    directory: DirectoryDep,
-    w: WiringDep,
+def _list_filters(
     service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
     service_code: Annotated[str | None, Query(max_length=2000)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     start_date: DateTime | None = None,
     end_date: DateTime | None = None,
     jurisdiction_id: Annotated[str | None, Query(max_length=200)] = None,
-) -> list[ServiceRequest]:
+) -> dict[str, Any]:
+    """The list's query parameters (both formats'), as ``cases.index.public_requests``'s
+    filters."""
     ids = _csv(service_request_id, "service_request_id")
     params: dict[str, Any] = {"source": SOURCE, "ids": ids, "limit": MAX_REQUESTS,
                               "codes": None, "statuses": None, "start": None, "end": None}
@@ -542,23 +513,22 @@ def list_requests(
         start, end = _window(start_date, end_date)
         params.update(codes=_csv(service_code, "service_code"), start=start, end=end,
                       statuses=_csv(status, "status", {"open", "closed"}))
-    return _requests(repo.pool, directory, params, w.calendars)
+    return params
+
+
+ListFilters = Annotated[dict[str, Any], Depends(_list_filters)]
+
+
+@router.get("/requests.json", response_model=list[ServiceRequest])
+def list_requests(repo: RepoDep, directory: DirectoryDep, w: WiringDep,
+                  filters: ListFilters) -> list[ServiceRequest]:
+    return _requests(repo.pool, directory, filters, w.calendars)
 
 
 @router.get("/requests.xml", include_in_schema=False)
-def list_requests_xml(
-    repo: RepoDep,
-    directory: DirectoryDep,
-    w: WiringDep,
-    service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
-    service_code: Annotated[str | None, Query(max_length=2000)] = None,
-    status: Annotated[str | None, Query(max_length=20)] = None,
-    start_date: DateTime | None = None,
-    end_date: DateTime | None = None,
-    jurisdiction_id: Annotated[str | None, Query(max_length=200)] = None,
-) -> Response:
-    found = list_requests(repo, directory, w, service_request_id, service_code, status,
-                          start_date, end_date, jurisdiction_id)
+def list_requests_xml(repo: RepoDep, directory: DirectoryDep, w: WiringDep,
+                      filters: ListFilters) -> Response:
+    found = _requests(repo.pool, directory, filters, w.calendars)
     return as_xml("service_requests", "request", found)
 
 
@@ -598,9 +568,8 @@ def get_request_xml(service_request_id: Annotated[str, Path(max_length=64)], rep
 
 def _requests(pool: ConnectionPool, index: DirectoryIndex, params: dict[str, Any],
               calendars: CalendarCache) -> list[ServiceRequest]:
-    with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_LIST, params)
-        rows = cur.fetchall()
+    with pool.connection() as conn:
+        rows = case_index.public_requests(conn, **params)
         book = calendars.get(conn) if rows else None
     return [_public(index, row, book) for row in rows]
 
