@@ -80,7 +80,9 @@ def compose(sender: str, out: Outgoing) -> Message:
         return modern
     msg = MIMEText(out.body, "plain", "utf-8")
     msg["From"], msg["To"] = sender, out.address
-    msg["Subject"] = out.subject if out.subject.isascii() else Header(out.subject, "utf-8")
+    plain = out.subject.isascii() and len(out.subject) <= 60  # else RFC 2047 words, folded
+    msg["Subject"] = (out.subject if plain else
+                      Header(out.subject, "utf-8", header_name="Subject").encode())
     msg["Message-ID"], msg["Date"] = out.message_id, formatdate(usegmt=True)
     return msg
 

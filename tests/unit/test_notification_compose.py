@@ -24,6 +24,8 @@ def wire(msg: Message) -> bytes:
     ("inquirer@example.cn", "【首问】您的咨询已受理 SWB00000001"),
     ("inquirer@example.cn", "Your inquiry SWB00000001 was received"),
     ("张三@例子.中国", "【首问】您的咨询已受理"),  # SMTPUTF8: the EmailMessage path
+    ("inquirer@example.cn", "【首问】" * 40),  # folded over several lines
+    ("inquirer@example.cn", "x" * 300),  # one word longer than a line
 ])
 def test_the_message_reads_back_as_rendered(address: str, subject: str) -> None:
     body = "您好张三：\n您的咨询已受理，受理编号 SWB00000001。\nFrom the window: 李娜\n" * 3
