@@ -28,6 +28,8 @@ import gc
 import json
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -127,6 +129,38 @@ def replay(s: Suite, settings: Settings, pool: ConnectionPool, deliveries: list[
             "load_after": [round(x, 2) for x in os.getloadavg()]}
 
 
+def workers(s: Suite, total: int, rounds: int, only: list[str] | None, tmp: Path
+            ) -> list[dict[str, Any]]:
+    """Each consumer as a real faust worker (fresh group, fresh inbox name) replaying the
+    topic, reading all and reading what it declares, in alternating order."""
+    env = {**s.env, "KAFKA_BOOTSTRAP_SERVERS": s.bootstrap}
+    results: list[dict[str, Any]] = []
+    for consumer in ("routing", "deadline-watch", "notification", "ledger"):
+        if only and consumer not in only:
+            continue
+        for r in range(rounds):
+            modes = ["all", "declared"] if r % 2 == 0 else ["declared", "all"]
+            for mode in modes:
+                name = f"{consumer}-worker-{mode}-{r}"
+                out = tmp / f"{name}.json"
+                with (tmp / f"{name}.log").open("wb") as log:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "bench.skip_worker", consumer, name, mode,
+                         str(total), str(out)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                deadline = time.monotonic() + 600
+                while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                if proc.poll() is None:
+                    proc.terminate()
+                    proc.wait(30)
+                if not out.exists():
+                    raise RuntimeError(f"{name} did not finish:\n"
+                                       + (tmp / f"{name}.log").read_text()[-3000:])
+                results.append({"round": r, **json.loads(out.read_text())})
+                print(json.dumps(results[-1]), flush=True)
+    return results
+
+
 def stop_up(s: Suite) -> None:
     """Stop ``shouwen up`` (broker and services); the suite's PostgreSQL stays up."""
     s.proc.send_signal(signal.SIGINT)
@@ -141,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="all/declared pairs per consumer (the order alternates)")
     parser.add_argument("--only", action="append", help="consumers to replay (default all)")
     parser.add_argument("--out", type=Path, default=Path("bench-results/skip_replay.json"))
+    parser.add_argument("--workers", action="store_true",
+                        help="replay through real faust workers (bench.skip_worker), the"
+                             " suite left running, instead of in this process")
     args = parser.parse_args(argv)
     results: list[dict[str, Any]] = []
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # as batch_agent does
@@ -159,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
             t = dict(d.headers).get("ce_type")
             key = t.decode() if t else "?"
             types[key] = types.get(key, 0) + 1
+        if args.workers:
+            results = workers(s, len(deliveries), args.rounds, args.only, Path(tmp))
+            doc = {"n": args.n, "events": len(deliveries), "types": types,
+                   "workers": results}
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(doc, indent=2))
+            return 0
         stop_up(s)
         settings = Settings(DATABASE_URL=s.database_url,  # type: ignore[call-arg]
                             KAFKA_BOOTSTRAP_SERVERS=s.bootstrap)
