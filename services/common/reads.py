@@ -20,6 +20,9 @@ for (a key that is not its subject, a forged copy) changes nothing here, since n
 it is applied; a consumer reading every type (the ledger) still screens each message.
 
 The decision is a header lookup and a dict hit per message (cached per type string).
+A skipped message is acked with its batch, in delivery order, never ahead of it: faust
+commits the first run of consecutive acked offsets of a partition whatever lies below it
+(``Consumer._new_offset``), so one acked early would commit past messages not yet handled.
 """
 
 from __future__ import annotations
