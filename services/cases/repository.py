@@ -238,13 +238,23 @@ class CaseRepository:
         self, conn: psycopg.Connection, receipt_number: str, access_code: str
     ) -> str | None:
         """The case id for a receipt number + access code, or None (never says which is wrong)."""
-        row = conn.execute(
-            "SELECT case_id, access_code_hash FROM case_access WHERE receipt_number = %s",
-            (receipt_number.strip().upper(),),
-        ).fetchone()
-        expected = row[1] if row else b"\0" * 32
-        ok = secrets.compare_digest(bytes(expected), hash_access_code(access_code))
-        return str(row[0]) if row and ok else None
+        row = conn.execute(_BY_RECEIPT, (receipt_number.strip().upper(),)).fetchone()
+        return _if_code_matches(row, access_code)
+
+    async def find_by_receipt_async(
+        self, conn: AsyncConnection[Any], receipt_number: str, access_code: str
+    ) -> str | None:
+        cur = await conn.execute(_BY_RECEIPT, (receipt_number.strip().upper(),))
+        return _if_code_matches(await cur.fetchone(), access_code)
+
+
+_BY_RECEIPT = "SELECT case_id, access_code_hash FROM case_access WHERE receipt_number = %s"
+
+
+def _if_code_matches(row: Any, access_code: str) -> str | None:
+    expected = row[1] if row else b"\0" * 32
+    ok = secrets.compare_digest(bytes(expected), hash_access_code(access_code))
+    return str(row[0]) if row and ok else None
 
 
 _INDEX_INTO = """
