@@ -1,5 +1,6 @@
 """The book in force, kept by a long-running service and re-read when it may have changed.
 
+    fresh()     the cached book if checked within ``ttl`` seconds, else None (no I/O)
     get(conn)   the cached book if checked within ``ttl`` seconds; else poll the three
                 tables' newest ids (one cheap query) and rebuild only if they moved
 """
@@ -26,6 +27,14 @@ class CalendarCache:
         self._version: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+
+    def fresh(self) -> CalendarBook | None:
+        """The cached book if checked within ``ttl`` seconds, else None (then ``get``):
+        no I/O, for an event loop."""
+        book = self._book
+        if book is not None and time.monotonic() - self._checked <= self.ttl:
+            return book
+        return None
 
     def get(self, conn: psycopg.Connection) -> CalendarBook:
         book = self._book

@@ -2,6 +2,8 @@
 
     load(case_id)                       -> CaseState (folded from the stream)
     append(state, events, conn=None)    -> new CaseState; optimistic on state.version
+    await append_async(state, event, conn)   one event on an async (autocommit) connection:
+                                        the event and its index row in ONE statement
     append_many([(state, events), ...], conn)
                                         -> CasesAppended: new states, and the cases that
                                            changed meanwhile (nothing written for those);
@@ -40,10 +42,13 @@ from services.common import tracing
 from services.common.eventstore import (
     GENESIS,
     EventStore,
+    EventStoreError,
     WrongExpectedVersion,
+    append_one_and_async,
     hashed,
     stored_data,
     stream_heads,
+    stream_version_async,
     validate,
 )
 from services.common.pii import SealKey, personal_data, sealed
@@ -154,6 +159,25 @@ class CaseRepository:
         _upsert_index(conn, new, recorded[-1].event.time if recorded else datetime.now(UTC))
         return new
 
+    async def append_async(
+        self, state: CaseState, event: CloudEvent, conn: AsyncConnection[Any]
+    ) -> CaseState:
+        """``append`` of ONE event on an async connection (autocommit: intake's staff
+        actions, no thread hop): the event at ``state.version`` + 1 and its index row in
+        ONE statement, atomic on its own. WrongExpectedVersion when the case moved on
+        since ``state`` was read (nothing written)."""
+        new = apply(state, event.with_sequence(state.version + 1))
+        index = _index_params(new, event.time)
+        one = await append_one_and_async(
+            conn, state.case_id, event, state.version, _INDEX_AFTER_INSERT,
+            [index[c] for c in _INDEX_ORDER])
+        if one is None:
+            actual = await stream_version_async(conn, state.case_id)
+            if actual == state.version:  # the stream did not move: the id is taken
+                raise EventStoreError(f"event {event.id} is stored already")
+            raise WrongExpectedVersion(state.case_id, state.version, actual)
+        return new
+
     def append_many(
         self, items: Sequence[tuple[CaseState, Sequence[CloudEvent]]], conn: psycopg.Connection
     ) -> CasesAppended:
@@ -214,13 +238,23 @@ class CaseRepository:
         self, conn: psycopg.Connection, receipt_number: str, access_code: str
     ) -> str | None:
         """The case id for a receipt number + access code, or None (never says which is wrong)."""
-        row = conn.execute(
-            "SELECT case_id, access_code_hash FROM case_access WHERE receipt_number = %s",
-            (receipt_number.strip().upper(),),
-        ).fetchone()
-        expected = row[1] if row else b"\0" * 32
-        ok = secrets.compare_digest(bytes(expected), hash_access_code(access_code))
-        return str(row[0]) if row and ok else None
+        row = conn.execute(_BY_RECEIPT, (receipt_number.strip().upper(),)).fetchone()
+        return _if_code_matches(row, access_code)
+
+    async def find_by_receipt_async(
+        self, conn: AsyncConnection[Any], receipt_number: str, access_code: str
+    ) -> str | None:
+        cur = await conn.execute(_BY_RECEIPT, (receipt_number.strip().upper(),))
+        return _if_code_matches(await cur.fetchone(), access_code)
+
+
+_BY_RECEIPT = "SELECT case_id, access_code_hash FROM case_access WHERE receipt_number = %s"
+
+
+def _if_code_matches(row: Any, access_code: str) -> str | None:
+    expected = row[1] if row else b"\0" * 32
+    ok = secrets.compare_digest(bytes(expected), hash_access_code(access_code))
+    return str(row[0]) if row and ok else None
 
 
 _INDEX_INTO = """

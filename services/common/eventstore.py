@@ -7,6 +7,7 @@
                                                 every row; a stream not at its expected
                                                 version is reported, the others go in
     read_stream(stream, up_to_version / up_to_time)
+    read_stream_async, append_one_and_async     the same on an asyncio connection
     read_streams([stream, ...])                 several streams in one query
     read_kinds(conn, [stream, ...], kinds)      only the events of some kinds (any version,
                                                 e.g. "shouwen.case.rated"), upcast to the
@@ -468,6 +469,53 @@ class EventStore:
             )
             return [row_to_recorded(r) for r in cur]
 
+
+
+# -- on an asyncio connection (intake's staff actions: no thread hop) -----------------------
+async def read_stream_async(c: psycopg.AsyncConnection[Any], stream_id: str
+                            ) -> list[RecordedEvent]:
+    """``EventStore.read_stream`` (the whole stream, in version order) on an async
+    connection."""
+    async with c.cursor(row_factory=dict_row) as cur:
+        set_json_loads(orjson.loads, cur)
+        await cur.execute(f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s ORDER BY version",
+                          (stream_id,))
+        return [row_to_recorded(r) for r in await cur.fetchall()]
+
+
+async def stream_version_async(c: psycopg.AsyncConnection[Any], stream_id: str) -> int:
+    cur = await c.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s",
+                          (stream_id,))
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def append_one_and_async(
+    c: psycopg.AsyncConnection[Any], stream_id: str, event: CloudEvent, expected_version: int,
+    then: str, then_params: Sequence[Any],
+) -> RecordedEvent | None:
+    """``EventStore.append_one_and`` on an async connection, which may be in autocommit
+    mode: the event (validated, sealed and hashed exactly as ``append`` does, by the same
+    chained INSERT) and ``then`` are ONE statement, atomic on its own. None when the event
+    did not go in (the stream is not at ``expected_version``, or the id is taken): nothing
+    was written."""
+    if event.subject != stream_id:
+        raise EventValidationError(
+            f"field 'subject': event {event.id} is for {event.subject!r}, not {stream_id!r}"
+        )
+    validate(event)
+    sealed = await personal_data().seal_streams_async(c, [(stream_id, [event])])
+    event = sealed.get(stream_id, [event])[0].with_sequence(expected_version + 1)
+    cur = await c.execute(
+        f"WITH ins AS ({_INSERT_CHAINED} ON CONFLICT DO NOTHING"
+        " RETURNING position, prev_hash, hash, recorded_at),"
+        f" then_ AS ({then}) SELECT position, prev_hash, hash, recorded_at FROM ins",
+        (canonical_bytes(event), *then_params))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await tracing.record_async(c, [event.id], [event.causationid])  # off: nothing
+    return RecordedEvent(event, row[0], bytes(row[2]), bytes(row[1]), row[3])
 
 
 def _record_traces(method: Any) -> Any:

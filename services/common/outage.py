@@ -6,7 +6,12 @@
                                             27-second hangs of an outage)
                                   check     a connection is checked when taken from the pool,
                                             so one a restarted server dropped is replaced, not
-                                            handed to a request
+                                            handed to a request; unless it came back to the
+                                            pool healthy less than CHECK_IDLE (1 s) ago: under
+                                            load that check was a round trip a request (about
+                                            a tenth of intake's CPU a staff action), and a
+                                            connection that breaks while in use is discarded
+                                            when it comes back (psycopg_pool)
                                   connect_timeout   SHOUWEN_DB_CONNECT_TIMEOUT (2 s)
     add_outage_handlers(app)      psycopg OperationalError / InterfaceError (AdminShutdown,
                                   connection refused, ...) and PoolTimeout ─▶ 503
@@ -20,11 +25,14 @@ The body is the services' RFC 9457 problem document (services/common/problems.pr
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from services.common.problems import problem
@@ -35,11 +43,38 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
+CHECK_IDLE = 1.0  # seconds back in the pool after which a connection is checked again
+
+
 def pool_options(settings: Settings, *, asynchronous: bool = False,
                  **kwargs: Any) -> dict[str, Any]:
-    check = AsyncConnectionPool.check_connection if asynchronous else \
-        ConnectionPool.check_connection
-    return {"timeout": settings.db_pool_timeout, "check": check,
+    back: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def recent(conn: Any) -> bool:
+        at = back.get(conn)
+        return (at is not None and time.monotonic() - at < CHECK_IDLE
+                and conn.pgconn.status == ConnStatus.OK
+                and conn.pgconn.transaction_status == TransactionStatus.IDLE)
+
+    def returned(conn: Any) -> None:
+        back[conn] = time.monotonic()
+
+    if asynchronous:
+        async def acheck(conn: psycopg.AsyncConnection[Any]) -> None:
+            if not recent(conn):
+                await AsyncConnectionPool.check_connection(conn)
+
+        async def areset(conn: psycopg.AsyncConnection[Any]) -> None:
+            returned(conn)
+
+        hooks: dict[str, Any] = {"check": acheck, "reset": areset}
+    else:
+        def check(conn: psycopg.Connection) -> None:
+            if not recent(conn):
+                ConnectionPool.check_connection(conn)
+
+        hooks = {"check": check, "reset": returned}
+    return {"timeout": settings.db_pool_timeout, **hooks,
             "kwargs": {"connect_timeout": settings.db_connect_timeout, **kwargs}}
 
 

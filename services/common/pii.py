@@ -251,6 +251,52 @@ class PersonalData:
         sealed = seal_many((e.type, e.id, e.data, *keys[e.subject]) for e in events)
         return {e.id: d for e, d in zip(events, sealed, strict=True) if d is not e.data}
 
+    async def keys_for_streams_async(self, conn: psycopg.AsyncConnection[Any],
+                                     stream_ids: Sequence[str]) -> dict[str, SealKey]:
+        """``keys_for_streams`` on an async connection (the same cache); a key made for a
+        case without one goes in with its link in one transaction of its own."""
+        now, found, wanted = time.monotonic(), {}, []
+        with self._lock:
+            for s in stream_ids:
+                hit = self._streams.get(s)
+                if hit is not None and hit[1] > now:
+                    found[s] = hit[0]
+                else:
+                    wanted.append(s)
+        if wanted:
+            assert self.kek is not None
+            if self._cut.get(_db(conn), 0.0) != _FOREVER:
+                await conn.execute(_CUTOVER, (self.kek.kek_id,))
+                self._cut[_db(conn)] = _FOREVER
+            cur = await conn.execute(_STREAM_KEYS, (wanted,))
+            for s, ref, wrapped in await cur.fetchall():
+                found[s] = (ref, self._unwrap(ref, wrapped))
+            for s in wanted:
+                if s not in found:
+                    ref, key, wrapped = self._new_key()
+                    async with conn.transaction():
+                        await conn.execute(_INSERT_KEY, (ref, None, wrapped, self.kek.kek_id))
+                        await conn.execute(_LINK, (s, ref))
+                    found[s] = (ref, key)
+            with self._lock:
+                for s in wanted:
+                    self._streams[s] = (found[s], now + self.ttl)
+        return found
+
+    async def seal_streams_async(self, conn: psycopg.AsyncConnection[Any],
+                                 batches: Sequence[tuple[str, Sequence[CloudEvent]]]
+                                 ) -> dict[str, list[CloudEvent]]:
+        """``seal_streams`` on an async connection."""
+        wanted = [s for s, evs in batches if any(has_personal_fields(e.type) for e in evs)]
+        if not wanted or not await self.sealing_async(conn):
+            return {}
+        keys = await self.keys_for_streams_async(conn, wanted)
+        events = [e for s, evs in batches if s in keys for e in evs]
+        sealed = seal_many((e.type, e.id, e.data, *keys[e.subject]) for e in events)
+        data = {e.id: d for e, d in zip(events, sealed, strict=True) if d is not e.data}
+        return {s: [_with(e, data.get(e.id, e.data)) for e in evs]
+                for s, evs in batches if any(e.id in data for e in evs)}
+
     def forget_ref(self, ref: str) -> None:
         self.decryptor.forget(ref)
         aead_for.cache_clear()  # no cipher of a destroyed key stays in this process

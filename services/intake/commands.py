@@ -24,19 +24,22 @@ The payloads are built in ``payloads``; who may do what is ``access``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
 from pydantic import ValidationError
 
-from events import EventPayload, new_event
+from events import CloudEvent, EventPayload, new_event
+from services.calendar.book import CalendarBook
 from services.calendar.cache import CalendarCache
 from services.calendar.policy_store import policy_book
 from services.calendar.store import load_book
 from services.cases import access
 from services.cases.access import Loaded as Loaded  # re-exported: the console's
 from services.cases.access import load_visible as load_visible
+from services.cases.access import load_visible_async
 from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
@@ -106,33 +109,68 @@ def _general(person: Person, loaded: Loaded) -> bool:
     return access.may_act(person, loaded.state)
 
 
+@dataclass(frozen=True)
+class Spec:
+    """One staff action on a case: its name (what the status must allow), the event's
+    payload made from the loaded case, and who may do it."""
+
+    action: str
+    build: Build
+    permit: Permit = _general
+
+
 def _act(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
          actor: Person, case_id: str, action: str, body: models.Action, build: Build,
          permit: Permit = _general) -> CaseState:
-    return retrying(body.expected_version, lambda: _act_once(
-        repo, conn, directory, actor, case_id, action, body, build, permit))
+    return act(repo, conn, directory, actor, case_id, body, Spec(action, build, permit))
 
 
-def _act_once(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
-              actor: Person, case_id: str, action: str, body: models.Action, build: Build,
-              permit: Permit) -> CaseState:
-    loaded = load_visible(repo, conn, directory, actor, case_id)
+def act(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
+        actor: Person, case_id: str, body: models.Action, spec: Spec) -> CaseState:
+    """``spec`` inside the caller's transaction (see the module's docstring)."""
+    def attempt() -> CaseState:
+        loaded = load_visible(repo, conn, directory, actor, case_id)
+        return repo.append(loaded.state, [decide(loaded, actor, case_id, body, spec)], conn)
+
+    return retrying(body.expected_version, attempt)
+
+
+async def act_async(repo: CaseRepository, conn: psycopg.AsyncConnection[Any],
+                    directory: DirectoryIndex, actor: Person, case_id: str,
+                    body: models.Action, spec: Spec) -> CaseState:
+    """``act`` on an asyncio connection in autocommit mode (no thread hop): one read of the
+    stream, then the event and its index row in ONE statement, which goes in only if the
+    case is still at the version read; the same checks, in the same order, and the same
+    redo without an ``expected_version``."""
+    for left in range(CONFLICT_ATTEMPTS - 1, -1, -1):
+        try:
+            loaded = await load_visible_async(conn, directory, actor, case_id)
+            return await repo.append_async(loaded.state,
+                                           decide(loaded, actor, case_id, body, spec), conn)
+        except WrongExpectedVersion:
+            if body.expected_version is not None or left == 0:
+                raise
+    raise AssertionError("unreachable")
+
+
+def decide(loaded: Loaded, actor: Person, case_id: str, body: models.Action,
+           spec: Spec) -> CloudEvent:
+    """The one event ``spec`` appends to the loaded case, or why not (pure: no I/O)."""
     state = loaded.state
     if body.expected_version is not None and body.expected_version != state.version:
         raise WrongExpectedVersion(case_id, body.expected_version, state.version)
-    if not permit(actor, loaded):
-        raise NotPermitted(f"{action}: {actor.staff.name} ({actor.staff.id}) may not do this "
-                           f"on case {state.receipt_number}")
-    state.require(action)
+    if not spec.permit(actor, loaded):
+        raise NotPermitted(f"{spec.action}: {actor.staff.name} ({actor.staff.id}) may not do "
+                           f"this on case {state.receipt_number}")
+    state.require(spec.action)
     _refuse_brush_offs(body)
     try:
-        payload = build(loaded)
+        payload = spec.build(loaded)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise CommandRefused(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    event = new_event(payload, subject=case_id, actor=f"staff:{actor.staff.id}",
-                      source=SOURCE, correlationid=loaded.correlation)
-    return repo.append(state, [event], conn)
+    return new_event(payload, subject=case_id, actor=f"staff:{actor.staff.id}",
+                     source=SOURCE, correlationid=loaded.correlation)
 
 
 def _refuse_brush_offs(body: models.Strict) -> None:
@@ -146,65 +184,121 @@ def _refuse_brush_offs(body: models.Strict) -> None:
                 "to go and whom to ask.", field=field, phrase=phrase)
 
 
+# -- each action's Spec (no I/O: shared by the sync commands and the async routes) ----------
+def accept_spec(directory: DirectoryIndex, actor: Person, body: models.Accept,
+                book: CalendarBook) -> Spec:
+    return Spec("accept", lambda lo: p.accepted(directory, actor, lo.state, body,
+                                                book.for_unit(lo.state.unit_id)))
+
+
+def one_time_notice_spec(directory: DirectoryIndex, actor: Person,
+                         body: models.OneTimeNotice) -> Spec:
+    return Spec("one_time_notice", lambda lo: p.notice(lo.state, body))
+
+
+def materials_supplied_spec(directory: DirectoryIndex, actor: Person,
+                            body: models.MaterialsSupplied) -> Spec:
+    return Spec("materials_supplied", lambda lo: p.materials(body))
+
+
+def refer_spec(directory: DirectoryIndex, actor: Person,
+               body: models.ReferInternal | models.ReferExternal) -> Spec:
+    if isinstance(body, models.ReferInternal):
+        internal = body
+        return Spec("refer_internal",
+                    lambda lo: p.referred_internal(directory, actor, lo.state, internal))
+    external = body
+    return Spec("refer_external", lambda lo: p.referred_external(directory, external))
+
+
+def accept_handoff_spec(directory: DirectoryIndex, actor: Person,
+                        body: models.AcceptHandoff) -> Spec:
+    return Spec("accept_handoff", lambda lo: p.handoff_accepted(actor, lo.state),
+                lambda who, lo: access.may_take_handoff(who, lo.state))
+
+
+def escalate_spec(directory: DirectoryIndex, actor: Person, body: models.Escalate) -> Spec:
+    return Spec("escalate", lambda lo: p.escalated(directory, actor, lo.state, body))
+
+
+def request_transfer_spec(directory: DirectoryIndex, actor: Person,
+                          body: models.TransferRequest) -> Spec:
+    return Spec("request_transfer", lambda lo: p.transfer_requested(directory, body))
+
+
+def decide_transfer_spec(directory: DirectoryIndex, actor: Person,
+                         body: models.TransferDecision) -> Spec:
+    return Spec("decide_transfer", lambda lo: p.transfer_decided(directory, actor, lo.state, body),
+                lambda who, lo: access.may_decide(who, lo, "decide_transfer", directory))
+
+
+def reply_spec(directory: DirectoryIndex, actor: Person, body: models.Reply) -> Spec:
+    return Spec("reply", lambda lo: p.replied(lo.state, body))
+
+
+def complete_spec(directory: DirectoryIndex, actor: Person, body: models.Complete) -> Spec:
+    return Spec("complete", lambda lo: p.completed(body))
+
+
+def deliver_spec(directory: DirectoryIndex, actor: Person, body: models.Deliver) -> Spec:
+    return Spec("deliver", lambda lo: p.delivered(lo.state, body))
+
+
+def close_spec(directory: DirectoryIndex, actor: Person, body: models.Close) -> Spec:
+    return Spec("close", lambda lo: p.closed(body))
+
+
+# -- the commands, in the caller's transaction (the console; tests) -------------------------
 def accept(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
            actor: Person, case_id: str, body: models.Accept,
            calendars: CalendarCache | None = None) -> CaseState:
     book = calendars.get(conn) if calendars is not None else load_book(conn)
-    return _act(repo, conn, directory, actor, case_id, "accept", body,
-                lambda lo: p.accepted(directory, actor, lo.state, body,
-                                      book.for_unit(lo.state.unit_id)))
+    return act(repo, conn, directory, actor, case_id, body,
+               accept_spec(directory, actor, body, book))
 
 
 def one_time_notice(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
                     actor: Person, case_id: str, body: models.OneTimeNotice) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "one_time_notice", body,
-                lambda lo: p.notice(lo.state, body))
+    return act(repo, conn, directory, actor, case_id, body,
+               one_time_notice_spec(directory, actor, body))
 
 
 def materials_supplied(repo: CaseRepository, conn: psycopg.Connection,
                        directory: DirectoryIndex, actor: Person, case_id: str,
                        body: models.MaterialsSupplied) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "materials_supplied", body,
-                lambda lo: p.materials(body))
+    return act(repo, conn, directory, actor, case_id, body,
+               materials_supplied_spec(directory, actor, body))
 
 
 def refer(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
           actor: Person, case_id: str, body: models.ReferInternal | models.ReferExternal
           ) -> CaseState:
-    if isinstance(body, models.ReferInternal):
-        return _act(repo, conn, directory, actor, case_id, "refer_internal", body,
-                    lambda lo: p.referred_internal(directory, actor, lo.state, body))
-    return _act(repo, conn, directory, actor, case_id, "refer_external", body,
-                lambda lo: p.referred_external(directory, body))
+    return act(repo, conn, directory, actor, case_id, body, refer_spec(directory, actor, body))
 
 
 def accept_handoff(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
                    actor: Person, case_id: str, body: models.AcceptHandoff) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "accept_handoff", body,
-                lambda lo: p.handoff_accepted(actor, lo.state),
-                permit=lambda who, lo: access.may_take_handoff(who, lo.state))
+    return act(repo, conn, directory, actor, case_id, body,
+               accept_handoff_spec(directory, actor, body))
 
 
 def escalate(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
              actor: Person, case_id: str, body: models.Escalate) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "escalate", body,
-                lambda lo: p.escalated(directory, actor, lo.state, body))
+    return act(repo, conn, directory, actor, case_id, body,
+               escalate_spec(directory, actor, body))
 
 
 def request_transfer(repo: CaseRepository, conn: psycopg.Connection,
                      directory: DirectoryIndex, actor: Person, case_id: str,
                      body: models.TransferRequest) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "request_transfer", body,
-                lambda lo: p.transfer_requested(directory, body))
+    return act(repo, conn, directory, actor, case_id, body,
+               request_transfer_spec(directory, actor, body))
 
 
 def decide_transfer(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
                     actor: Person, case_id: str, body: models.TransferDecision) -> CaseState:
-    def permit(who: Person, lo: Loaded) -> bool:
-        return access.may_decide(who, lo, "decide_transfer", directory)
-
-    return _act(repo, conn, directory, actor, case_id, "decide_transfer", body,
-                lambda lo: p.transfer_decided(directory, actor, lo.state, body), permit)
+    return act(repo, conn, directory, actor, case_id, body,
+               decide_transfer_spec(directory, actor, body))
 
 
 def request_extension(repo: CaseRepository, conn: psycopg.Connection,
@@ -230,25 +324,23 @@ def decide_extension(repo: CaseRepository, conn: psycopg.Connection,
 
 def reply(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
           actor: Person, case_id: str, body: models.Reply) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "reply", body,
-                lambda lo: p.replied(lo.state, body))
+    return act(repo, conn, directory, actor, case_id, body, reply_spec(directory, actor, body))
 
 
 def complete(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
              actor: Person, case_id: str, body: models.Complete) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "complete", body,
-                lambda lo: p.completed(body))
+    return act(repo, conn, directory, actor, case_id, body,
+               complete_spec(directory, actor, body))
 
 
 def deliver(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
             actor: Person, case_id: str, body: models.Deliver) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "deliver", body,
-                lambda lo: p.delivered(lo.state, body))
+    return act(repo, conn, directory, actor, case_id, body, deliver_spec(directory, actor, body))
 
 
 def close(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryIndex,
           actor: Person, case_id: str, body: models.Close) -> CaseState:
-    return _act(repo, conn, directory, actor, case_id, "close", body, lambda lo: p.closed(body))
+    return act(repo, conn, directory, actor, case_id, body, close_spec(directory, actor, body))
 
 
 def _extension_bound(conn: psycopg.Connection, lo: Loaded) -> p.ExtensionBound:

@@ -9,6 +9,7 @@ every intake replica, and the per-receipt lockout after wrong access codes.
                               peer is a configured proxy (SHOUWEN_TRUSTED_PROXIES, IPs or
                               CIDRs), taking the rightmost address that is not a proxy
     Lockout: locked_for(conn, receipt) / wrong_code(pool, receipt, settings) / right_code
+        (each also ``_async`` on an asyncio connection: the public writes)
         after SHOUWEN_ACCESS_CODE_ATTEMPTS wrong codes for one receipt number (existing or
         not, so it says nothing about which exist) it is locked for
         SHOUWEN_ACCESS_CODE_LOCKOUT_SECONDS: 429 with Retry-After, even with the right code
@@ -25,11 +26,13 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
 from fastapi import HTTPException, Request, status
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from starlette.concurrency import run_in_threadpool
 
 from services.web.deps import Wiring
 
@@ -72,28 +75,52 @@ class SharedLimiter:
     """The sliding log in PostgreSQL: one transaction per request, serialised per key by
     an advisory lock, so N replicas together allow ``limit`` per window, not N times it."""
 
-    def __init__(self, pool: ConnectionPool, limit: int, window: float = 60.0) -> None:
-        self.pool, self.limit, self.window = pool, limit, window
+    def __init__(self, pool: ConnectionPool, limit: int, window: float = 60.0,
+                 apool: AsyncConnectionPool | None = None) -> None:
+        self.pool, self.limit, self.window, self.apool = pool, limit, window, apool
 
     def acquire(self, key: str) -> float:
         if self.limit <= 0:
             return 0.0
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 18))", (key,))
-            conn.execute("DELETE FROM public_hits WHERE key = %s AND at <= clock_timestamp()"
-                         " - make_interval(secs => %s)", (key, self.window))
-            row = conn.execute(
-                "SELECT count(*), extract(epoch FROM min(at) + make_interval(secs => %s)"
-                " - clock_timestamp()) FROM public_hits WHERE key = %s",
-                (self.window, key)).fetchone()
+            conn.execute(_LOCK, (key,))
+            conn.execute(_FORGET, (key, self.window))
+            row = conn.execute(_COUNT, (self.window, key)).fetchone()
             assert row is not None
             if row[0] >= self.limit:
                 return max(float(row[1] or 0.0), 0.001)
-            conn.execute("INSERT INTO public_hits (key) VALUES (%s)", (key,))
+            conn.execute(_HIT, (key,))
             if random.random() < 0.01:  # keys that went quiet: swept now and then
-                conn.execute("DELETE FROM public_hits WHERE at <= clock_timestamp()"
-                             " - make_interval(secs => %s)", (self.window,))
+                conn.execute(_SWEEP, (self.window,))
         return 0.0
+
+    async def acquire_async(self, key: str) -> float:
+        """``acquire`` on the asyncio pool (the same statements, in one transaction)."""
+        if self.limit <= 0:
+            return 0.0
+        assert self.apool is not None
+        # pipelined: BEGIN, the lock, the sweep of the key and the count in one round
+        # trip, the hit and COMMIT in a second (six round trips otherwise)
+        async with self.apool.connection() as conn, conn.pipeline(), conn.transaction():
+            await conn.execute(_LOCK, (key,))
+            await conn.execute(_FORGET, (key, self.window))
+            row = await (await conn.execute(_COUNT, (self.window, key))).fetchone()
+            assert row is not None
+            if row[0] >= self.limit:
+                return max(float(row[1] or 0.0), 0.001)
+            await conn.execute(_HIT, (key,))
+            if random.random() < 0.01:
+                await conn.execute(_SWEEP, (self.window,))
+        return 0.0
+
+
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 18))"
+_FORGET = ("DELETE FROM public_hits WHERE key = %s AND at <= clock_timestamp()"
+           " - make_interval(secs => %s)")
+_COUNT = ("SELECT count(*), extract(epoch FROM min(at) + make_interval(secs => %s)"
+          " - clock_timestamp()) FROM public_hits WHERE key = %s")
+_HIT = "INSERT INTO public_hits (key) VALUES (%s)"
+_SWEEP = "DELETE FROM public_hits WHERE at <= clock_timestamp() - make_interval(secs => %s)"
 
 
 class RateLimited(HTTPException):
@@ -119,7 +146,8 @@ def limiter_of(request: Request) -> SharedLimiter:
             limiter = getattr(state, "public_limiter", None)
             if limiter is None:
                 w: Wiring = state.wiring
-                limiter = SharedLimiter(w.pool, w.settings.public_rate_limit_per_minute)
+                limiter = SharedLimiter(w.pool, w.settings.public_rate_limit_per_minute,
+                                        apool=w.apool)
                 state.public_limiter = limiter
     return limiter
 
@@ -157,10 +185,25 @@ def client_address(request: Request) -> str:
 
 
 # -- the per-receipt lockout -------------------------------------------------------------
+_LOCKED = ("SELECT extract(epoch FROM locked_until - now()) FROM receipt_lockouts"
+           " WHERE receipt_number = %s AND locked_until > now()")
+_WRONG = ("INSERT INTO receipt_lockouts AS r (receipt_number, failures) VALUES (%(r)s, 1)"
+          " ON CONFLICT (receipt_number) DO UPDATE SET"
+          " failures = CASE WHEN r.failures + 1 >= %(n)s THEN 0 ELSE r.failures + 1 END,"
+          " locked_until = CASE WHEN r.failures + 1 >= %(n)s"
+          "   THEN now() + make_interval(secs => %(s)s) ELSE r.locked_until END,"
+          " updated_at = now()")
+_RIGHT = ("DELETE FROM receipt_lockouts WHERE receipt_number = %s AND (locked_until IS"
+          " NULL OR locked_until <= now())")
+
+
 def locked_for(conn: psycopg.Connection, receipt: str) -> float:
-    row = conn.execute("SELECT extract(epoch FROM locked_until - now()) FROM receipt_lockouts"
-                       " WHERE receipt_number = %s AND locked_until > now()",
-                       (receipt,)).fetchone()
+    row = conn.execute(_LOCKED, (receipt,)).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+async def locked_for_async(conn: psycopg.AsyncConnection[Any], receipt: str) -> float:
+    row = await (await conn.execute(_LOCKED, (receipt,))).fetchone()
     return float(row[0]) if row else 0.0
 
 
@@ -169,25 +212,35 @@ def wrong_code(pool: ConnectionPool, receipt: str, attempts: int, lockout: int) 
     if attempts <= 0:
         return
     with pool.connection() as conn:
-        conn.execute(
-            "INSERT INTO receipt_lockouts AS r (receipt_number, failures) VALUES (%(r)s, 1)"
-            " ON CONFLICT (receipt_number) DO UPDATE SET"
-            " failures = CASE WHEN r.failures + 1 >= %(n)s THEN 0 ELSE r.failures + 1 END,"
-            " locked_until = CASE WHEN r.failures + 1 >= %(n)s"
-            "   THEN now() + make_interval(secs => %(s)s) ELSE r.locked_until END,"
-            " updated_at = now()", {"r": receipt, "n": attempts, "s": lockout})
+        conn.execute(_WRONG, {"r": receipt, "n": attempts, "s": lockout})
+
+
+async def wrong_code_async(conn: psycopg.AsyncConnection[Any], receipt: str, attempts: int,
+                           lockout: int) -> None:
+    """``wrong_code`` on an autocommit connection (the statement commits on its own)."""
+    if attempts > 0:
+        await conn.execute(_WRONG, {"r": receipt, "n": attempts, "s": lockout})
 
 
 def right_code(conn: psycopg.Connection, receipt: str) -> None:
-    conn.execute("DELETE FROM receipt_lockouts WHERE receipt_number = %s AND (locked_until IS"
-                 " NULL OR locked_until <= now())", (receipt,))
+    conn.execute(_RIGHT, (receipt,))
 
 
-def rate_limited(scope: str) -> Callable[[Request], None]:
-    """A dependency counting the request against ``scope`` for the client's address."""
+async def right_code_async(conn: psycopg.AsyncConnection[Any], receipt: str) -> None:
+    await conn.execute(_RIGHT, (receipt,))
 
-    def check(request: Request) -> None:
-        wait = limiter_of(request).acquire(f"{scope}|{client_address(request)}")
+
+def rate_limited(scope: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency counting the request against ``scope`` for the client's address (on
+    the app's asyncio pool when it has one: no thread hand-off)."""
+
+    async def check(request: Request) -> None:
+        limiter = limiter_of(request)
+        key = f"{scope}|{client_address(request)}"
+        if limiter.apool is not None:
+            wait = await limiter.acquire_async(key)
+        else:
+            wait = await run_in_threadpool(limiter.acquire, key)
         if wait:
             raise RateLimited(wait)
 

@@ -1,6 +1,7 @@
 """FastAPI dependencies: the wiring (pool, directory, repository) and the caller.
 
     StaffDep      the authenticated staff member (bearer JWT -> directory Person), or 401/403
+    ActingDep     StaffDep, DirectoryDep and the Wiring in one dependency (staff actions)
     PoolDep       the psycopg connection pool
     DirectoryDep  the directory index in force (503 when none is loaded yet)
     RepoDep       the case repository (append + index in one transaction)
@@ -109,6 +110,29 @@ async def current_staff(
 
 
 StaffDep = Annotated[Person, Depends(current_staff)]
+
+
+@dataclass(frozen=True)
+class Acting:
+    """``StaffDep``, ``DirectoryDep`` and ``WiringDep`` of one request, as ONE dependency:
+    FastAPI's solver costs more per dependency than these cost to compute (a staff action
+    named all three)."""
+
+    staff: Person
+    directory: DirectoryIndex
+    wiring: Wiring
+
+
+async def acting(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Acting:
+    directory = await get_directory(request)
+    return Acting(await current_staff(request, directory, credentials), directory,
+                  _wiring_of(request))
+
+
+ActingDep = Annotated[Acting, Depends(acting)]
 
 
 async def _verified(w: Wiring, token: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from services.directory.loader import load_directory
 from services.directory.store import put_in_force
 from tests.conftest import DEMO_DIRECTORY
 from tests.faults.workers import Service, wait_for
-from tests.integration.intake_helpers import WALK_IN
+from tests.integration.intake_helpers import ACCEPT, WALK_IN
 
 pytestmark = pytest.mark.fault
 
@@ -89,6 +89,8 @@ def test_a_stopped_database_is_answered_503_at_once_and_the_services_come_back(
             answers = {
                 "register": lambda: http.post(f"{base}/v1/cases", json=WALK_IN, headers=staff),
                 "case": lambda: http.get(f"{base}/v1/cases/{case_id}", headers=staff),
+                "staff action": lambda: http.post(f"{base}/v1/cases/{case_id}/accept",
+                                                  json=ACCEPT, headers=staff),
                 "console": lambda: http.get(f"{base}/console/register",
                                             cookies={"shouwen_console": token}),
                 "history": lambda: http.get(f"{lbase}/v1/cases/{case_id}/history",
@@ -113,6 +115,8 @@ def test_a_stopped_database_is_answered_503_at_once_and_the_services_come_back(
             assert events(url) == stored  # nothing half-written during the outage
             again = http.post(f"{base}/v1/cases", json=WALK_IN, headers=staff)
             assert again.status_code == 201, again.text
+            acted = http.post(f"{base}/v1/cases/{case_id}/accept", json=ACCEPT, headers=staff)
+            assert acted.status_code == 200, acted.text
             assert http.get(f"{lbase}/v1/cases/{case_id}/history",
                             headers=staff).status_code == 200
     finally:

@@ -19,26 +19,34 @@ from tests.integration.test_intake_public import access, open_case, reply, wirin
 
 
 def interfere(client: TestClient, url: str, times: int = 1) -> Callable[[], int]:
-    """The next ``times`` appends find a background event appended just before them."""
+    """The next ``times`` appends (sync or async) find a background event appended just
+    before them."""
     repo = wiring(client).repo
-    real = repo.append
+    real, real_async = repo.append, repo.append_async
     done = 0
 
-    def append(state: Any, events: Any, conn: Any) -> Any:
+    def background(case_id: str) -> None:
         nonlocal done
         if done < times:
             done += 1
-            background = new_event(NotificationSent(
+            event = new_event(NotificationSent(
                 source_event_id=f"e-{done}", channel="in_app", recipient_kind="staff",
                 recipient_id=FIRST, template="staff/assigned", language="zh-CN",
                 attempts=1, message="新案件"),
-                subject=state.case_id, actor="service:notification")
+                subject=case_id, actor="service:notification")
             with psycopg.connect(url, autocommit=True) as other:
-                head = repo.load(state.case_id, other)
-                real(head, [background], other)
+                real(repo.load(case_id, other), [event], other)
+
+    def append(state: Any, events: Any, conn: Any) -> Any:
+        background(state.case_id)
         return real(state, events, conn)
 
+    async def append_async(state: Any, event: Any, conn: Any) -> Any:
+        background(state.case_id)
+        return await real_async(state, event, conn)
+
     repo.append = append  # type: ignore[method-assign]
+    repo.append_async = append_async  # type: ignore[method-assign]
     return lambda: done
 
 

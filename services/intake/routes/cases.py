@@ -5,7 +5,10 @@
     GET  /v1/cases/{case_id}                the case and its events
     POST /v1/cases/{case_id}/<action>       one event per call (DOMAIN.md section 3)
 
-A thin shell over ``services.intake.commands``: one transaction per request. Errors:
+A thin shell over ``services.intake.commands``: one transaction per request. The usual
+staff actions run on the event loop on an autocommit connection (``commands.act_async``:
+one read, then the event with its index row in one statement); extensions and the matter
+choice, which read the policy book, in the thread pool. Errors:
 404 outside the caller's scope (as if absent), 403 seen but not theirs to act on,
 409 not allowed in the current status or the case moved on, 422 a broken rule or bad input.
 """
@@ -15,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from functools import partial
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
+from services.calendar.book import CalendarBook
 from services.common.problems import responses
 from services.domain.case import CaseState, Status
 from services.domain.errors import CommandRefused, NotPermitted
@@ -29,7 +33,16 @@ from services.intake import commands, models
 from services.intake import matter as matters
 from services.intake.queries import CaseDetail, CasePage, CaseSummary, case_detail, list_cases
 from services.intake.queries import summary as summarise
-from services.web.deps import DirectoryDep, PoolDep, RepoDep, StaffDep, WiringDep
+from services.web.deps import (
+    Acting,
+    ActingDep,
+    DirectoryDep,
+    PoolDep,
+    RepoDep,
+    StaffDep,
+    Wiring,
+    WiringDep,
+)
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=responses(401, 403, 503))
 
@@ -102,60 +115,85 @@ def _act(command: Command, case_id: str, body: Any, staff: Any, pool: Any, repo:
     return summarise(state, directory)
 
 
+async def _act_async(spec: commands.Spec, case_id: str, body: models.Action,
+                     who: Acting) -> Response:
+    """A staff action on the event loop, on an autocommit connection of the async pool
+    (no thread hop): the case read, the event and its index row written in one statement
+    (commands.act_async). The summary is what CaseSummary says: not validated again."""
+    w = who.wiring
+    assert w.apool is not None, "the app's lifespan opens it"
+    with _refusals():
+        async with w.apool.connection() as conn:
+            state = await commands.act_async(w.repo, conn, who.directory, who.staff, case_id,
+                                             body, spec)
+    return Response(summarise(state, who.directory).model_dump_json(),
+                    media_type="application/json")
+
+
 def _route(path: str, summary: str) -> Callable[[Callable[..., Any]], Any]:
     return router.post(f"/{{case_id}}/{path}", response_model=CaseSummary, summary=summary,
                        responses=responses(400, 404, 409, 422))
 
 
+def _calendar_book(w: Wiring) -> CalendarBook:
+    with w.pool.connection() as conn:
+        return w.calendars.get(conn)
+
+
 @_route("accept", "Accept: handle it under the catalogue's time limit")
-def accept(case_id: CaseId, body: models.Accept, staff: StaffDep, pool: PoolDep,
-           repo: RepoDep, directory: DirectoryDep, w: WiringDep) -> CaseSummary:
-    return _act(partial(commands.accept, calendars=w.calendars), case_id, body, staff, pool,
-                repo, directory)
+async def accept(case_id: CaseId, body: models.Accept, who: ActingDep) -> Response:
+    book = who.wiring.calendars.fresh()
+    if book is None:  # re-checked every few seconds: the thread pool, not the loop, waits
+        book = await run_in_threadpool(_calendar_book, who.wiring)
+    return await _act_async(commands.accept_spec(who.directory, who.staff, body, book),
+                            case_id, body, who)
 
 
 @_route("one-time-notice", "One-time notice of ALL missing materials")
-def one_time_notice(case_id: CaseId, body: models.OneTimeNotice, staff: StaffDep,
-                    pool: PoolDep, repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.one_time_notice, case_id, body, staff, pool, repo, directory)
+async def one_time_notice(case_id: CaseId, body: models.OneTimeNotice, who: ActingDep) -> Response:
+    return await _act_async(commands.one_time_notice_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("materials-supplied", "The inquirer supplied materials")
-def materials_supplied(case_id: CaseId, body: models.MaterialsSupplied, staff: StaffDep,
-                       pool: PoolDep, repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.materials_supplied, case_id, body, staff, pool, repo, directory)
+async def materials_supplied(case_id: CaseId, body: models.MaterialsSupplied,
+                             who: ActingDep) -> Response:
+    return await _act_async(commands.materials_supplied_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("refer", "Refer: to a section's named handler, or to an outside body")
-def refer(case_id: CaseId, body: Annotated[models.Refer, Body()], staff: StaffDep,
-          pool: PoolDep, repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.refer, case_id, body, staff, pool, repo, directory)
+async def refer(case_id: CaseId, body: Annotated[models.Refer, Body()], who: ActingDep) -> Response:
+    return await _act_async(commands.refer_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("accept-handoff", "The named handler takes the case")
-def accept_handoff(case_id: CaseId, staff: StaffDep, pool: PoolDep, repo: RepoDep,
-                   directory: DirectoryDep,
-                   body: models.AcceptHandoff | None = None) -> CaseSummary:
-    return _act(commands.accept_handoff, case_id, body or models.AcceptHandoff(), staff, pool,
-                repo, directory)
+async def accept_handoff(case_id: CaseId, who: ActingDep,
+                         body: models.AcceptHandoff | None = None) -> Response:
+    body = body or models.AcceptHandoff()
+    return await _act_async(commands.accept_handoff_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("escalate", "Escalate to a leader (请示领导)")
-def escalate(case_id: CaseId, body: models.Escalate, staff: StaffDep, pool: PoolDep,
-             repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.escalate, case_id, body, staff, pool, repo, directory)
+async def escalate(case_id: CaseId, body: models.Escalate, who: ActingDep) -> Response:
+    return await _act_async(commands.escalate_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("transfer-request", "Ask to transfer the responsibility")
-def transfer_request(case_id: CaseId, body: models.TransferRequest, staff: StaffDep,
-                     pool: PoolDep, repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.request_transfer, case_id, body, staff, pool, repo, directory)
+async def transfer_request(case_id: CaseId, body: models.TransferRequest,
+                           who: ActingDep) -> Response:
+    return await _act_async(commands.request_transfer_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("transfer-decision", "Centre leadership decides a transfer")
-def transfer_decision(case_id: CaseId, body: models.TransferDecision, staff: StaffDep,
-                      pool: PoolDep, repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.decide_transfer, case_id, body, staff, pool, repo, directory)
+async def transfer_decision(case_id: CaseId, body: models.TransferDecision,
+                            who: ActingDep) -> Response:
+    return await _act_async(commands.decide_transfer_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("extension-request", "Ask the leadership for more time")
@@ -171,27 +209,27 @@ def extension_decision(case_id: CaseId, body: models.ExtensionDecision, staff: S
 
 
 @_route("reply", "Reply to the inquirer (brush-offs refused)")
-def reply(case_id: CaseId, body: models.Reply, staff: StaffDep, pool: PoolDep, repo: RepoDep,
-          directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.reply, case_id, body, staff, pool, repo, directory)
+async def reply(case_id: CaseId, body: models.Reply, who: ActingDep) -> Response:
+    return await _act_async(commands.reply_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("complete", "Handling finished")
-def complete(case_id: CaseId, body: models.Complete, staff: StaffDep, pool: PoolDep,
-             repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.complete, case_id, body, staff, pool, repo, directory)
+async def complete(case_id: CaseId, body: models.Complete, who: ActingDep) -> Response:
+    return await _act_async(commands.complete_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("deliver", "Result delivered (pick-up record when picked up)")
-def deliver(case_id: CaseId, body: models.Deliver, staff: StaffDep, pool: PoolDep,
-            repo: RepoDep, directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.deliver, case_id, body, staff, pool, repo, directory)
+async def deliver(case_id: CaseId, body: models.Deliver, who: ActingDep) -> Response:
+    return await _act_async(commands.deliver_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("close", "Close the case")
-def close(case_id: CaseId, body: models.Close, staff: StaffDep, pool: PoolDep, repo: RepoDep,
-          directory: DirectoryDep) -> CaseSummary:
-    return _act(commands.close, case_id, body, staff, pool, repo, directory)
+async def close(case_id: CaseId, body: models.Close, who: ActingDep) -> Response:
+    return await _act_async(commands.close_spec(who.directory, who.staff, body),
+                            case_id, body, who)
 
 
 @_route("matter", "Choose the matter: one of routing's suggestions, or a correction (why)")

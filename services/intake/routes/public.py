@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -32,19 +32,23 @@ from events.case import MaterialsSupplied
 from events.case_outcome import CaseRated, ComplaintFiled, SatisfactionLevel
 from events.fields import PRINTABLE, Channel, Name, ShortText, Text
 from services.cases.repository import CaseRepository
+from services.common.eventstore import WrongExpectedVersion, read_stream_async
 from services.common.problems import Problem, responses
 from services.common.settings import Settings
 from services.common.text import clean_tree
 from services.domain.case import CaseState, fold
-from services.intake.commands import retrying
+from services.intake.commands import CONFLICT_ATTEMPTS
 from services.intake.ratelimit import (
     RateLimited,
     locked_for,
+    locked_for_async,
     rate_limited,
     right_code,
+    right_code_async,
     wrong_code,
+    wrong_code_async,
 )
-from services.web.deps import DirectoryDep, RepoDep, WiringDep
+from services.web.deps import DirectoryDep, RepoDep, Wiring, WiringDep
 
 router = APIRouter(prefix="/v1/public", tags=["public"],
                    dependencies=[Depends(rate_limited("public"))],
@@ -188,6 +192,24 @@ def _open(repo: CaseRepository, conn: psycopg.Connection, access: CaseAccess,
     return _Case(fold(case_id, events), events)
 
 
+async def _open_async(repo: CaseRepository, conn: psycopg.AsyncConnection[Any],
+                      access: CaseAccess, endpoint: str, settings: Settings) -> _Case:
+    """``_open`` on an autocommit connection: the same checks, in the same order."""
+    receipt = access.receipt_number
+    locked = await locked_for_async(conn, receipt)
+    if locked:
+        raise RateLimited(locked, "too many wrong access codes for this receipt number")
+    case_id = await repo.find_by_receipt_async(conn, receipt, access.access_code)
+    if case_id is None:
+        ACCESS_DENIED.labels(endpoint).inc()
+        await wrong_code_async(conn, receipt, settings.access_code_attempts,
+                               settings.access_code_lockout_seconds)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    await right_code_async(conn, receipt)
+    events = [r.event for r in await read_stream_async(conn, case_id)]
+    return _Case(fold(case_id, events), events)
+
+
 @router.post("/status", response_model=CaseStatusPublic,
              responses={404: {"description": NOT_FOUND}})
 def case_status(body: CaseAccess, repo: RepoDep, wiring: WiringDep) -> CaseStatusPublic:
@@ -199,17 +221,16 @@ def case_status(body: CaseAccess, repo: RepoDep, wiring: WiringDep) -> CaseStatu
 @router.post("/rating", response_model=Filed, status_code=status.HTTP_201_CREATED,
              responses={404: {"description": NOT_FOUND},
                         409: {"description": "not ratable now, or rated already"}})
-def rate(body: RatingIn, repo: RepoDep, wiring: WiringDep) -> Filed:
+async def rate(body: RatingIn, wiring: WiringDep) -> Response:
     payload = CaseRated(level=body.level, comment=body.comment, anonymous=body.anonymous)
-    return _append_as_inquirer(repo, body, "rate", lambda _case: payload, wiring.settings)
+    return await _append_as_inquirer(wiring, body, "rate", lambda _case: payload)
 
 
 @router.post("/complaints", response_model=Filed, status_code=status.HTTP_201_CREATED,
              responses={**responses(409, 503), 404: {"description": NOT_FOUND}, 400: {
                  "model": Problem, "description": "against_staff_id did not hold this case, "
                                                   "or the body could not be parsed"}})
-def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep,
-             wiring: WiringDep) -> Filed:
+async def complain(body: ComplaintIn, directory: DirectoryDep, wiring: WiringDep) -> Response:
     def complaint(case: _Case) -> ComplaintFiled:
         if _complaint_open(case.events):
             raise HTTPException(status.HTTP_409_CONFLICT, "a complaint about this case is "
@@ -225,7 +246,7 @@ def complain(body: ComplaintIn, repo: RepoDep, directory: DirectoryDep,
             complainant_name=body.contact_name, complainant_phone=body.contact_phone,
         )
 
-    return _append_as_inquirer(repo, body, "complain", complaint, wiring.settings)
+    return await _append_as_inquirer(wiring, body, "complain", complaint)
 
 
 def _complaint_open(events: list[CloudEvent]) -> bool:
@@ -244,7 +265,7 @@ def _complaint_open(events: list[CloudEvent]) -> bool:
                         400: {"model": Problem,
                               "description": "a material the one-time notice did not list, "
                                              "or the body could not be parsed"}})
-def supply_materials(body: MaterialsIn, repo: RepoDep, wiring: WiringDep) -> Filed:
+async def supply_materials(body: MaterialsIn, wiring: WiringDep) -> Response:
     def supplied(case: _Case) -> MaterialsSupplied:
         s = case.state
         unlisted = [m for m in body.materials if m not in s.notice_materials]
@@ -268,26 +289,34 @@ def supply_materials(body: MaterialsIn, repo: RepoDep, wiring: WiringDep) -> Fil
             note=body.note, attachments=body.attachments,
             check_by_id=s.handler_id or s.responsible_id)
 
-    return _append_as_inquirer(repo, body, "materials_supplied", supplied, wiring.settings)
+    return await _append_as_inquirer(wiring, body, "materials_supplied", supplied)
 
 
-def _append_as_inquirer(repo: CaseRepository, body: CaseAccess, action: str,
-                        make: Callable[[_Case], EventPayload], settings: Settings) -> Filed:
-    """The inquirer gives no expected version: a background append meanwhile is redone."""
-    return retrying(None, lambda: _append_once(repo, body, action, make, settings))
-
-
-def _append_once(repo: CaseRepository, body: CaseAccess, action: str,
-                 make: Callable[[_Case], EventPayload], settings: Settings) -> Filed:
-    with repo.pool.connection() as conn, conn.transaction():
-        case = _open(repo, conn, body, action, settings)
-        case.state.require(action)
-        payload = make(case)
-        receipt = str(case.state.receipt_number)
-        event = new_event(payload, subject=case.state.case_id, actor=f"inquirer:{receipt}",
-                          source="urn:shouwen:public", correlationid=case.events[0].id)
-        repo.append(case.state, [event], conn)
-    return Filed(receipt_number=receipt, event=event.type, time=event.time)
+async def _append_as_inquirer(w: Wiring, body: CaseAccess, action: str,
+                              make: Callable[[_Case], EventPayload]) -> Response:
+    """On an autocommit connection of the asyncio pool (no thread hand-off): the case
+    opened as ``_open`` does, then the event and its index row in ONE statement that goes
+    in only at the version read. The inquirer gives no expected version: a background
+    append meanwhile is redone (reload, re-check, re-append), as ``commands.retrying``."""
+    assert w.apool is not None, "the app's lifespan opens it"
+    for left in range(CONFLICT_ATTEMPTS - 1, -1, -1):
+        async with w.apool.connection() as conn:
+            case = await _open_async(w.repo, conn, body, action, w.settings)
+            case.state.require(action)
+            payload = make(case)
+            receipt = str(case.state.receipt_number)
+            event = new_event(payload, subject=case.state.case_id, actor=f"inquirer:{receipt}",
+                              source="urn:shouwen:public", correlationid=case.events[0].id)
+            try:
+                await w.repo.append_async(case.state, event, conn)
+            except WrongExpectedVersion:
+                if left == 0:
+                    raise
+                continue
+        filed = Filed(receipt_number=receipt, event=event.type, time=event.time)
+        return Response(filed.model_dump_json(), status.HTTP_201_CREATED,
+                        media_type="application/json")
+    raise AssertionError("unreachable")
 
 
 def _complained_about(case: _Case, body: ComplaintIn) -> str | None:
