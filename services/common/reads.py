@@ -60,8 +60,9 @@ class Reads:
         known = self._skips.get(event_type)
         if known is None:
             known = self._decide(event_type)
-            if known:  # only registered types are kept: made-up ones cannot grow the cache
-                self._skips[event_type] = known
+            if known is None:  # not a type at all: not kept, so made-up ones cannot grow it
+                return False
+            self._skips[event_type] = known
         return known
 
     def skipped(self, delivery: Delivery) -> str | None:
@@ -71,13 +72,15 @@ class Reads:
         event_type = type_header(delivery.headers)
         return event_type if self.skips(event_type) else None
 
-    def _decide(self, event_type: str) -> bool:
+    def _decide(self, event_type: str) -> bool | None:
+        """Skip or not for a registered type; None for no type at all (the full decode
+        dead-letters it)."""
         assert self._reads is not None
         try:
             newest = newest_type(event_type)
             model_for(newest)
         except UnknownEventType:
-            return False  # not a type at all: the full decode dead-letters it
+            return None
         return not self._reads(newest)
 
 
