@@ -69,12 +69,17 @@ def wait_for_all(store: MailStore, n: int, proc: subprocess.Popen[bytes] | None,
         time.sleep(0.05)
 
 
-def open_cases(url: str, events: list[CloudEvent]) -> None:
+def open_cases(url: str, events: list[CloudEvent]) -> list[CloudEvent]:
+    """The cases opened in the store; returns their received events AS STORED (version,
+    hash chain, sealed personal data), which is what the relay publishes: consumers check
+    each message against the store and dead-letter one that is not exactly a stored event."""
     with ConnectionPool(url, min_size=1, max_size=1, kwargs={"autocommit": True}) as pool:
         repo = CaseRepository(pool)
         with pool.connection() as conn, conn.transaction():
             for i, event in enumerate(events):
                 repo.open_case(event, f"CODE{i:06d}", conn)
+        with pool.connection() as conn:
+            return [repo.store.read_stream(e.subject, conn=conn)[0].event for e in events]
 
 
 def produce(bootstrap: str, topic: str, events: list[CloudEvent]) -> None:
@@ -95,8 +100,8 @@ def worker_round(pg_url: str, bootstrap: str, n: int, tmp: Path) -> float:
               "dead_letter_topic": f"bench.notify-dlq.{suffix}"}
     ensure_topics(bootstrap, topics.values(), partitions=6)
     with fresh_database(pg_url) as url:
-        open_cases(url, events)
-        produce(bootstrap, topics["case_events_topic"], events)
+        stored = open_cases(url, events)
+        produce(bootstrap, topics["case_events_topic"], stored)
         controller, store = mail_server(tmp / f"worker-{suffix}", free_port())
         env = {**os.environ, "DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                "SHOUWEN_CASE_EVENTS_TOPIC": topics["case_events_topic"],

@@ -67,6 +67,23 @@ def binary_message(
     return subject.encode(), value, headers
 
 
+def type_header(headers: Iterable[tuple[str, bytes | None]]) -> str | None:
+    """The ``ce_type`` header, read without decoding anything else: None when there is none,
+    more than one, or it is not UTF-8 (the full decode then says what is wrong)."""
+    found: bytes | None = None
+    for name, raw in headers:
+        if name == "ce_type":
+            if found is not None or raw is None:
+                return None
+            found = raw
+    if found is None:
+        return None
+    try:
+        return found.decode()
+    except UnicodeDecodeError:
+        return None
+
+
 def from_kafka(
     value: bytes | None, headers: Iterable[tuple[str, bytes | None]] | Sequence[Any]
 ) -> CloudEvent:

@@ -62,6 +62,18 @@ def registered_types() -> dict[str, type[EventPayload]]:
     return dict(sorted(_models.items()))
 
 
+def newest_type(event_type: str) -> str:
+    """The type ``event_type`` is read as: the end of its upcaster chain (itself when it has
+    none). Whether that is registered is ``model_for``'s question."""
+    seen = {event_type}
+    while event_type in _upcasters:
+        event_type = _upcasters[event_type][0]
+        if event_type in seen:  # a cycle would make upcast loop too: no type at all
+            raise UnknownEventType(f"upcaster cycle at {event_type!r}")
+        seen.add(event_type)
+    return event_type
+
+
 def upcast_data(event_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """An event's type and data lifted to the newest version of its type (as they are when
     already newest): ``upcast`` without the envelope, for readers of a few fields."""

@@ -1,6 +1,9 @@
 """Many deliveries in ONE transaction: the same exactly-once contract, one commit per batch.
 
-    deliveries ─screen.decode─▶ rejected ones (undecodable, key-mismatch, unknown type or
+    deliveries ─reads.skipped─▶ known types the consumer does not read: set aside unopened
+                                (no decode, verify or inbox row), acked with the batch and
+                                counted; a batch of only these touches no database
+    the others ─screen.decode─▶ rejected ones (undecodable, key-mismatch, unknown type or
                                 version, upcast-failed) set aside as dead letters
     ONE transaction:
         screen.verify: every other event is in the store, hashing to its stored hash
@@ -80,18 +83,30 @@ class BatchHandling:
     ) -> list[Outcome]:
         rejected: Letters = {}
         decoded: dict[int, tuple[CloudEvent, CloudEvent]] = {}
+        skipped: dict[int, str] = {}
+        reads = self.single.reads
         for i, delivery in enumerate(deliveries):
+            event_type = reads.skipped(delivery)
+            if event_type is not None:
+                skipped[i] = event_type
+                continue
             try:
                 decoded[i] = screen.decode(delivery)
             except Rejected as exc:
                 rejected[i] = (exc.reason, exc)
-        outcomes, letters = self.single.backoff.run(
-            lambda: self._once(deliveries, decoded, rejected, connection),
-            what=f"{self.name}: handling a batch of {len(deliveries)}", stop=stop,
-        )
+        outcomes: dict[int, Outcome] = {}
+        letters: Letters = {}
+        if decoded or rejected:
+            outcomes, letters = self.single.backoff.run(
+                lambda: self._once(deliveries, decoded, rejected, connection),
+                what=f"{self.name}: handling a batch of {len(deliveries)}", stop=stop,
+            )
         for i, (reason, error) in sorted(letters.items()):
             self.single.send_letter(deliveries[i], reason, error, stop)
             outcomes[i] = Outcome.dead_lettered
+        for i, event_type in skipped.items():  # counted once the batch is done
+            outcomes[i] = Outcome.skipped
+            self.single.count_skipped(event_type)
         return [outcomes[i] for i in range(len(deliveries))]
 
     def _once(

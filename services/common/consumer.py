@@ -1,6 +1,8 @@
 """Consuming case events exactly-once in effect: the handler contract and the kafka-python base.
 
     Delivery (raw bytes + headers)
+        │ reads.skipped: a known type this consumer does not read (ce_type header only)
+        │ ─▶ acked unopened, counted; the kafka-python base records its position alone
         │ screen.decode: not a CloudEvent, key != subject, unknown type or version, an
         │ upcaster raised ─────────────────────────────▶ dead letter with that reason
         ▼
@@ -42,6 +44,7 @@ from events.personal import mask_event_data
 from services.common import deadletter_store, inbox, screen, tracing
 from services.common.backoff import TRANSIENT_DB, Backoff, Stopped
 from services.common.deadletter import DeadLetters, Delivery
+from services.common.reads import EVERYTHING, Reads
 from services.common.screen import Rejected
 from services.common.settings import Settings
 
@@ -51,12 +54,14 @@ T = TypeVar("T")
 Handler = Callable[[psycopg.Connection, CloudEvent], None]
 ConnectionSource = Callable[[], AbstractContextManager[psycopg.Connection]]
 PositionWriter = Callable[[psycopg.Connection], None]
+Skipped = Callable[[str], None]  # told the type of each message acked unopened (a metric)
 
 
 class Outcome(StrEnum):
     handled = "handled"
     duplicate = "duplicate"
     dead_lettered = "dead-lettered"
+    skipped = "skipped"  # a known type the consumer does not read: acked unopened
 
 
 def describe(event: CloudEvent) -> str:
@@ -74,10 +79,13 @@ class InboxHandling:
     """One delivery → handled once inside one transaction, or dead-lettered."""
 
     def __init__(
-        self, name: str, handler: Handler, dead_letters: DeadLetters, backoff: Backoff | None = None
+        self, name: str, handler: Handler, dead_letters: DeadLetters,
+        backoff: Backoff | None = None, *, reads: Reads = EVERYTHING,
+        on_skip: Skipped | None = None,
     ) -> None:
         self.name, self.handler, self.dead_letters = name, handler, dead_letters
         self.backoff = backoff or Backoff()
+        self.reads, self.on_skip = reads, on_skip
 
     def process(
         self,
@@ -87,6 +95,13 @@ class InboxHandling:
         stop: threading.Event | None = None,
         record_position: PositionWriter | None = None,
     ) -> Outcome:
+        skipped = self.reads.skipped(delivery)
+        if skipped is not None:
+            if record_position is not None:  # no stall: the position moves past it
+                self.backoff.run(lambda: _in_transaction(connection, record_position),
+                                 what=f"{self.name}: moving past {delivery.where()}", stop=stop)
+            self.count_skipped(skipped)
+            return Outcome.skipped
         try:
             raw, event = screen.decode(delivery)
         except Rejected as exc:
@@ -108,6 +123,10 @@ class InboxHandling:
         if not fresh:
             log.info("%s: %s was handled before; nothing to do", self.name, describe(event))
         return Outcome.handled if fresh else Outcome.duplicate
+
+    def count_skipped(self, event_type: str) -> None:
+        if self.on_skip is not None:
+            self.on_skip(event_type)
 
     def _handle_once(
         self,

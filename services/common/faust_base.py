@@ -9,6 +9,7 @@
     inbox_agent(app, settings, name, handler)
         agent on settings.case_events_topic
           async for event in stream.noack().events()        raw value, headers, coordinates
+              a type outside ``reads``: acked unopened (services/common/reads.py)
               await to_thread(InboxHandling.process)         decode, upcast, ONE transaction
                                                              (inbox + handler) from a psycopg
                                                              pool, or dead-letter and go on
@@ -34,11 +35,14 @@ from typing import Any, cast
 
 import faust
 from faust.types import AgentT, EventT, StreamT
+from prometheus_client import REGISTRY, CollectorRegistry
 from psycopg_pool import ConnectionPool
 
 from services.common.backoff import Backoff
 from services.common.consumer import Handler, InboxHandling, Outcome, required
 from services.common.deadletter import DeadLetters, Delivery
+from services.common.metrics import skip_counter
+from services.common.reads import EVERYTHING, Reads
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -133,11 +137,15 @@ def inbox_agent(
     topic: str | None = None,
     backoff: Backoff | None = None,
     pool_size: int = 2,
+    reads: Reads = EVERYTHING,
+    registry: CollectorRegistry = REGISTRY,
 ) -> AgentT:
-    """Declare the agent that runs ``handler`` exactly-once in effect for consumer ``name``."""
+    """Declare the agent that runs ``handler`` exactly-once in effect for consumer ``name``;
+    a message of a type outside ``reads`` is acked unopened, counted on ``registry``."""
     db_url, bootstrap = required(settings)
     handling = InboxHandling(
-        name, handler, DeadLetters(bootstrap, settings.dead_letter_topic, name), backoff
+        name, handler, DeadLetters(bootstrap, settings.dead_letter_topic, name), backoff,
+        reads=reads, on_skip=skip_counter(name, registry),
     )
     channel = app.topic(
         topic or settings.case_events_topic,
@@ -154,7 +162,12 @@ def inbox_agent(
         event: EventT
         try:
             async for event in manual.events():
-                await _in_thread(handling, pool, delivery_of(event.message))
+                delivery = delivery_of(event.message)
+                skipped = handling.reads.skipped(delivery)
+                if skipped is None:
+                    await _in_thread(handling, pool, delivery)
+                else:  # no thread, no transaction: nothing of it is read
+                    handling.count_skipped(skipped)
                 await manual.ack(event)
         finally:
             await asyncio.to_thread(_close, pool, handling.dead_letters)

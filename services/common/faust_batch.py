@@ -6,6 +6,7 @@
     timer:       every max_wait: the oldest pending waited max_wait? ─▶ flush, started as
                  a task (the timer itself returns at once; one flush runs at a time)
     flush:       (one at a time) BatchHandling.process in a worker thread: ONE transaction
+                 (none for a batch of types the consumer does not read: ``reads``)
                  ─▶ observe(deliveries, outcomes, seconds) if given (metrics)
                  ─▶ then ack each event, so faust may commit past them
 
@@ -40,6 +41,7 @@ from typing import Any, cast
 
 import faust
 from faust.types import AgentT, EventT, StreamT
+from prometheus_client import REGISTRY, CollectorRegistry
 from psycopg_pool import ConnectionPool
 
 from services.common.backoff import Backoff, Stopped
@@ -47,6 +49,8 @@ from services.common.batch import BatchHandler, BatchHandling
 from services.common.consumer import Handler, InboxHandling, Outcome, required
 from services.common.deadletter import DeadLetters, Delivery
 from services.common.faust_base import delivery_of
+from services.common.metrics import skip_counter
+from services.common.reads import EVERYTHING, Reads
 from services.common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -147,13 +151,18 @@ def batch_agent(
     max_wait: float = 0.05,
     backoff: Backoff | None = None,
     observe: Observer | None = None,
+    reads: Reads = EVERYTHING,
+    registry: CollectorRegistry = REGISTRY,
 ) -> AgentT:
     """Declare an agent on the case-events topic running ``batch_handler`` exactly-once in
-    effect for consumer ``name``; ``handler`` is its one-message form (the fallback)."""
+    effect for consumer ``name``; ``handler`` is its one-message form (the fallback).
+    ``reads``: the event types the handlers read (the rest is acked unopened, counted on
+    ``registry``)."""
     db_url, bootstrap = required(settings)
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])  # the worker process's own
     single = InboxHandling(
-        name, handler, DeadLetters(bootstrap, settings.dead_letter_topic, name), backoff
+        name, handler, DeadLetters(bootstrap, settings.dead_letter_topic, name), backoff,
+        reads=reads, on_skip=skip_counter(name, registry),
     )
     pool = ConnectionPool(
         db_url, min_size=1, max_size=2, open=False,

@@ -4,6 +4,10 @@
                                     shouwen_http_request_duration_seconds{shouwen_service,method,
                                     route,status}
     http_duration(registry)         that histogram, once per registry
+    consumer_skipped(registry)      shouwen_consumer_skipped_total{consumer,type}: messages of
+                                    a known type the consumer does not read, acknowledged
+                                    unopened (services/common/reads.py); skip_counter(name,
+                                    registry) counts into it for one consumer
     serve(port, registry)           expose a registry over HTTP (0: not served)
     serve_metrics(port, registry, variable)  the same for a worker: a port already taken
                                     costs the metrics, not the work (said loudly in the log,
@@ -27,16 +31,24 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    start_http_server,
+)
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "<unmatched>"
 _HTTP: weakref.WeakKeyDictionary[CollectorRegistry, Histogram] = weakref.WeakKeyDictionary()
+_SKIPPED: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
 
 
 def http_duration(registry: CollectorRegistry = REGISTRY) -> Histogram:
@@ -48,6 +60,30 @@ def http_duration(registry: CollectorRegistry = REGISTRY) -> Histogram:
             ["shouwen_service", "method", "route", "status"], buckets=HTTP_BUCKETS,
             registry=registry)
     return _HTTP[registry]
+
+
+def consumer_skipped(registry: CollectorRegistry = REGISTRY) -> Counter:
+    """Messages a consumer acknowledged unopened, by consumer and event type (created on
+    first use, once per registry)."""
+    if registry not in _SKIPPED:
+        _SKIPPED[registry] = Counter(
+            "shouwen_consumer_skipped", "Messages of a known event type the consumer does not"
+            " read, acknowledged without decoding, verifying or an inbox row",
+            ["consumer", "type"], registry=registry)
+    return _SKIPPED[registry]
+
+
+def skip_counter(consumer: str, registry: CollectorRegistry = REGISTRY) -> Callable[[str], None]:
+    """``on_skip`` for consumer ``consumer``: counts a skipped message by its type."""
+    counter = consumer_skipped(registry)
+    children: dict[str, Any] = {}  # type -> its labelled child, looked up once
+
+    def count(event_type: str) -> None:
+        child = children.get(event_type)
+        if child is None:
+            child = children[event_type] = counter.labels(consumer, event_type)
+        child.inc()
+    return count
 
 
 def route_of(app: Any, scope: Scope) -> str:

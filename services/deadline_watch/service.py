@@ -37,7 +37,7 @@ from services.common.settings import Settings
 from services.deadline_watch.calendar_port import Calendar
 from services.deadline_watch.metrics import DeadlineMetrics, deadline_metrics
 from services.deadline_watch.store import open_timers
-from services.deadline_watch.watch import CONSUMER, DeadlineWatch, RulesOf, utc_now
+from services.deadline_watch.watch import CONSUMER, READS, DeadlineWatch, RulesOf, utc_now
 from services.directory.index import DirectoryCache
 
 log = logging.getLogger(__name__)
@@ -114,10 +114,11 @@ def run(settings: Settings, ds: DeadlineSettings | None = None) -> None:
     watch, pool = build(settings.database_url, metrics=deadline_metrics(registry), ds=ds)
     app = make_app(settings, CONSUMER)
     if ds.consume_batch_size == 1:
-        inbox_agent(app, settings, CONSUMER, watch.handle)
+        inbox_agent(app, settings, CONSUMER, watch.handle, reads=READS, registry=registry)
     else:
         batch_agent(app, settings, CONSUMER, watch.handle, watch.handle_batch,
-                    max_size=ds.consume_batch_size, max_wait=BATCH_WAIT)
+                    max_size=ds.consume_batch_size, max_wait=BATCH_WAIT, reads=READS,
+                    registry=registry)
     stop = threading.Event()
     ticker = threading.Thread(target=loop, args=(watch, stop, ds.tick_seconds),
                               name="deadline-loop", daemon=True)

@@ -43,6 +43,7 @@ from events import CloudEvent, new_event
 from services.calendar.policy import UnitPolicy
 from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion, read_streams
+from services.common.reads import Reads
 from services.deadline_watch.calendar_port import Calendar
 from services.deadline_watch.ladder import Leaders, step_of_kind
 from services.deadline_watch.metrics import DeadlineMetrics
@@ -70,6 +71,11 @@ RulesOf = Callable[[psycopg.Connection, str | None], tuple[UnitPolicy, Calendar]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# The types the consumer reads: those a clock rule reads; the rest is acked unopened
+# (services/common/reads.py).
+READS = Reads(rule_reads, "clock rules")
 
 
 def _moves_a_clock(event: CloudEvent) -> bool:

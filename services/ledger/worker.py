@@ -32,11 +32,17 @@ from services.common.faust_batch import batch_agent
 from services.common.ledger_settings import LedgerSettings
 from services.common.metrics import serve_metrics
 from services.common.pii import register_pii_metrics
+from services.common.reads import EVERYTHING
 from services.common.settings import Settings, get_settings
 from services.ledger.metrics import LedgerMetrics, ledger_metrics
 from services.record.tables import apply_events
 
 CONSUMER = "ledger"
+# Every type: apply_events advances each case's version guard one stream version at a time,
+# so a type passed over would read as a gap (filled from the store, per case, per batch),
+# and the timeline, the notices delivered and the version all come from every event. The
+# ledger is also the consumer that screens (dead-letters) every message of the topic.
+READS = EVERYTHING
 BATCH_SIZE = 500
 BATCH_WAIT = 0.05
 
@@ -68,10 +74,11 @@ def build_app(settings: Settings, batch_size: int = BATCH_SIZE,
     register_pii_metrics(registry)  # the 台账 rows are decrypted here
     projector = Projector(metrics)
     if batch_size == 1:
-        inbox_agent(app, settings, CONSUMER, projector.handle)
+        inbox_agent(app, settings, CONSUMER, projector.handle, reads=READS)
     else:
         batch_agent(app, settings, CONSUMER, projector.handle, projector.handle_batch,
-                    max_size=batch_size, max_wait=BATCH_WAIT, observe=metrics.batch)
+                    max_size=batch_size, max_wait=BATCH_WAIT, observe=metrics.batch,
+                    reads=READS)
 
     @app.task
     async def _serve_metrics() -> None:

@@ -17,12 +17,22 @@ import psycopg
 
 from events import CloudEvent, decode_payload
 from events.inquirer import InquirerErased
+from services.common.reads import Reads
 from services.notification import rules, store
 from services.notification.claim import Directory
 from services.notification.rules import CaseFacts, Options
 from services.notification.settings import NotifySettings
 
 CONSUMER = "notification"
+
+
+def reads(event_type: str) -> bool:
+    """What handle_batch reads: an erasure, and the types a rule plans messages for; the
+    rest is acked unopened (services/common/reads.py)."""
+    return event_type == InquirerErased.event_type or rules.triggers(event_type)
+
+
+READS = Reads(reads, "erasures and rules.triggers")
 
 
 class Planner:

@@ -100,21 +100,28 @@ Planned = tuple[UUID, str, UUID | None, Sequence[Intent]]  # event, case, correl
 
 
 def record_all(conn: psycopg.Connection, planned: Sequence[Planned]) -> None:
-    """``record_intents`` for a whole batch of events: ONE statement (rows in key order)."""
-    rows = sorted(((event_id, i.recipient, i.channel.value, case_id, correlation_id,
-                    i.recipient_kind.value, i.recipient_id, i.template, i.language,
-                    _json(i.context), i.address)
+    """``record_intents`` for a whole batch of events: ONE statement (rows in key order),
+    its rows one JSON document (orjson; the text form of a jsonb[] array escaped every
+    context again, in Python, per element)."""
+    rows = sorted(({"source_event_id": event_id, "recipient": i.recipient,
+                    "channel": i.channel.value, "case_id": case_id,
+                    "correlation_id": correlation_id, "recipient_kind": i.recipient_kind.value,
+                    "recipient_id": i.recipient_id, "template": i.template,
+                    "language": i.language, "context": i.context, "address": i.address}
                    for event_id, case_id, correlation_id, intents in planned for i in intents),
-                  key=lambda row: (str(row[0]), row[1], row[2]))
+                  key=lambda row: (str(row["source_event_id"]), row["recipient"],
+                                   row["channel"]))
     if not rows:
         return
-    columns = list(zip(*rows, strict=True))
     conn.execute(
         "INSERT INTO notification_deliveries (source_event_id, recipient, channel, case_id,"
         " correlation_id, recipient_kind, recipient_id, template, language, context, address)"
-        " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::uuid[],"
-        " %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[], %s::text[])"
-        " ON CONFLICT DO NOTHING", [list(c) for c in columns])
+        " SELECT source_event_id, recipient, channel, case_id, correlation_id, recipient_kind,"
+        " recipient_id, template, language, context, address FROM json_to_recordset(%s::json)"
+        " AS r(source_event_id uuid, recipient text, channel text, case_id text,"
+        " correlation_id uuid, recipient_kind text, recipient_id text, template text,"
+        " language text, context jsonb, address text)"
+        " ON CONFLICT DO NOTHING", (orjson.dumps(rows).decode(),))
 
 
 def due(conn: psycopg.Connection, limit: int) -> list[Record]:

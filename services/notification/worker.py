@@ -42,7 +42,7 @@ from services.common.settings import Settings, get_settings
 from services.directory.index import DirectoryCache, DirectoryIndex
 from services.notification.channels import Channel, HttpChannel, SmtpChannel
 from services.notification.metrics import notify_metrics
-from services.notification.planner import CONSUMER, Planner
+from services.notification.planner import CONSUMER, READS, Planner
 from services.notification.sender import Sender
 from services.notification.session import SenderSession
 from services.notification.settings import NotifySettings, get_notify_settings
@@ -94,7 +94,7 @@ def build(settings: Settings, s: NotifySettings, registry: CollectorRegistry | N
 
     planner = Planner(s, directory)
     batch_agent(app, settings, CONSUMER, planner.handle, planner.handle_batch,
-                max_size=BATCH_SIZE, max_wait=BATCH_WAIT)
+                max_size=BATCH_SIZE, max_wait=BATCH_WAIT, reads=READS, registry=registry)
     dead_letters = DeadLetters(bootstrap, settings.dead_letter_topic, CONSUMER)
 
     def connection() -> Any:

@@ -3,7 +3,8 @@
     Router.handle(conn, event)          the inbox handler (faust_base / consumer contract)
       ├─ matter_chosen ─▶ learning.record_choice (outcome row, proposed example phrasing)
       ├─ accepted under another matter ─▶ learning.record_acceptance (the same, a correction)
-      └─ not shouwen.case.received ─▶ nothing
+      └─ not shouwen.case.received ─▶ nothing (READS: these three types; the worker
+         acks the others unopened)
          route(conn, received)
            read the case's stream ─ a routing event already caused by this one? ─▶ nothing
            fold ─▶ classify(matter) ─▶ open cases of the handling section's staff
@@ -48,6 +49,7 @@ from services.common.eventstore import (
     read_streams,
     stream_heads,
 )
+from services.common.reads import Reads
 from services.domain.case import CaseState, fold
 from services.routing.classify import classify
 from services.routing.learning import (
@@ -71,6 +73,9 @@ CONSUMER = "routing"
 ACTOR = "service:routing"
 SOURCE = "urn:shouwen:routing"
 RECEIVED = CaseReceived.event_type
+# The types handle / handle_batch do something with; every other one is acked unopened
+# (services/common/reads.py). tests/unit/test_consumer_reads.py keeps this true.
+READS = Reads.types([RECEIVED, CHOSEN, ACCEPTED])
 # Decision ids are uuid5(DECISIONS, "<received event id>/<index>"): a re-run makes the same ids.
 DECISIONS = uuid.UUID("5e0a7c1e-0000-4000-8000-000000000003")
 ATTEMPTS = 5

@@ -40,7 +40,7 @@ from services.directory.index import DirectoryCache, DirectoryIndex
 from services.routing.learning import Learned, LearnedCache
 from services.routing.metrics import RoutingMetrics, routing_metrics
 from services.routing.retrieval import prepare
-from services.routing.router import CONSUMER, Router
+from services.routing.router import CONSUMER, READS, Router
 
 BATCH_SIZE = 1000  # measured: a fifth more cases/s than 500 (bench/routing_bench.py)
 BATCH_WAIT = 0.05  # seconds a message may wait for its batch to fill
@@ -80,10 +80,11 @@ def build_app(settings: Settings, batch_size: int = BATCH_SIZE,
     metrics = routing_metrics(registry)
     router, pool = make_router(settings, metrics)
     if batch_size == 1:
-        inbox_agent(app, settings, CONSUMER, router.handle)
+        inbox_agent(app, settings, CONSUMER, router.handle, reads=READS, registry=registry)
     else:
         batch_agent(app, settings, CONSUMER, router.handle, router.handle_batch,
-                    max_size=batch_size, max_wait=BATCH_WAIT, observe=metrics.batch)
+                    max_size=batch_size, max_wait=BATCH_WAIT, observe=metrics.batch,
+                    reads=READS, registry=registry)
 
     @app.task
     async def _serve_metrics() -> None:

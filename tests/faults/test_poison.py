@@ -5,7 +5,10 @@ Messages nobody appended, carrying a real case's key and its next sequence, are 
 beside the case's real events: an unknown version (received.v9), an unknown type
 (teleported.v1), a well-formed handoff_accepted that is not in the store, a real event with
 its data altered, and a real event under another case's key. Every consumer dead-letters
-each of them with its reason (topic and PostgreSQL), records none in its inbox, and the
+each of them whose type it reads with its reason (topic and PostgreSQL) — unknown types and
+versions are read by all; a known type a consumer does not read (routing: handoff_accepted,
+referred; notification: handoff_accepted) it acks unopened, services/common/reads.py, and
+the ledger, reading every type, dead-letters all five — records none in its inbox, and the
 ledger ends exactly where the store is: the real handoff_accepted is applied, not skipped
 behind a guard moved by a forged sequence, and no phantom 台账 row appears."""
 
@@ -35,6 +38,29 @@ CONSUMERS = ("routing", "deadline-watch", "notification", "ledger")
 COMMANDS = {"routing": ["routing"], "deadline-watch": ["deadline-watch"],
             "notification": ["notification"], "ledger": ["ledger-worker"]}
 REASONS = ["altered", "key-mismatch", "not-in-store", "unknown-type", "unknown-version"]
+POISON_TYPES = {"altered": "shouwen.case.referred.v1", "key-mismatch": "shouwen.case.received.v1",
+                "not-in-store": "shouwen.case.handoff_accepted.v1",
+                "unknown-type": "shouwen.case.teleported.v1",
+                "unknown-version": "shouwen.case.received.v9"}
+
+
+def expected_letters() -> dict[str, list[str]]:
+    """Each consumer's reasons: those of the poison whose type it reads (its declaration)."""
+    from services.deadline_watch.watch import READS as DEADLINE
+    from services.ledger.worker import READS as LEDGER
+    from services.notification.planner import READS as NOTIFY
+    from services.routing.router import READS as ROUTING
+
+    reads = {"routing": ROUTING, "deadline-watch": DEADLINE, "notification": NOTIFY,
+             "ledger": LEDGER}
+    return {c: [r for r in REASONS if not reads[c].skips(POISON_TYPES[r])] for c in CONSUMERS}
+
+
+def test_unknown_types_reach_every_consumer_and_the_ledger_reads_all_poison() -> None:
+    expected = expected_letters()
+    assert expected["ledger"] == REASONS
+    assert all({"unknown-type", "unknown-version", "key-mismatch"} <= set(v)
+               for v in expected.values())
 
 
 @pytest.fixture
@@ -134,8 +160,9 @@ def test_every_consumer_dead_letters_poison_with_its_reason_and_applies_only_the
                 (b"C-someone-else", *to_kafka(received)[1:]),
             ]
             send(settings, poison)
-            wait_for(lambda: letters(url) == {c: REASONS for c in CONSUMERS},
-                     "every consumer's five dead letters", 120, *services)
+            expected = expected_letters()
+            wait_for(lambda: letters(url) == expected,
+                     "every consumer's dead letters", 120, *services)
 
             state = repo.load(case_id)
             real = new_event(HandoffAccepted(handler=handler), subject=case_id,
@@ -157,7 +184,7 @@ def test_every_consumer_dead_letters_poison_with_its_reason_and_applies_only_the
         forged_ids = [h for m in poison[:3] for k, h in m[2] if k == "ce_id"]  # new ids
         assert conn.execute("SELECT count(*) FROM inbox WHERE event_id::text = ANY(%s)",
                             ([i.decode() for i in forged_ids],)).fetchone() == (0,)
-    assert letters(url) == {c: REASONS for c in CONSUMERS}  # nothing more after the real one
+    assert letters(url) == expected  # nothing more after the real one
     # (the notification sender may add its own letters: no SMS gateway listens here)
     assert bus.topic_size(str(settings.kafka_bootstrap_servers),
-                          settings.dead_letter_topic) >= 5 * len(CONSUMERS)
+                          settings.dead_letter_topic) >= sum(map(len, expected.values()))

@@ -9,7 +9,9 @@
     allow_connections a database outage, on and off
 
     python -m tests.integration.faust_app_fixture   runs a faust worker for consumer
-    $SHOUWEN_TEST_CONSUMER with record_effect, configured from the usual environment.
+    $SHOUWEN_TEST_CONSUMER with record_effect, configured from the usual environment;
+    with $SHOUWEN_TEST_READS (event types, comma-separated) a batch agent reading only
+    those, its metrics served on $SHOUWEN_TEST_METRICS_PORT.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from uuid import UUID
 import faust
 import psycopg
 from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import CollectorRegistry
 from psycopg import sql
 
 from events import CloudEvent, new_event
@@ -29,6 +32,9 @@ from events.kafka import to_kafka
 from services.common import bus
 from services.common.eventstore import ANY, EventStore
 from services.common.faust_base import inbox_agent, make_app, run_worker
+from services.common.faust_batch import batch_agent
+from services.common.metrics import serve
+from services.common.reads import Reads
 from services.common.settings import Settings
 
 FAILING_MATTER = "handler must fail"
@@ -133,5 +139,31 @@ def build_app(settings: Settings, consumer: str) -> faust.App:
     return app
 
 
+def build_reading_app(settings: Settings, consumer: str, reads: Reads, port: int) -> faust.App:
+    """A batch agent (as routing's) that reads only ``reads``; its metrics on ``port``."""
+    app = make_app(settings, consumer)
+    registry = CollectorRegistry()
+
+    def record_effects(conn: psycopg.Connection, events: list[CloudEvent]) -> None:
+        for event in events:
+            record_effect(conn, event)
+
+    batch_agent(app, settings, consumer, record_effect, record_effects, max_size=100,
+                reads=reads, registry=registry)
+
+    @app.task
+    async def _serve() -> None:
+        serve(port, registry)
+
+    return app
+
+
 if __name__ == "__main__":
-    run_worker(build_app(Settings(), os.environ["SHOUWEN_TEST_CONSUMER"]), loglevel="INFO")
+    name = os.environ["SHOUWEN_TEST_CONSUMER"]
+    if os.environ.get("SHOUWEN_TEST_READS"):
+        reads = Reads.types(os.environ["SHOUWEN_TEST_READS"].split(","))
+        app = build_reading_app(Settings(), name, reads,
+                                int(os.environ["SHOUWEN_TEST_METRICS_PORT"]))
+    else:
+        app = build_app(Settings(), name)
+    run_worker(app, loglevel="INFO")

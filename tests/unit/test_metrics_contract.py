@@ -48,6 +48,9 @@ def exported() -> dict[str, tuple[str, set[str]]]:
                   retention_metrics):
         build(registry)
     http_duration(registry).labels("intake", "GET", "/v1/cases", "200").observe(0.1)
+    from services.common.metrics import skip_counter
+
+    skip_counter("routing", registry)("shouwen.case.notification_sent.v1")
     ledger_metrics(CollectorRegistry()).last_offset.labels(partition="0")  # labels: below
     exporter = Exporter("unused", None)
     exporter.years = {("CN", 2026): 1}
