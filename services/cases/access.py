@@ -17,8 +17,7 @@
 A case outside the caller's scope is reported as not found, never as forbidden, so case
 ids cannot be probed. The service centre is the unit whose staff include a centre_admin.
 Pure functions over the directory and the case state (no I/O), and ``load_visible``: a case
-read from the store as ``Loaded`` if the caller sees it, else CaseNotFound (and
-``load_visible_async``, the same on an asyncio connection). Intake, the
+read from the store as ``Loaded`` if the caller sees it, else CaseNotFound. Intake, the
 ledger and the dashboard apply these same rules.
 """
 
@@ -33,7 +32,6 @@ import psycopg
 from events import CloudEvent
 from events.case import CaseReceived
 from services.cases.repository import CaseNotFound, CaseRepository
-from services.common.eventstore import read_stream_async
 from services.directory.index import DirectoryIndex, Person
 from services.directory.model import Role
 from services.domain.case import CaseState, fold
@@ -148,13 +146,6 @@ def load_visible(repo: CaseRepository, conn: psycopg.Connection, directory: Dire
                  person: Person, case_id: str) -> Loaded:
     """The case if ``person`` may see it; otherwise CaseNotFound, as if it did not exist."""
     return visible([r.event for r in repo.store.read_stream(case_id, conn=conn)], directory,
-                   person, case_id)
-
-
-async def load_visible_async(conn: psycopg.AsyncConnection[Any], directory: DirectoryIndex,
-                             person: Person, case_id: str) -> Loaded:
-    """``load_visible`` on an async connection."""
-    return visible([r.event for r in await read_stream_async(conn, case_id)], directory,
                    person, case_id)
 
 

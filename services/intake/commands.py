@@ -39,7 +39,6 @@ from services.calendar.store import load_book
 from services.cases import access
 from services.cases.access import Loaded as Loaded  # re-exported: the console's
 from services.cases.access import load_visible as load_visible
-from services.cases.access import load_visible_async
 from services.cases.repository import CaseRepository
 from services.common.eventstore import WrongExpectedVersion
 from services.directory.index import DirectoryIndex, Person
@@ -135,24 +134,6 @@ def act(repo: CaseRepository, conn: psycopg.Connection, directory: DirectoryInde
     return retrying(body.expected_version, attempt)
 
 
-async def act_async(repo: CaseRepository, conn: psycopg.AsyncConnection[Any],
-                    directory: DirectoryIndex, actor: Person, case_id: str,
-                    body: models.Action, spec: Spec) -> CaseState:
-    """``act`` on an asyncio connection in autocommit mode (no thread hop): one read of the
-    stream, then the event and its index row in ONE statement, which goes in only if the
-    case is still at the version read; the same checks, in the same order, and the same
-    redo without an ``expected_version``."""
-    for left in range(CONFLICT_ATTEMPTS - 1, -1, -1):
-        try:
-            loaded = await load_visible_async(conn, directory, actor, case_id)
-            return await repo.append_async(loaded.state,
-                                           decide(loaded, actor, case_id, body, spec), conn)
-        except WrongExpectedVersion:
-            if body.expected_version is not None or left == 0:
-                raise
-    raise AssertionError("unreachable")
-
-
 def decide(loaded: Loaded, actor: Person, case_id: str, body: models.Action,
            spec: Spec) -> CloudEvent:
     """The one event ``spec`` appends to the loaded case, or why not (pure: no I/O)."""
@@ -184,7 +165,7 @@ def _refuse_brush_offs(body: models.Strict) -> None:
                 "to go and whom to ask.", field=field, phrase=phrase)
 
 
-# -- each action's Spec (no I/O: shared by the sync commands and the async routes) ----------
+# -- each action's Spec (no I/O: shared by the JSON routes and the console) -------------
 def accept_spec(directory: DirectoryIndex, actor: Person, body: models.Accept,
                 book: CalendarBook) -> Spec:
     return Spec("accept", lambda lo: p.accepted(directory, actor, lo.state, body,

@@ -5,10 +5,9 @@
     GET  /v1/cases/{case_id}                the case and its events
     POST /v1/cases/{case_id}/<action>       one event per call (DOMAIN.md section 3)
 
-A thin shell over ``services.intake.commands``: one transaction per request. The usual
-staff actions run on the event loop on an autocommit connection (``commands.act_async``:
-one read, then the event with its index row in one statement); extensions and the matter
-choice, which read the policy book, in the thread pool. Errors:
+A thin shell over ``services.intake.commands``: one transaction per request (the staff
+actions: sync routes, run in the thread pool; one ``ActingDep`` for the caller, the
+directory and the wiring; the summary answered as it is, not validated again). Errors:
 404 outside the caller's scope (as if absent), 403 seen but not theirs to act on,
 409 not allowed in the current status or the case moved on, 422 a broken rule or bad input.
 """
@@ -23,7 +22,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from services.calendar.book import CalendarBook
 from services.common.problems import responses
@@ -115,17 +113,12 @@ def _act(command: Command, case_id: str, body: Any, staff: Any, pool: Any, repo:
     return summarise(state, directory)
 
 
-async def _act_async(spec: commands.Spec, case_id: str, body: models.Action,
-                     who: Acting) -> Response:
-    """A staff action on the event loop, on an autocommit connection of the async pool
-    (no thread hop): the case read, the event and its index row written in one statement
-    (commands.act_async). The summary is what CaseSummary says: not validated again."""
+def _act_spec(spec: commands.Spec, case_id: str, body: models.Action, who: Acting) -> Response:
+    """A staff action in one transaction (``commands.act``; a sync route: the thread pool).
+    The summary is what CaseSummary says: it is not validated a second time."""
     w = who.wiring
-    assert w.apool is not None, "the app's lifespan opens it"
-    with _refusals():
-        async with w.apool.connection() as conn:
-            state = await commands.act_async(w.repo, conn, who.directory, who.staff, case_id,
-                                             body, spec)
+    with _refusals(), w.pool.connection() as conn:
+        state = commands.act(w.repo, conn, who.directory, who.staff, case_id, body, spec)
     return Response(summarise(state, who.directory).model_dump_json(),
                     media_type="application/json")
 
@@ -141,59 +134,59 @@ def _calendar_book(w: Wiring) -> CalendarBook:
 
 
 @_route("accept", "Accept: handle it under the catalogue's time limit")
-async def accept(case_id: CaseId, body: models.Accept, who: ActingDep) -> Response:
+def accept(case_id: CaseId, body: models.Accept, who: ActingDep) -> Response:
     book = who.wiring.calendars.fresh()
-    if book is None:  # re-checked every few seconds: the thread pool, not the loop, waits
-        book = await run_in_threadpool(_calendar_book, who.wiring)
-    return await _act_async(commands.accept_spec(who.directory, who.staff, body, book),
-                            case_id, body, who)
+    if book is None:
+        book = _calendar_book(who.wiring)
+    return _act_spec(commands.accept_spec(who.directory, who.staff, body, book),
+                     case_id, body, who)
 
 
 @_route("one-time-notice", "One-time notice of ALL missing materials")
-async def one_time_notice(case_id: CaseId, body: models.OneTimeNotice, who: ActingDep) -> Response:
-    return await _act_async(commands.one_time_notice_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+def one_time_notice(case_id: CaseId, body: models.OneTimeNotice, who: ActingDep) -> Response:
+    return _act_spec(commands.one_time_notice_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("materials-supplied", "The inquirer supplied materials")
-async def materials_supplied(case_id: CaseId, body: models.MaterialsSupplied,
+def materials_supplied(case_id: CaseId, body: models.MaterialsSupplied,
                              who: ActingDep) -> Response:
-    return await _act_async(commands.materials_supplied_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+    return _act_spec(commands.materials_supplied_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("refer", "Refer: to a section's named handler, or to an outside body")
-async def refer(case_id: CaseId, body: Annotated[models.Refer, Body()], who: ActingDep) -> Response:
-    return await _act_async(commands.refer_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+def refer(case_id: CaseId, body: Annotated[models.Refer, Body()], who: ActingDep) -> Response:
+    return _act_spec(commands.refer_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("accept-handoff", "The named handler takes the case")
-async def accept_handoff(case_id: CaseId, who: ActingDep,
+def accept_handoff(case_id: CaseId, who: ActingDep,
                          body: models.AcceptHandoff | None = None) -> Response:
     body = body or models.AcceptHandoff()
-    return await _act_async(commands.accept_handoff_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+    return _act_spec(commands.accept_handoff_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("escalate", "Escalate to a leader (请示领导)")
-async def escalate(case_id: CaseId, body: models.Escalate, who: ActingDep) -> Response:
-    return await _act_async(commands.escalate_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+def escalate(case_id: CaseId, body: models.Escalate, who: ActingDep) -> Response:
+    return _act_spec(commands.escalate_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("transfer-request", "Ask to transfer the responsibility")
-async def transfer_request(case_id: CaseId, body: models.TransferRequest,
+def transfer_request(case_id: CaseId, body: models.TransferRequest,
                            who: ActingDep) -> Response:
-    return await _act_async(commands.request_transfer_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+    return _act_spec(commands.request_transfer_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("transfer-decision", "Centre leadership decides a transfer")
-async def transfer_decision(case_id: CaseId, body: models.TransferDecision,
+def transfer_decision(case_id: CaseId, body: models.TransferDecision,
                             who: ActingDep) -> Response:
-    return await _act_async(commands.decide_transfer_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+    return _act_spec(commands.decide_transfer_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("extension-request", "Ask the leadership for more time")
@@ -209,27 +202,27 @@ def extension_decision(case_id: CaseId, body: models.ExtensionDecision, staff: S
 
 
 @_route("reply", "Reply to the inquirer (brush-offs refused)")
-async def reply(case_id: CaseId, body: models.Reply, who: ActingDep) -> Response:
-    return await _act_async(commands.reply_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+def reply(case_id: CaseId, body: models.Reply, who: ActingDep) -> Response:
+    return _act_spec(commands.reply_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("complete", "Handling finished")
-async def complete(case_id: CaseId, body: models.Complete, who: ActingDep) -> Response:
-    return await _act_async(commands.complete_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+def complete(case_id: CaseId, body: models.Complete, who: ActingDep) -> Response:
+    return _act_spec(commands.complete_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("deliver", "Result delivered (pick-up record when picked up)")
-async def deliver(case_id: CaseId, body: models.Deliver, who: ActingDep) -> Response:
-    return await _act_async(commands.deliver_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+def deliver(case_id: CaseId, body: models.Deliver, who: ActingDep) -> Response:
+    return _act_spec(commands.deliver_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("close", "Close the case")
-async def close(case_id: CaseId, body: models.Close, who: ActingDep) -> Response:
-    return await _act_async(commands.close_spec(who.directory, who.staff, body),
-                            case_id, body, who)
+def close(case_id: CaseId, body: models.Close, who: ActingDep) -> Response:
+    return _act_spec(commands.close_spec(who.directory, who.staff, body),
+                     case_id, body, who)
 
 
 @_route("matter", "Choose the matter: one of routing's suggestions, or a correction (why)")
