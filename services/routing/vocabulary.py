@@ -1,0 +1,153 @@
+"""Words that mean one thing, however people say it: concept classes. Pure data, no I/O.
+
+    a text ─▶ the concepts its words belong to, as features "c:<concept>"
+              (娃, 孩子, 闺女, son, kid … ─▶ c:child; 走了, 过世, 不在了, died … ─▶ c:death)
+
+Unlike the colloquial table (a phrase ─▶ the catalogue's words for it), a concept is
+symmetric: the retrieval classifier adds it to every catalogue document and to every
+inquiry through the same function, so a matter whose examples say 去世 is found by an
+inquiry that says 老人走了 or "my father died" without a phrase written for that matter.
+Concepts compose: an inquiry saying 娃 + 户口 reaches the matter whose examples say
+孩子 + 落户 as words of each concept meet. A concept is a word-level class of what people
+say about public services, not a list of inquiries; a member belongs to one concept
+only when it means that in (nearly) every inquiry. Chinese members match as substrings
+of the normalised text; English members as whole words after ``stem`` (a member of several
+English words is written joined by "_"). A concept listed in
+GENERIC names a whole field (a person, a house, money) and counts as a generic word.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+CONCEPTS: dict[str, str] = {
+    # people
+    "child": "孩子 小孩 小孩子 娃 儿子 女儿 闺女 宝宝 子女 小朋友 孙子 孙女 "
+             "child children kid son daughter",
+    "newborn": "刚出生 刚生 新生儿 生下来 刚生的 出生 born newborn baby",
+    "spouse": "老公 老婆 媳妇 丈夫 妻子 爱人 老伴 配偶 遗孀 husband wife spouse widow",
+    "parent": "父亲 母亲 爸爸 妈妈 我爸 我妈 老爹 俺爹 俺娘 父母 爹妈 老父亲 "
+              "father mother parent dad mum mom",
+    "elderly": "老人 老年 老头 老太 奶奶 爷爷 姥姥 姥爷 外婆 外公 岁数大 高龄 高寿 "
+               "grandmother grandfather grandma grandpa elderly senior",
+    "only_child": "独生 只生一个 只有一个孩子 就一个儿子 就一个女儿 就一个孩子 只要了一个 "
+                  "只生了一个 独子 独女 only_child one_child",
+    # life events
+    "death": "去世 死亡 过世 走了 不在了 逝世 病故 身故 亡故 死了 人死 仙逝 过身 "
+             "die died dead death deceased passed_away",
+    "funeral": "丧事 殡葬 火化 丧葬 安葬 后事 骨灰 cremated cremation funeral burial",
+    "marriage": "结婚 成婚 扯证 领证 办酒 婚姻 对象 marry married marriage wedding fiancee",
+    "divorce": "离婚 过不下去 分开过 散伙 协议离 divorce divorced separate",
+    "pregnant": "怀孕 怀上 有了身孕 孕妇 二胎 三胎 二孩 三孩 pregnant pregnancy",
+    "retire": "退休 到龄 到岁数 到年龄 到点了 满六十 满60 满五十 满50 满五十五 满55 "
+              "retire retired retirement turning_60",
+    "jobless": "失业 没工作 没有工作 没活干 下岗 被辞退 被开除 被裁 裁员 辞退 闲在家 "
+               "厂子关门 厂子倒闭 公司倒闭 找不到工作 laid_off fired unemployed jobless "
+               "lost_my_job",
+    # money and work
+    "wages": "工资 工钱 薪水 薪资 血汗钱 wage wages salary paid",
+    "owed": "拖欠 欠薪 欠工资 欠工钱 不给钱 不发 没发 一分钱没给 跑路 owe owed unpaid",
+    "pension": "养老金 退休金 养老保险 养老钱 退休工资 pension",
+    "allowance": "补贴 补助 津贴 救助 扶助 扶持 救济 救急 allowance subsidy grant benefit "
+                 "assistance support",
+    "loan": "贷款 借钱 借款 贴息 按揭 loan loans mortgage",
+    "business": "创业 开店 开个店 做生意 养殖 个体户 小生意 start_business startup "
+                "small_business",
+    "company": "公司 企业 单位 厂里 老板 company employer firm",
+    "close_down": "注销 关门 不干了 倒闭 停业 歇业 关张 close closing deregister",
+    "tax": "税 纳税 缴税 交税 完税 个税 tax taxes",
+    "invoice": "发票 开票 开张票 开个票 invoice receipt",
+    "income": "收入 挣钱 工资低 没钱 困难 穷 income poor",
+    # property and land
+    "house": "房子 房屋 住房 房产 不动产 楼房 新房 二手房 旧房子 flat apartment house "
+             "home property",
+    "property_cert": "房本 房产证 不动产证 不动产权证书 产权证 大产证 红本 title_deed "
+                     "property_certificate",
+    "sell": "卖 买卖 卖给 出售 过户 转到 名下 sold sell selling buyer transfer_ownership",
+    "homestead": "宅基地 盖房 起房子 建房 老宅 农村建房 build_a_house village_plot",
+    # papers
+    "hukou": "户口 户籍 户口本 hukou household_registration",
+    "idcard": "身份证 身分证 id_card identity_card",
+    "ssc": "社保卡 社会保障卡 医保卡 social_security_card social_insurance_card",
+    "password": "密码 六位数 pin password",
+    "wrong": "写错 印错 打错 弄错 错了 不对 有误 错误 wrong incorrect error mistake",
+    "rename": "改名 换名字 改名字 改个名 名字改 change_name rename",
+    "proof": "证明 开证明 proof prove proving letter confirming",
+    "relative": "亲属关系 父子 母子 父女 母女 亲属 关系证明 relationship relative",
+    "birth_cert": "出生证 出生证明 出生医学证明 birth_certificate",
+    "passport": "护照 出国 国外 签证 通行证 港澳 香港 澳门 passport abroad visa overseas",
+    "title": "职称 评高级 副高 正高 中级 副主任 高级工程师 高级教师 评审 professional_title",
+    # services
+    "water": "自来水 停水 没水 水费 水表 水管 水龙头 水压 water",
+    "power": "停电 没电 电费 电表 用电 通电 接电 供电 跳闸 electricity power",
+    "medical": "看病 医疗 医保 住院 医院 医药费 报销 hospital hospitalised medical",
+    "lawyer": "律师 法律援助 免费律师 lawyer legal_aid",
+    "sue": "起诉 打官司 告他 法院 立案 诉讼 sue lawsuit court",
+    "disabled": "残疾 残废 瘫痪 截肢 重残 卧床 聋 哑 盲 听不见 看不见 disabled disability",
+    "reservoir": "水库 移民 大坝 搬迁 库区 reservoir resettlement resettled",
+    "disaster": "着火 火灾 烧光 洪水 淹了 受灾 遭灾 车祸 大病 重病 白血病 癌症 "
+                "flood flooded fire accident emergency",
+    "staff": "工作人员 窗口 态度 办事员 小姑娘 clerk staff rude counter",
+}
+
+# concepts that name a whole field rather than a matter: they count as generic words
+GENERIC = frozenset({"child", "parent", "elderly", "spouse", "house", "company", "proof",
+                     "allowance", "income", "tax", "medical", "wrong"})
+
+IRREGULAR = {"died": "die", "dies": "die", "dying": "die", "children": "child",
+             "lost": "lose", "paid": "pay", "sold": "sell", "wives": "wife"}
+
+
+def stem(word: str) -> str:
+    """A light English stemmer, the same for catalogue and inquiry: died, dies -> die;
+    moved, moving, moves -> mov; married, marries -> marry; cards -> card; stopped -> stop."""
+    if word in IRREGULAR:
+        return IRREGULAR[word]
+    if len(word) <= 3 or not word.isascii() or not word.isalpha():
+        return word
+    if word.endswith(("ies", "ied")) and len(word) > 4:
+        base = word[:-3] + "y"
+    elif word.endswith("ing") and len(word) > 5:
+        base = word[:-3]
+    elif word.endswith("ed") and len(word) > 4 or word.endswith(("ses", "xes", "ches", "shes")):
+        base = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        base = word[:-1]
+    else:
+        base = word
+    if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz":
+        base = base[:-1]  # stopped -> stop
+    return base[:-1] if len(base) > 3 and base.endswith("e") else base
+
+
+@lru_cache(maxsize=1)
+def _members() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(Chinese member, concept) and (" stemmed English words ", concept) pairs; an English
+    member of several words is written joined by "_" in CONCEPTS."""
+    chinese: list[tuple[str, str]] = []
+    english: list[tuple[str, str]] = []
+    for name, text in CONCEPTS.items():
+        for member in text.split():
+            if member.isascii():
+                english.append((" " + " ".join(stem(w) for w in member.split("_")) + " ", name))
+            else:
+                chinese.append((member, name))
+    return tuple(chinese), tuple(english)
+
+
+def concepts(text: str) -> dict[str, list[str]]:
+    """The concepts a normalised text (NFKC, lower case, spaces kept) speaks of, each with
+    the members found (English ones stemmed)."""
+    chinese, english = _members()
+    found: dict[str, list[str]] = {}
+    for member, name in chinese:
+        if member in text:
+            found.setdefault(name, []).append(member)
+    words = tuple(stem(w) for w in re.findall(r"[a-z0-9]+", text))
+    if words:
+        joined = " " + " ".join(words) + " "
+        for phrase, name in english:
+            if phrase in joined:
+                found.setdefault(name, []).append(phrase.strip())
+    return found
