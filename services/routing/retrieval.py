@@ -65,6 +65,7 @@ GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CL
 PLACE_AT = 0.6  # or the suggestions handled where the best one is share this between them
 ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
 RUNNER_UP = 0.03  # near-certainty (above ONE_WORD) only when the runner-up's share is below
+COVERED = 0.5  # and when the best matter's document holds this share of the person's words
 TOP = 3
 RERANK = 6  # the best matters the sibling rerank looks at
 MISFIT = 0.6  # a sibling whose action the inquiry does not ask for keeps this much of its score
@@ -364,10 +365,12 @@ def classify_text(
     elif shares[0] > ONE_WORD and (
             _own_words(index, query, evidence, ranked[1:2]) < 2 or reranked
             or len(shares) > 1 and shares[1] >= RUNNER_UP
+            or _covered(index, query, ranked[0]) < COVERED
             or _table_decided(index, query, ranked[0])):
-        # near-certainty needs a wide margin (the runner-up under RUNNER_UP) and two words
-        # of the person's own that the runner-up's document lacks (the table's words and the
-        # concepts add none), and is never a best match
+        # near-certainty needs a wide margin (the runner-up under RUNNER_UP), two words of
+        # the person's own that the runner-up's document lacks (the table's words and the
+        # concepts add none), most of the person's words explained (a driver's licence is
+        # not an ID card however well "renew" fits), and is never a best match
         # the action words or the table's words alone put first
         shares[0] = min(shares[0], ONE_WORD)
     suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
@@ -388,6 +391,15 @@ def _own_words(index: Index, query: Query, evidence: list[str], rivals: list[int
     """How many of the person's own words in the best matter's document the rivals' lack."""
     return sum(f[0] in "we" and f in query.spoken
                and not any(r in index.holders.get(f, ()) for r in rivals) for f in evidence)
+
+
+def _covered(index: Index, query: Query, best: int) -> float:
+    """The share of the weight of the person's own specific words (Chinese and English) that
+    the best matter's document holds."""
+    own = [f for f in query.spoken if f[0] in "we"]
+    total = sum(query.weights[f] for f in own)
+    held = sum(query.weights[f] for f in own if best in index.holders.get(f, ()))
+    return held / total if total else 0.0
 
 
 def _table_decided(index: Index, query: Query, best: int) -> bool:
