@@ -5,10 +5,15 @@
     a text ─NFKC, lower case─▶ weighted features
         w:  jieba's words (its own dictionary, no HMM: the same cut every time)      1.0
         b:  character bigrams of each run of Chinese (segmentation slips, typos)   BIGRAM
+        u:  each character of it, a morpheme (树葬 meets 殡葬 in 葬, 病逝 meets 逝世 in 逝):
+            a hint that ranks but is never evidence (alone it decides nothing)     UNIGRAM
         p:  toneless pinyin of each character pair (homophone typos: 公基金 reads
             as 公积金, 低宝 as 低保, 身分证 as 身份证)                                 PINYIN
             (+ BIGRAM when the pair itself is written nowhere in the catalogue)
-        e:  English words, a plural s dropped                                       1.0
+        e:  English words, stemmed (died, dies -> die; moved -> mov)               1.0
+        c:  the concept classes its words belong to, the same for catalogue and
+            inquiry (娃, son -> child; 走了, 不在了, died -> death; vocabulary.py)  CONCEPT
+            (derived: never one of the two words of a near-certainty)
         function words (请问, 怎么, 一下 …) are dropped; generic words that say little
         about which matter (退休, 离婚, 投诉, 办理, 证明 …) count GENERIC of their weight
     ─BM25 (bm25s, k1 K1, b B; built once per directory version and learned set)─▶
@@ -57,6 +62,7 @@ K1, B = 1.2, 0.3
 COLLOQUIAL = 0.5  # the catalogue's words for a colloquial phrase count this much
 BIGRAM, PINYIN, ENGLISH = 0.5, 0.3, 1.0
 CONCEPT = 0.7  # a concept class the text's words belong to (vocabulary.py)
+UNIGRAM = 0.15  # each character (a morpheme: 树葬 shares 葬 with 殡葬, 病逝 逝 with 逝世)
 GENERIC = 0.3
 TEMPERATURE = 0.25  # softmax temperature, in score per unit of query weight
 NONE = 0.5  # the "none of these" class's score, same unit
@@ -64,8 +70,8 @@ CLEAR_AT = 0.5
 GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
 PLACE_AT = 0.6  # or the suggestions handled where the best one is share this between them
 ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
-RUNNER_UP = 0.03  # near-certainty (above ONE_WORD) only when the runner-up's share is below
-COVERED = 0.5  # and when the best matter's document holds this share of the person's words
+RUNNER_UP = 0.02  # near-certainty (above ONE_WORD) only when the runner-up's share is below
+COVERED = 0.6  # and when the best matter's document holds this share of the person's words
 TOP = 3
 RERANK = 6  # the best matters the sibling rerank looks at
 MISFIT = 0.6  # a sibling whose action the inquiry does not ask for keeps this much of its score
@@ -150,9 +156,10 @@ def features(text: str) -> Query:
     scale = 1.0
     spoken: set[str] = set()  # the features of what the person wrote (not of the table's)
 
-    def add(feature: str, weight: float, generic: bool = False, derived: bool = False) -> None:
+    def add(feature: str, weight: float, generic: bool = False, derived: bool = False,
+            evidence: bool = True) -> None:
         out[feature] = out.get(feature, 0.0) + weight * scale * (GENERIC if generic else 1.0)
-        if not generic:
+        if not generic and evidence:
             specific.add(feature)
             if scale == 1.0 and not derived:
                 spoken.add(feature)
@@ -172,6 +179,9 @@ def features(text: str) -> Query:
         for word in tokenizer.cut(run, HMM=False):
             if len(word) > 1 and word not in FUNCTION_WORDS:
                 add("w:" + word, 1.0, word in GENERIC_WORDS)
+        for char in run:
+            if char not in FUNCTION_CHARS and char not in FUNCTION_WORDS:
+                add("u:" + char, UNIGRAM, char in GENERIC_WORDS, evidence=False)
         sounds_of = [_pinyin(char) for char in run]
         for i in range(len(run) - 1):
             pair = run[i:i + 2]
@@ -330,16 +340,20 @@ def rerank(index: Index, totals: list[float], want: Wants) -> bool:
 
 
 def scores(index: Index, query: Query) -> tuple[list[float], float]:
-    """Each matter's BM25 score for the weighted query, and the query's total weight."""
+    """Each matter's BM25 score for the weighted query, and the query's total weight. The
+    characters' scores count only for a matter something else found."""
     totals = [0.0] * len(index.matters)
+    hints = [0.0] * len(index.matters)  # characters: they rank, never find, a matter
     for feature, weight in query.weights.items():
+        into = hints if feature[0] == "u" else totals
         for matter, score in index.postings.get(feature, ()):
-            totals[matter] += weight * score
+            into[matter] += weight * score
     for bigram, sound, weight in query.sounds:
         if bigram not in index.postings:  # a pair the catalogue never writes: a typo?
             for matter, score in index.postings.get(sound, ()):
                 totals[matter] += weight * score  # its sound stands in for it
-    return totals, sum(query.weights.values())
+    return [t + h if t else 0.0 for t, h in zip(totals, hints, strict=True)], sum(
+        query.weights.values())
 
 
 def _specific_match(index: Index, query: Query, matter: int) -> list[str]:
