@@ -44,10 +44,10 @@ CONCEPTS: dict[str, str] = {
              " late_husband late_wife late_father late_mother pass_away",
     "funeral": "丧事 殡葬 火化 丧葬 安葬 后事 骨灰 cremated cremation funeral burial"
               "殡仪馆 遗体 墓地 公墓 树葬 海葬 花葬 下葬 出殡 追悼会 grave cemetery",
-    "marriage": "结婚 成婚 扯证 领证 办酒 婚姻 对象 marry married marriage wedding fiancee"
+    "marriage": "结婚 成婚 扯证 办酒 婚姻 对象 marry married marriage wedding fiancee"
                "未婚妻 未婚夫 女朋友 男朋友 新婚 fiance bride groom"
                 " wedding wed engaged",
-    "divorce": "离婚 过不下去 分开过 散伙 协议离 divorce divorced separate"
+    "divorce": "离婚 分开过 散伙 协议离 divorce divorced separate"
                " split_up separation",
     "pregnant": "怀孕 怀上 有了身孕 孕妇 二胎 三胎 二孩 "
                  "三孩 pregnant pregnancy 产检 建档 孕检 预产期 有喜"
@@ -73,7 +73,7 @@ CONCEPTS: dict[str, str] = {
                 "small_business"
                 " shop store entrepreneur",
     "company": "公司 企业 单位 厂里 老板 company employer firm",
-    "close_down": "注销 关门 不干了 倒闭 停业 歇业 关张 close "
+    "close_down": "关门 不干了 倒闭 停业 歇业 关张 close "
                    "closing deregister 关停 不经营 关店 停办 结业 shut_down",
     "tax": "税 纳税 缴税 交税 完税 个税 tax taxes",
     "invoice": "发票 开票 开张票 开个票 invoice receipt",
@@ -151,7 +151,7 @@ CONCEPTS: dict[str, str] = {
     "residence": "住在 住址 居住 住这里 常住 address reside residence",
     "tax_refund": "退税 退钱 多交 汇算 overpaid refund",
     "second_hand": "二手房 旧房子 别人的房 second_hand",
-    "land": "用地 土地 地块 厂房 项目 选址 site land factory project",
+    "land": "用地 土地 地块 厂房 选址 site land factory project",
     "reward": "奖励 奖扶 reward",
     "shift_work": "工时 排班 轮班 倒班 做一休一 上一天休一天 shift shifts rota",
     "pickup": "取件 来拿 去拿 领回 取回 代领 代拿 办好了 办下来 批下来 出件 collect pick_up"
@@ -174,8 +174,11 @@ GENERIC = frozenset({"child", "parent", "elderly", "spouse", "house", "company",
                      # what happened to a paper or card, not which one
                      "wrong", "damaged", "lose", "replace", "expire", "first_time"})
 
-IRREGULAR = {"died": "die", "dies": "die", "dying": "die", "children": "child",
-             "lost": "lose", "paid": "pay", "sold": "sell", "wives": "wife"}
+IRREGULAR = {  # word -> its stem, where the suffix rules would miss or merge
+    "died": "die", "dies": "die", "dying": "die", "children": "child", "lost": "los",
+    "paid": "pay", "sold": "sell", "wives": "wif",
+    # words the suffix rules would run together: fire / fired, plane / planning
+    "fire": "fire", "fires": "fire", "fired": "fired", "plane": "plane", "planes": "plane"}
 
 
 def stem(word: str) -> str:

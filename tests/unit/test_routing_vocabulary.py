@@ -26,6 +26,7 @@ def city() -> DirectoryIndex:
     (("died", "dies", "die"), "die"), (("moved", "moving", "moves", "move"), "mov"),
     (("married", "marries", "marry"), "marry"), (("cards", "card"), "card"),
     (("stopped", "stop"), "stop"), (("children", "child"), "child"),
+    (("lost", "lose", "losing"), "los"),
 ])
 def test_english_word_forms_share_one_stem(words, root):
     assert {stem(w) for w in words} == {root}
@@ -44,6 +45,11 @@ def test_how_people_say_a_thing_names_its_concept(text, concept):
 def test_an_english_phrase_is_matched_whole_not_word_by_word():
     assert "death" not in concepts("he went away for a week")
     assert "jobless" not in concepts("the light is off")
+
+
+def test_suffix_stripping_does_not_merge_different_words():
+    assert stem("fired") != stem("fire") and stem("plane") != stem("planning")
+    assert "jobless" not in concepts("our house caught fire")
 
 
 @pytest.mark.parametrize(("text", "code"), [
