@@ -204,18 +204,19 @@ def stem(word: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _members() -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """(Chinese member, concept) and (" stemmed English words ", concept) pairs; an English
-    member of several words is written joined by "_" in CONCEPTS."""
-    chinese: list[tuple[str, str]] = []
+def _members() -> tuple[dict[str, tuple[tuple[str, str], ...]], tuple[tuple[str, str], ...]]:
+    """Chinese (member, concept) pairs by the member's first character, and
+    (" stemmed English words ", concept) pairs; an English member of several words is
+    written joined by "_" in CONCEPTS."""
+    chinese: dict[str, list[tuple[str, str]]] = {}
     english: list[tuple[str, str]] = []
     for name, text in CONCEPTS.items():
         for member in text.split():
             if member.isascii():
                 english.append((" " + " ".join(stem(w) for w in member.split("_")) + " ", name))
             else:
-                chinese.append((member, name))
-    return tuple(chinese), tuple(english)
+                chinese.setdefault(member[0], []).append((member, name))
+    return {c: tuple(pairs) for c, pairs in chinese.items()}, tuple(english)
 
 
 def concepts(text: str) -> dict[str, list[str]]:
@@ -223,9 +224,10 @@ def concepts(text: str) -> dict[str, list[str]]:
     the members found (English ones stemmed)."""
     chinese, english = _members()
     found: dict[str, list[str]] = {}
-    for member, name in chinese:
-        if member in text:
-            found.setdefault(name, []).append(member)
+    for i, char in enumerate(text):  # every member written anywhere in the text
+        for member, name in chinese.get(char, ()):
+            if text.startswith(member, i) and member not in found.get(name, ()):
+                found.setdefault(name, []).append(member)
     words = tuple(stem(w) for w in re.findall(r"[a-z0-9]+", text))
     if words:
         joined = " " + " ".join(words) + " "
