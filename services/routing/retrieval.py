@@ -5,10 +5,15 @@
     a text ─NFKC, lower case─▶ weighted features
         w:  jieba's words (its own dictionary, no HMM: the same cut every time)      1.0
         b:  character bigrams of each run of Chinese (segmentation slips, typos)   BIGRAM
+        u:  each character of it, a morpheme (树葬 meets 殡葬 in 葬, 病逝 meets 逝世 in 逝):
+            a hint that ranks but is never evidence (alone it decides nothing)     UNIGRAM
         p:  toneless pinyin of each character pair (homophone typos: 公基金 reads
             as 公积金, 低宝 as 低保, 身分证 as 身份证)                                 PINYIN
             (+ BIGRAM when the pair itself is written nowhere in the catalogue)
-        e:  English words, a plural s dropped                                       1.0
+        e:  English words, stemmed (died, dies -> die; moved -> mov)               1.0
+        c:  the concept classes its words belong to, the same for catalogue and
+            inquiry (娃, son -> child; 走了, 不在了, died -> death; vocabulary.py)  CONCEPT
+            (derived: never one of the two words of a near-certainty)
         function words (请问, 怎么, 一下 …) are dropped; generic words that say little
         about which matter (退休, 离婚, 投诉, 办理, 证明 …) count GENERIC of their weight
     ─BM25 (bm25s, k1 K1, b B; built once per directory version and learned set)─▶
@@ -35,6 +40,7 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -45,6 +51,8 @@ from pypinyin import Style, lazy_pinyin
 
 from services.routing.classify import Classification, Suggestion, destination, normalise
 from services.routing.colloquial import expand
+from services.routing.vocabulary import GENERIC as GENERIC_CONCEPTS
+from services.routing.vocabulary import concepts, stem
 
 if TYPE_CHECKING:
     from services.directory.index import DirectoryIndex
@@ -53,6 +61,8 @@ if TYPE_CHECKING:
 K1, B = 1.2, 0.3
 COLLOQUIAL = 0.5  # the catalogue's words for a colloquial phrase count this much
 BIGRAM, PINYIN, ENGLISH = 0.5, 0.3, 1.0
+CONCEPT = 0.7  # a concept class the text's words belong to (vocabulary.py)
+UNIGRAM = 0.15  # each character (a morpheme: 树葬 shares 葬 with 殡葬, 病逝 逝 with 逝世)
 GENERIC = 0.3
 TEMPERATURE = 0.25  # softmax temperature, in score per unit of query weight
 NONE = 0.5  # the "none of these" class's score, same unit
@@ -60,6 +70,8 @@ CLEAR_AT = 0.5
 GENERIC_ONLY = 0.45  # the most a match on generic words alone can get: below CLEAR_AT
 PLACE_AT = 0.6  # or the suggestions handled where the best one is share this between them
 ONE_WORD = 0.85  # the most a match on a single specific word of the inquiry can get
+RUNNER_UP = 0.02  # near-certainty (above ONE_WORD) only when the runner-up's share is below
+COVERED = 0.6  # and when the best matter's document holds this share of the person's words
 TOP = 3
 RERANK = 6  # the best matters the sibling rerank looks at
 MISFIT = 0.6  # a sibling whose action the inquiry does not ask for keeps this much of its score
@@ -80,6 +92,14 @@ FUNCTION_WORDS = _words("""
 俺 咱 咱们 侬 阿拉 伐 啥个 哪搭 哪块 啷个 怎个 麻烦 谢谢 师傅 同志 美女 请教 劳驾
 i my me we our you your the a an to of for is are am do does how what where can could
 should need want please and or in on at it this that be with have has get
+was were been being did done doing will would shall may might must just also very really
+so than then there here when which who whom whose why all any some nor too about above
+after again before by during from into off over under up down through until while as if
+because but each few more most other such both these those they them their he him his she
+her hers us ours yours mine it's its i'm im m t s d ll ve re don doesn didn isn wasn aren
+hasn haven couldn won ago since now today tomorrow yesterday week weeks month months year
+years day days last next morning still already yet many much lot lots thing things
+something anything way go got going know tell told ask asked
 """)
 
 # Words that name a whole field rather than one matter; alone they must not decide.
@@ -116,10 +136,6 @@ def _pinyin(char: str) -> str:
     return syllable
 
 
-def _stem(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
 @dataclass(frozen=True)
 class Query:
     weights: dict[str, float]  # feature -> weight
@@ -140,11 +156,12 @@ def features(text: str) -> Query:
     scale = 1.0
     spoken: set[str] = set()  # the features of what the person wrote (not of the table's)
 
-    def add(feature: str, weight: float, generic: bool = False) -> None:
+    def add(feature: str, weight: float, generic: bool = False, derived: bool = False,
+            evidence: bool = True) -> None:
         out[feature] = out.get(feature, 0.0) + weight * scale * (GENERIC if generic else 1.0)
-        if not generic:
+        if not generic and evidence:
             specific.add(feature)
-            if scale == 1.0:
+            if scale == 1.0 and not derived:
                 spoken.add(feature)
 
     said = normalise_spaced(text)
@@ -153,15 +170,18 @@ def features(text: str) -> Query:
     own = None
     for run, factor in runs:
         if factor != 1.0 and own is None:  # the person's words are all in: keep them apart
-            own = (dict(out), tuple(sounds))
+            own = _with_concepts(said, add, out, sounds)
         scale = factor
         if run[0].isascii():
             if run not in FUNCTION_WORDS:
-                add("e:" + _stem(run), ENGLISH, run.isdigit() or run in GENERIC_WORDS)
+                add("e:" + stem(run), ENGLISH, run.isdigit() or run in GENERIC_WORDS)
             continue
         for word in tokenizer.cut(run, HMM=False):
             if len(word) > 1 and word not in FUNCTION_WORDS:
                 add("w:" + word, 1.0, word in GENERIC_WORDS)
+        for char in run:
+            if char not in FUNCTION_CHARS and char not in FUNCTION_WORDS:
+                add("u:" + char, UNIGRAM, char in GENERIC_WORDS, evidence=False)
         sounds_of = [_pinyin(char) for char in run]
         for i in range(len(run) - 1):
             pair = run[i:i + 2]
@@ -171,7 +191,23 @@ def features(text: str) -> Query:
                 add("b:" + pair, BIGRAM, generic)
                 add(sound, PINYIN, generic)
                 sounds.append(("b:" + pair, sound, BIGRAM * (GENERIC if generic else 1.0)))
+    if own is None:
+        scale = 1.0
+        _with_concepts(said, add, out, sounds)
     return Query(out, frozenset(specific), tuple(sounds), frozenset(spoken), own)
+
+
+def _with_concepts(
+    said: str, add: Callable[..., None], out: dict[str, float],
+    sounds: list[tuple[str, str, float]],
+) -> tuple[dict[str, float], tuple[tuple[str, str, float], ...]]:
+    """Add the concepts of what the person wrote (derived: they never count towards the
+    two words of a near-certainty; generic when named by generic words alone); return the
+    person's features so far, concepts included."""
+    for name, members in concepts(said).items():
+        generic = name in GENERIC_CONCEPTS or all(m in GENERIC_WORDS for m in members)
+        add("c:" + name, CONCEPT, generic, derived=True)
+    return dict(out), tuple(sounds)
 
 
 def normalise_spaced(text: str) -> str:
@@ -304,16 +340,20 @@ def rerank(index: Index, totals: list[float], want: Wants) -> bool:
 
 
 def scores(index: Index, query: Query) -> tuple[list[float], float]:
-    """Each matter's BM25 score for the weighted query, and the query's total weight."""
+    """Each matter's BM25 score for the weighted query, and the query's total weight. The
+    characters' scores count only for a matter something else found."""
     totals = [0.0] * len(index.matters)
+    hints = [0.0] * len(index.matters)  # characters: they rank, never find, a matter
     for feature, weight in query.weights.items():
+        into = hints if feature[0] == "u" else totals
         for matter, score in index.postings.get(feature, ()):
-            totals[matter] += weight * score
+            into[matter] += weight * score
     for bigram, sound, weight in query.sounds:
         if bigram not in index.postings:  # a pair the catalogue never writes: a typo?
             for matter, score in index.postings.get(sound, ()):
                 totals[matter] += weight * score  # its sound stands in for it
-    return totals, sum(query.weights.values())
+    return [t + h if t else 0.0 for t, h in zip(totals, hints, strict=True)], sum(
+        query.weights.values())
 
 
 def _specific_match(index: Index, query: Query, matter: int) -> list[str]:
@@ -337,10 +377,15 @@ def classify_text(
     if not evidence:  # generic words alone never decide
         shares[0] = min(shares[0], GENERIC_ONLY)
     elif shares[0] > ONE_WORD and (
-            sum(f[0] in "we" and f in query.spoken for f in evidence) < 2 or reranked
+            _own_words(index, query, evidence, ranked[1:2]) < 2 or reranked
+            or len(shares) > 1 and shares[1] >= RUNNER_UP
+            or _covered(index, query, ranked[0]) < COVERED
             or _table_decided(index, query, ranked[0])):
-        # one word of the person's own is never near-certainty (the table's words add none),
-        # nor is a best match the action words or the table's words alone put first
+        # near-certainty needs a wide margin (the runner-up under RUNNER_UP), two words of
+        # the person's own that the runner-up's document lacks (the table's words and the
+        # concepts add none), most of the person's words explained (a driver's licence is
+        # not an ID card however well "renew" fits), and is never a best match
+        # the action words or the table's words alone put first
         shares[0] = min(shares[0], ONE_WORD)
     suggestions = tuple(Suggestion(index.matters[i], round(s, 3))
                         for i, s in zip(ranked, shares, strict=True))
@@ -354,6 +399,21 @@ def classify_text(
         return Classification(best.matter, best.score, matched, suggestions=suggestions)
     return Classification(None, best.score, matched, tuple(s.code for s in suggestions),
                           suggestions=suggestions)
+
+
+def _own_words(index: Index, query: Query, evidence: list[str], rivals: list[int]) -> int:
+    """How many of the person's own words in the best matter's document the rivals' lack."""
+    return sum(f[0] in "we" and f in query.spoken
+               and not any(r in index.holders.get(f, ()) for r in rivals) for f in evidence)
+
+
+def _covered(index: Index, query: Query, best: int) -> float:
+    """The share of the weight of the person's own specific words (Chinese and English) that
+    the best matter's document holds."""
+    own = [f for f in query.spoken if f[0] in "we"]
+    total = sum(query.weights[f] for f in own)
+    held = sum(query.weights[f] for f in own if best in index.holders.get(f, ()))
+    return held / total if total else 0.0
 
 
 def _table_decided(index: Index, query: Query, best: int) -> bool:
