@@ -190,6 +190,13 @@ schema = schemathesis.pytest.from_fixture("api")
 
 
 @schema.parametrize()
+# Hypothesis warns when the global `random` state moves while a case is drawn; our strategies
+# never use it, but other threads of this test process do (kafka-python's reconnect backoff,
+# psycopg_pool's jitter, from clients earlier tests left to the garbage collector), so the
+# check fires at random (seen in CI: a FlakyFailure of this warning alone).
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning")
 @settings(max_examples=25, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case: Any, auth: dict[str, str]) -> None:

@@ -95,7 +95,8 @@ def test_only_an_admin_approves_and_then_the_classifier_uses_it(intake, token_fo
                                                                demo_directory, shouwen):
     city = DirectoryIndex(demo_directory, 1)
     staff = token_for("ZX005")
-    words = {**VAGUE, "matter": "祖宅翻成小洋楼要批吗"}
+    # 厝 (a house, in Minnan speech): a word neither the catalogue nor the vocabulary knows
+    words = {**VAGUE, "matter": "旧厝翻起洋楼要批吗"}
     case_id = register(intake, staff, words)["case_id"]
     consume(url, city, case_id)
     assert classify(words["matter"], city).matter_code != "ZRJ-06"
@@ -115,8 +116,8 @@ def test_only_an_admin_approves_and_then_the_classifier_uses_it(intake, token_fo
     assert again.exit_code == 1  # decided once
     with psycopg.connect(url) as conn:
         learned = approved(conn)
-    assert learned == (("ZRJ-06", "祖宅翻成小洋楼要批吗"),)
-    c = classify("祖宅翻成小洋楼", city, learned)
+    assert learned == (("ZRJ-06", "旧厝翻起洋楼要批吗"),)
+    c = classify("旧厝翻起洋楼", city, learned)
     assert c.clear and c.matter_code == "ZRJ-06"
 
 
