@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -101,3 +102,30 @@ def test_a_dropped_smtp_connection_is_reopened_before_the_message_goes(tmp_path)
         controller.stop()
     assert (mails.received, mails.duplicates, smtp.connections) == (1, 0, 2)
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 2
+
+
+def test_the_sms_gateway_answers_in_one_segment(tmp_path):
+    """The status line, headers and body leave in one write. Written in two, the body waited
+    for the client's delayed ACK (Nagle: ~40 ms on Linux), so every SMS took ~40 ms and the
+    city day's drain waited on the development gateway, not on Shouwen. A client with Nagle
+    off reads the whole answer in its first read only if it was sent as one segment."""
+    gateway = SmsGateway(tmp_path / "sms", 0)
+    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    try:
+        body = b'{"to": "13800000000", "text": "ok"}'
+        request = (b"POST /sms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Idempotency-Key: k-%d\r\nContent-Length: %d\r\n\r\n%s")
+        with socket.create_connection(gateway.server_address[:2], timeout=10) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(5):  # keep-alive: each answer on the same connection
+                sock.sendall(request % (i, len(body), body))
+                first = sock.recv(65536)
+                head, _, rest = first.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                assert head.startswith(b"HTTP/1.1 200")
+                assert len(rest) == length, f"answer {i}: the body came in a later segment"
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
+    assert gateway.received == 5
