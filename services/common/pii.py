@@ -192,11 +192,11 @@ class PersonalData:
                 return row[0], key if row[2] else self._unwrap(row[0], row[1])
         raise RuntimeError("could not find or make the inquirer's data key")
 
-    def keys_for_streams(self, conn: psycopg.Connection,
-                         stream_ids: Sequence[str]) -> dict[str, SealKey]:
-        """Each case's inquirer key (cached ``cache_seconds``); a case without one (opened
-        before the cut-over, or not a case) gets a key of its own."""
-        now, found, wanted = time.monotonic(), {}, []
+    def _cached_keys(self, stream_ids: Sequence[str], now: float
+                     ) -> tuple[dict[str, SealKey], list[str]]:
+        """The cached keys of ``stream_ids`` still fresh, and the streams to look up."""
+        found: dict[str, SealKey] = {}
+        wanted: list[str] = []
         with self._lock:
             for s in stream_ids:
                 hit = self._streams.get(s)
@@ -204,6 +204,19 @@ class PersonalData:
                     found[s] = hit[0]
                 else:
                     wanted.append(s)
+        return found, wanted
+
+    def _cache_keys(self, wanted: list[str], found: dict[str, SealKey], now: float) -> None:
+        with self._lock:
+            for s in wanted:
+                self._streams[s] = (found[s], now + self.ttl)
+
+    def keys_for_streams(self, conn: psycopg.Connection,
+                         stream_ids: Sequence[str]) -> dict[str, SealKey]:
+        """Each case's inquirer key (cached ``cache_seconds``); a case without one (opened
+        before the cut-over, or not a case) gets a key of its own."""
+        now = time.monotonic()
+        found, wanted = self._cached_keys(stream_ids, now)
         if wanted:
             self._cutover(conn)
             for s, ref, wrapped in conn.execute(_STREAM_KEYS, (wanted,)).fetchall():
@@ -215,9 +228,7 @@ class PersonalData:
                     conn.execute(_INSERT_KEY, (ref, None, wrapped, self.kek.kek_id))
                     conn.execute(_LINK, (s, ref))
                     found[s] = (ref, key)
-            with self._lock:
-                for s in wanted:
-                    self._streams[s] = (found[s], now + self.ttl)
+            self._cache_keys(wanted, found, now)
         return found
 
     def seal_streams(self, conn: psycopg.Connection,
@@ -255,14 +266,8 @@ class PersonalData:
                                      stream_ids: Sequence[str]) -> dict[str, SealKey]:
         """``keys_for_streams`` on an async connection (the same cache); a key made for a
         case without one goes in with its link in one transaction of its own."""
-        now, found, wanted = time.monotonic(), {}, []
-        with self._lock:
-            for s in stream_ids:
-                hit = self._streams.get(s)
-                if hit is not None and hit[1] > now:
-                    found[s] = hit[0]
-                else:
-                    wanted.append(s)
+        now = time.monotonic()
+        found, wanted = self._cached_keys(stream_ids, now)
         if wanted:
             assert self.kek is not None
             if self._cut.get(_db(conn), 0.0) != _FOREVER:
@@ -278,9 +283,7 @@ class PersonalData:
                         await conn.execute(_INSERT_KEY, (ref, None, wrapped, self.kek.kek_id))
                         await conn.execute(_LINK, (s, ref))
                     found[s] = (ref, key)
-            with self._lock:
-                for s in wanted:
-                    self._streams[s] = (found[s], now + self.ttl)
+            self._cache_keys(wanted, found, now)
         return found
 
     async def seal_streams_async(self, conn: psycopg.AsyncConnection[Any],

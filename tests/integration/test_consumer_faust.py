@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 
 from events.kafka import to_kafka
 from services.common.deadletter import header
 from tests.integration.faust_app_fixture import (
-    EFFECTS_DDL,
     FAILING_MATTER,
     RawMessage,
     allow_connections,
@@ -24,24 +20,14 @@ from tests.integration.faust_app_fixture import (
     received,
     stored,
 )
-from tests.processes import LoggedProcess
+from tests.integration.faust_worker import Worker, wait_for, worker_env
 
 NAME = "test-notifier"
 
 
-class Worker(LoggedProcess):
-    """A faust worker process running the fixture app, its output in a log file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        super().__init__([sys.executable, "-m", "tests.integration.faust_app_fixture"], env,
-                         log_path, tail=10**9)
-
-
 @pytest.fixture
 def start_worker(settings, env_for, tmp_path) -> Iterator[Callable[[], Worker]]:
-    with psycopg.connect(str(settings.database_url)) as conn:
-        conn.execute(EFFECTS_DDL)
-    env = {**env_for, "SHOUWEN_TEST_CONSUMER": NAME, "SHOUWEN_DATA_DIR": str(tmp_path)}
+    env = worker_env(str(settings.database_url), env_for, NAME, tmp_path)
     started: list[Worker] = []
 
     def start() -> Worker:
@@ -51,14 +37,6 @@ def start_worker(settings, env_for, tmp_path) -> Iterator[Callable[[], Worker]]:
     yield start
     for worker in started:
         worker.stop()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str, worker: Worker) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline or worker.proc.poll() is not None:
-            pytest.fail(f"gave up waiting for {what}; worker log:\n{worker.log()[-4000:]}")
-        time.sleep(0.2)
 
 
 def test_faust_agent_handles_once_dead_letters_bad_messages_and_goes_on(settings, start_worker):

@@ -4,12 +4,8 @@ tests/unit/test_consumer_reads.py."""
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
 
 from events import CloudEvent, model_for, new_event
@@ -18,7 +14,6 @@ from services.common.deadletter import header
 from services.common.embedded import free_port
 from services.dashboard.sources import BrokerReader
 from tests.integration.faust_app_fixture import (
-    EFFECTS_DDL,
     RawMessage,
     dead_letters,
     effects,
@@ -27,8 +22,8 @@ from tests.integration.faust_app_fixture import (
     received,
     stored,
 )
+from tests.integration.faust_worker import Worker, wait_for, worker_env
 from tests.integration.scrape import scrape
-from tests.processes import LoggedProcess
 from tests.unit.test_events_samples import SAMPLES
 
 NAME = "test-skipper"
@@ -36,30 +31,14 @@ READS = "shouwen.case.received.v1"
 SENT = "shouwen.case.notification_sent.v1"
 
 
-class Worker(LoggedProcess):
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        super().__init__([sys.executable, "-m", "tests.integration.faust_app_fixture"], env,
-                         log_path, tail=10**9)
-
-
 @pytest.fixture
 def worker(settings, env_for, tmp_path) -> Iterator[tuple[Worker, int]]:
-    with psycopg.connect(str(settings.database_url)) as conn:
-        conn.execute(EFFECTS_DDL)
     port = free_port()
-    env = {**env_for, "SHOUWEN_TEST_CONSUMER": NAME, "SHOUWEN_DATA_DIR": str(tmp_path),
-           "SHOUWEN_TEST_READS": READS, "SHOUWEN_TEST_METRICS_PORT": str(port)}
+    env = worker_env(str(settings.database_url), env_for, NAME, tmp_path,
+                     SHOUWEN_TEST_READS=READS, SHOUWEN_TEST_METRICS_PORT=str(port))
     started = Worker(env, tmp_path / "worker.log")
     yield started, port
     started.stop()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str, worker: Worker) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline or worker.proc.poll() is not None:
-            pytest.fail(f"gave up waiting for {what}; worker log:\n{worker.log()[-4000:]}")
-        time.sleep(0.2)
 
 
 def notice(case_id: str) -> CloudEvent:
