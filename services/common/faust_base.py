@@ -108,13 +108,8 @@ class _App(faust.App):
 
     def on_init_dependencies(self) -> Iterable[ServiceT]:
         dependencies = super().on_init_dependencies()  # adds the Monitor to the sensors
-        _quiet_sensors(self)
+        self.sensors.remove(self.monitor)
         return dependencies
-
-
-def _quiet_sensors(app: faust.App) -> None:
-    if app.monitor in app.sensors:
-        app.sensors.remove(app.monitor)
 
 
 def broker_credentials(settings: Settings) -> Any:
